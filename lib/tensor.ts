@@ -1,0 +1,652 @@
+/**
+ * `Tensor`: a contiguous, row-major n-dimensional array of float32 or float64.
+ *
+ * Kept deliberately small: enough for the layers, losses and models of the course, each
+ * operation validating its inputs and naming both shapes when they do not fit.
+ *
+ * @module
+ */
+
+import { gemm } from "./kernels/gemm.ts";
+import type { Rng } from "./rng.ts";
+import { allocate, checkDType, type DType, dtypeOf, type FloatArray } from "./storage.ts";
+
+export type { DType, FloatArray } from "./storage.ts";
+
+/** Nested JavaScript arrays of numbers, as produced by {@link Tensor.toNested}. */
+export type Nested = number | Nested[];
+
+/**
+ * A contiguous row-major n-d array. Its `data` may live on a SharedArrayBuffer.
+ *
+ * @example
+ * ```ts
+ * import { Tensor } from "./tensor.ts";
+ * const x = Tensor.arange(6).reshape([2, 3]);
+ * const y = x.add(Tensor.fromArray([10, 20, 30])); // the row is broadcast
+ * console.assert(y.get(1, 2) === 35);
+ * console.assert(x.sum(0).toNested().join() === "3,5,7");
+ * ```
+ */
+export class Tensor {
+  /** The elements in row-major order. */
+  readonly data: FloatArray;
+  /** The dimensions. */
+  readonly shape: number[];
+
+  /** Wraps `data` (not copied) as a tensor of the given shape. */
+  constructor(data: FloatArray, shape: readonly number[]) {
+    checkShape("Tensor", shape);
+    const size = shapeSize(shape);
+    if (size !== data.length) {
+      throw new Error(
+        `Tensor: shape [${shape}] needs ${size} elements but data has ${data.length}`,
+      );
+    }
+    this.data = data;
+    this.shape = [...shape];
+  }
+
+  /** Element type. */
+  get dtype(): DType {
+    return dtypeOf(this.data);
+  }
+
+  /** Number of elements. */
+  get size(): number {
+    return this.data.length;
+  }
+
+  /** Number of dimensions. */
+  get ndim(): number {
+    return this.shape.length;
+  }
+
+  // ---------------------------------------------------------------- factories
+
+  /** A tensor of zeros (default dtype float64, like numpy). */
+  static zeros(shape: readonly number[], dtype: DType = "float64"): Tensor {
+    checkShape("Tensor.zeros", shape);
+    return new Tensor(allocate(checkDType("Tensor.zeros", dtype), shapeSize(shape)), shape);
+  }
+
+  /** A tensor of ones. */
+  static ones(shape: readonly number[], dtype: DType = "float64"): Tensor {
+    return Tensor.full(shape, 1, dtype);
+  }
+
+  /** A tensor filled with `value`. */
+  static full(shape: readonly number[], value: number, dtype: DType = "float64"): Tensor {
+    const t = Tensor.zeros(shape, dtype);
+    t.data.fill(value);
+    return t;
+  }
+
+  /** A zero tensor with the shape and dtype of `like`. */
+  static zerosLike(like: Tensor): Tensor {
+    return Tensor.zeros(like.shape, like.dtype);
+  }
+
+  /**
+   * Copies `values` into a new tensor; `shape` defaults to `[values.length]`.
+   * Nested arrays are flattened (their shape is inferred when `shape` is omitted).
+   */
+  static fromArray(
+    values: ArrayLike<number> | Nested[],
+    shape?: readonly number[],
+    dtype: DType = "float64",
+  ): Tensor {
+    let flat: ArrayLike<number> = values as ArrayLike<number>;
+    let inferred = [values.length];
+    if (Array.isArray(values) && values.some(Array.isArray)) {
+      inferred = nestedShape(values as Nested[]);
+      flat = (values as unknown[]).flat(Infinity as 1) as number[];
+      if (flat.length !== shapeSize(inferred)) {
+        throw new Error(`Tensor.fromArray: nested array is ragged (expected shape [${inferred}])`);
+      }
+    }
+    const t = Tensor.zeros(shape ?? inferred, dtype);
+    if (flat.length !== t.size) {
+      throw new Error(
+        `Tensor.fromArray: ${flat.length} values do not fill shape [${shape}] (${t.size} elements)`,
+      );
+    }
+    for (let i = 0; i < t.size; i++) t.data[i] = flat[i];
+    return t;
+  }
+
+  /**
+   * `num` evenly spaced values from `start` to `stop` inclusive, computed exactly as
+   * `numpy.linspace` does (`start + i * step`, last element set to `stop`).
+   */
+  static linspace(start: number, stop: number, num: number, dtype: DType = "float64"): Tensor {
+    if (!Number.isInteger(num) || num < 0) {
+      throw new Error(`Tensor.linspace: num must be a non-negative integer, got ${num}`);
+    }
+    const t = Tensor.zeros([num], dtype);
+    const div = num - 1;
+    const delta = stop - start;
+    const step = div > 0 ? delta / div : NaN;
+    for (let i = 0; i < num; i++) {
+      // numpy falls back to i / div * delta when the step underflows to zero.
+      t.data[i] = step === 0 ? (i / div) * delta + start : i * step + start;
+    }
+    if (num > 1) t.data[num - 1] = stop;
+    return t;
+  }
+
+  /**
+   * Values `start, start+step, ...` below `stop` (numpy's `arange`); `arange(n)` is 0..n-1.
+   */
+  static arange(start: number, stop?: number, step = 1, dtype: DType = "float64"): Tensor {
+    if (stop === undefined) [start, stop] = [0, start];
+    if (step === 0 || !Number.isFinite(step)) {
+      throw new Error(`Tensor.arange: step must be finite and non-zero, got ${step}`);
+    }
+    const n = Math.max(0, Math.ceil((stop - start) / step));
+    const t = Tensor.zeros([n], dtype);
+    // numpy fills with start + i * ((start + step) - start).
+    const delta = (start + step) - start;
+    for (let i = 0; i < n; i++) t.data[i] = start + i * delta;
+    return t;
+  }
+
+  /** Standard-normal samples drawn from `rng`. */
+  static randn(shape: readonly number[], rng: Rng, dtype: DType = "float64"): Tensor {
+    const t = Tensor.zeros(shape, dtype);
+    for (let i = 0; i < t.size; i++) t.data[i] = rng.normal();
+    return t;
+  }
+
+  /** Uniform samples in [0, 1) drawn from `rng`. */
+  static rand(shape: readonly number[], rng: Rng, dtype: DType = "float64"): Tensor {
+    const t = Tensor.zeros(shape, dtype);
+    for (let i = 0; i < t.size; i++) t.data[i] = rng.random();
+    return t;
+  }
+
+  // ---------------------------------------------------------------- shape
+
+  /** Same data, new shape (one `-1` is inferred). Shares storage with `this`. */
+  reshape(shape: readonly number[]): Tensor {
+    const resolved = [...shape];
+    const free = resolved.indexOf(-1);
+    if (free !== resolved.lastIndexOf(-1)) {
+      throw new Error(`Tensor.reshape: only one -1 allowed, got [${shape}]`);
+    }
+    if (free >= 0) {
+      const rest = shapeSize(resolved.filter((_, i) => i !== free));
+      if (rest === 0 || this.size % rest !== 0) {
+        throw new Error(`Tensor.reshape: cannot reshape [${this.shape}] into [${shape}]`);
+      }
+      resolved[free] = this.size / rest;
+    }
+    checkShape("Tensor.reshape", resolved);
+    if (shapeSize(resolved) !== this.size) {
+      throw new Error(
+        `Tensor.reshape: cannot reshape [${this.shape}] (${this.size} elements) into [${shape}]`,
+      );
+    }
+    return new Tensor(this.data, resolved);
+  }
+
+  /** Permutes the axes (default: reversed), copying into a new contiguous tensor. */
+  transpose(axes?: readonly number[]): Tensor {
+    const nd = this.ndim;
+    const perm = axes ? [...axes] : this.shape.map((_, i) => nd - 1 - i);
+    if (perm.length !== nd || [...perm].sort((a, b) => a - b).some((a, i) => a !== i)) {
+      throw new Error(`Tensor.transpose: axes [${axes}] are not a permutation of 0..${nd - 1}`);
+    }
+    const outShape = perm.map((a) => this.shape[a]);
+    const out = Tensor.zeros(outShape, this.dtype);
+    const inStrides = stridesOf(this.shape);
+    const srcStrides = perm.map((a) => inStrides[a]);
+    const idx = new Array(nd).fill(0);
+    let src = 0;
+    for (let o = 0; o < out.size; o++) {
+      out.data[o] = this.data[src];
+      for (let d = nd - 1; d >= 0; d--) {
+        idx[d]++;
+        src += srcStrides[d];
+        if (idx[d] < outShape[d]) break;
+        src -= srcStrides[d] * outShape[d];
+        idx[d] = 0;
+      }
+    }
+    return out;
+  }
+
+  /** A copy with its own storage. */
+  clone(): Tensor {
+    const out = Tensor.zeros(this.shape, this.dtype);
+    out.data.set(this.data);
+    return out;
+  }
+
+  /** A copy converted to `dtype` (a copy even when the dtype is unchanged, like numpy). */
+  astype(dtype: DType): Tensor {
+    const out = Tensor.zeros(this.shape, checkDType("Tensor.astype", dtype));
+    out.data.set(this.data);
+    return out;
+  }
+
+  /** The element at the given indices (negative indices count from the end). */
+  get(...idx: number[]): number {
+    return this.data[this.#offset("Tensor.get", idx)];
+  }
+
+  /** Sets the element at the given indices. */
+  set(value: number, ...idx: number[]): void {
+    this.data[this.#offset("Tensor.set", idx)] = value;
+  }
+
+  /** The single element of a size-1 tensor. */
+  item(): number {
+    if (this.size !== 1) {
+      throw new Error(`Tensor.item: tensor has shape [${this.shape}], not 1 element`);
+    }
+    return this.data[0];
+  }
+
+  /** Nested JavaScript arrays (a number for a 0-d tensor). */
+  toNested(): Nested {
+    if (this.ndim === 0) return this.data[0];
+    const build = (dim: number, offset: number, stride: number[]): Nested[] => {
+      const out: Nested[] = [];
+      for (let i = 0; i < this.shape[dim]; i++) {
+        const o = offset + i * stride[dim];
+        out.push(dim === this.ndim - 1 ? this.data[o] : build(dim + 1, o, stride));
+      }
+      return out;
+    };
+    return build(0, 0, stridesOf(this.shape));
+  }
+
+  /** Rows [start, end) along axis 0, as a view that shares storage. */
+  sliceRows(start: number, end: number): Tensor {
+    const n = this.shape[0];
+    if (this.ndim === 0 || !(0 <= start && start <= end && end <= n)) {
+      throw new Error(`Tensor.sliceRows: need 0 ≤ start ≤ end ≤ ${n}, got [${start}, ${end})`);
+    }
+    const row = this.size / Math.max(n, 1);
+    return new Tensor(this.data.subarray(start * row, end * row), [
+      end - start,
+      ...this.shape.slice(1),
+    ]);
+  }
+
+  /** The rows at `indices` along axis 0, copied (numpy's `x[indices]`). */
+  take(indices: ArrayLike<number>): Tensor {
+    const n = this.shape[0];
+    const row = n === 0 ? 0 : this.size / n;
+    const out = Tensor.zeros([indices.length, ...this.shape.slice(1)], this.dtype);
+    for (let i = 0; i < indices.length; i++) {
+      const r = indices[i];
+      if (!Number.isInteger(r) || r < 0 || r >= n) {
+        throw new Error(`Tensor.take: index ${r} out of range for axis 0 of size ${n}`);
+      }
+      out.data.set(this.data.subarray(r * row, (r + 1) * row), i * row);
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------- elementwise
+
+  /** `this + other`, with numpy broadcasting. */
+  add(other: Tensor | number): Tensor {
+    return binary("add", this, other, (a, b) => a + b);
+  }
+
+  /** `this - other`, with numpy broadcasting. */
+  sub(other: Tensor | number): Tensor {
+    return binary("sub", this, other, (a, b) => a - b);
+  }
+
+  /** `this * other`, with numpy broadcasting. */
+  mul(other: Tensor | number): Tensor {
+    return binary("mul", this, other, (a, b) => a * b);
+  }
+
+  /** `this / other`, with numpy broadcasting. */
+  div(other: Tensor | number): Tensor {
+    return binary("div", this, other, (a, b) => a / b);
+  }
+
+  /** Elementwise maximum, with numpy broadcasting. */
+  maximum(other: Tensor | number): Tensor {
+    return binary("maximum", this, other, (a, b) => (a > b || Number.isNaN(a) ? a : b));
+  }
+
+  /** Elementwise minimum, with numpy broadcasting. */
+  minimum(other: Tensor | number): Tensor {
+    return binary("minimum", this, other, (a, b) => (a < b || Number.isNaN(a) ? a : b));
+  }
+
+  /** `f` applied to every element, into a new tensor of the same dtype. */
+  map(f: (v: number, i: number) => number): Tensor {
+    const out = Tensor.zeros(this.shape, this.dtype);
+    for (let i = 0; i < this.size; i++) out.data[i] = f(this.data[i], i);
+    return out;
+  }
+
+  /** `-this`. */
+  neg(): Tensor {
+    return this.map((v) => -v);
+  }
+
+  /** Elementwise `e^x`. */
+  exp(): Tensor {
+    return this.map(Math.exp);
+  }
+
+  /** Elementwise natural logarithm. */
+  log(): Tensor {
+    return this.map(Math.log);
+  }
+
+  /** Elementwise square root. */
+  sqrt(): Tensor {
+    return this.map(Math.sqrt);
+  }
+
+  /** Elementwise absolute value. */
+  abs(): Tensor {
+    return this.map(Math.abs);
+  }
+
+  /** Elementwise square. */
+  square(): Tensor {
+    return this.map((v) => v * v);
+  }
+
+  // ---------------------------------------------------------------- reductions
+
+  /** Sum of all elements, or along `axis` (the axis is removed unless `keepDims`). */
+  sum(axis?: number, keepDims = false): Tensor {
+    return reduce("sum", this, axis, keepDims, 0, (acc, v) => acc + v);
+  }
+
+  /** Mean of all elements, or along `axis`. */
+  mean(axis?: number, keepDims = false): Tensor {
+    const n = axis === undefined ? this.size : this.shape[normAxis("mean", this, axis)];
+    return this.sum(axis, keepDims).mul(1 / n);
+  }
+
+  /** Maximum of all elements, or along `axis`. */
+  max(axis?: number, keepDims = false): Tensor {
+    if (this.size === 0) throw new Error(`Tensor.max: empty tensor of shape [${this.shape}]`);
+    return reduce(
+      "max",
+      this,
+      axis,
+      keepDims,
+      -Infinity,
+      (acc, v) => (v > acc || Number.isNaN(v) ? v : acc),
+    );
+  }
+
+  /** Minimum of all elements, or along `axis`. */
+  min(axis?: number, keepDims = false): Tensor {
+    if (this.size === 0) throw new Error(`Tensor.min: empty tensor of shape [${this.shape}]`);
+    return reduce(
+      "min",
+      this,
+      axis,
+      keepDims,
+      Infinity,
+      (acc, v) => (v < acc || Number.isNaN(v) ? v : acc),
+    );
+  }
+
+  /**
+   * Index of the largest element along `axis` (first one on ties, like numpy), as an
+   * `Int32Array` in row-major order of the remaining axes; without `axis`, of the
+   * flattened tensor.
+   */
+  argmax(axis?: number): Int32Array {
+    if (this.size === 0) throw new Error(`Tensor.argmax: empty tensor of shape [${this.shape}]`);
+    if (axis === undefined) {
+      let best = 0;
+      for (let i = 1; i < this.size; i++) if (this.data[i] > this.data[best]) best = i;
+      return Int32Array.of(best);
+    }
+    const ax = normAxis("argmax", this, axis);
+    const [outer, n, inner] = splitAt(this.shape, ax);
+    const out = new Int32Array(outer * inner);
+    for (let o = 0; o < outer; o++) {
+      for (let i = 0; i < inner; i++) {
+        const base = o * n * inner + i;
+        let best = 0;
+        let bestV = this.data[base];
+        for (let k = 1; k < n; k++) {
+          const v = this.data[base + k * inner];
+          if (v > bestV) {
+            bestV = v;
+            best = k;
+          }
+        }
+        out[o * inner + i] = best;
+      }
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------- linear algebra
+
+  /** Matrix product of two 2-d tensors of the same dtype, through the GEMM kernel. */
+  matmul(other: Tensor): Tensor {
+    if (this.ndim !== 2 || other.ndim !== 2 || this.shape[1] !== other.shape[0]) {
+      throw new Error(
+        `Tensor.matmul: shapes [${this.shape}] and [${other.shape}] do not fit (need (M,K)·(K,N))`,
+      );
+    }
+    checkSameDType("matmul", this, other);
+    const [M, K] = this.shape;
+    const N = other.shape[1];
+    const out = Tensor.zeros([M, N], this.dtype);
+    gemm(
+      false,
+      false,
+      M,
+      N,
+      K,
+      1,
+      this.data,
+      Math.max(K, 1),
+      other.data,
+      Math.max(N, 1),
+      0,
+      out.data,
+      Math.max(N, 1),
+    );
+    return out;
+  }
+
+  #offset(fn: string, idx: number[]): number {
+    if (idx.length !== this.ndim) {
+      throw new Error(
+        `${fn}: got ${idx.length} indices for a ${this.ndim}-d tensor of shape [${this.shape}]`,
+      );
+    }
+    let off = 0;
+    for (let d = 0; d < idx.length; d++) {
+      let i = idx[d];
+      if (i < 0) i += this.shape[d];
+      if (!Number.isInteger(i) || i < 0 || i >= this.shape[d]) {
+        throw new Error(
+          `${fn}: index ${idx[d]} out of range for axis ${d} of size ${this.shape[d]}`,
+        );
+      }
+      off = off * this.shape[d] + i;
+    }
+    return off;
+  }
+}
+
+// ------------------------------------------------------------------ helpers
+
+/** Product of the dimensions (1 for a 0-d shape). */
+export function shapeSize(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/** Whether two shapes are equal. */
+export function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/** Row-major strides (in elements) of a shape. */
+export function stridesOf(shape: readonly number[]): number[] {
+  const s = new Array(shape.length).fill(1);
+  for (let d = shape.length - 2; d >= 0; d--) s[d] = s[d + 1] * shape[d + 1];
+  return s;
+}
+
+/** Throws unless `a` and `b` have the same dtype, naming the op and both. */
+export function checkSameDType(op: string, a: Tensor, b: Tensor): void {
+  if (a.dtype !== b.dtype) {
+    throw new Error(`${op}: dtypes differ: ${a.dtype} [${a.shape}] vs ${b.dtype} [${b.shape}]`);
+  }
+}
+
+function checkShape(fn: string, shape: readonly number[]): void {
+  if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < 0)) {
+    throw new Error(`${fn}: shape must be non-negative integers, got [${shape}]`);
+  }
+}
+
+function nestedShape(values: Nested[]): number[] {
+  const shape = [values.length];
+  let v: Nested = values[0];
+  while (Array.isArray(v)) {
+    shape.push(v.length);
+    v = v[0];
+  }
+  return shape;
+}
+
+function normAxis(op: string, t: Tensor, axis: number): number {
+  const a = axis < 0 ? axis + t.ndim : axis;
+  if (!Number.isInteger(a) || a < 0 || a >= t.ndim) {
+    throw new Error(`Tensor.${op}: axis ${axis} out of range for shape [${t.shape}]`);
+  }
+  return a;
+}
+
+/** [product of dims before axis, dim at axis, product of dims after axis]. */
+function splitAt(shape: readonly number[], axis: number): [number, number, number] {
+  return [shapeSize(shape.slice(0, axis)), shape[axis], shapeSize(shape.slice(axis + 1))];
+}
+
+function reduce(
+  op: string,
+  t: Tensor,
+  axis: number | undefined,
+  keepDims: boolean,
+  init: number,
+  f: (acc: number, v: number) => number,
+): Tensor {
+  if (axis === undefined) {
+    let acc = init;
+    for (let i = 0; i < t.size; i++) acc = f(acc, t.data[i]);
+    const out = Tensor.zeros(keepDims ? t.shape.map(() => 1) : [], t.dtype);
+    out.data[0] = acc;
+    return out;
+  }
+  const ax = normAxis(op, t, axis);
+  const [outer, n, inner] = splitAt(t.shape, ax);
+  const outShape = keepDims
+    ? t.shape.map((d, i) => (i === ax ? 1 : d))
+    : t.shape.filter((_, i) => i !== ax);
+  const out = Tensor.zeros(outShape, t.dtype);
+  for (let o = 0; o < outer; o++) {
+    for (let i = 0; i < inner; i++) {
+      let acc = init;
+      const base = o * n * inner + i;
+      for (let k = 0; k < n; k++) acc = f(acc, t.data[base + k * inner]);
+      out.data[o * inner + i] = acc;
+    }
+  }
+  return out;
+}
+
+/** The numpy broadcast of two shapes, or an Error naming the op and both shapes. */
+export function broadcastShapes(op: string, a: readonly number[], b: readonly number[]): number[] {
+  const nd = Math.max(a.length, b.length);
+  const out: number[] = [];
+  for (let i = 0; i < nd; i++) {
+    const da = a[a.length - nd + i] ?? 1;
+    const db = b[b.length - nd + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) {
+      throw new Error(`Tensor.${op}: shapes [${a}] and [${b}] cannot be broadcast together`);
+    }
+    out.push(da === 1 ? db : da);
+  }
+  return out;
+}
+
+function binary(
+  op: string,
+  a: Tensor,
+  other: Tensor | number,
+  f: (x: number, y: number) => number,
+): Tensor {
+  if (typeof other === "number") {
+    const out = Tensor.zeros(a.shape, a.dtype);
+    for (let i = 0; i < a.size; i++) out.data[i] = f(a.data[i], other);
+    return out;
+  }
+  checkSameDType(op, a, other);
+  const shape = broadcastShapes(op, a.shape, other.shape);
+  const out = Tensor.zeros(shape, a.dtype);
+  const ad = a.data, bd = other.data, od = out.data;
+  if (sameShape(a.shape, other.shape)) {
+    for (let i = 0; i < od.length; i++) od[i] = f(ad[i], bd[i]);
+    return out;
+  }
+  // Fast path: `other` covers the trailing dims of `a` (a bias or per-feature statistic).
+  if (
+    sameShape(shape, a.shape) && other.size > 0 && a.size % other.size === 0 &&
+    sameShape(
+      trimLeadingOnes(other.shape),
+      a.shape.slice(a.ndim - trimLeadingOnes(other.shape).length),
+    )
+  ) {
+    const m = other.size;
+    for (let i = 0; i < od.length; i++) od[i] = f(ad[i], bd[i % m]);
+    return out;
+  }
+  const nd = shape.length;
+  const sa = broadcastStrides(a.shape, shape);
+  const sb = broadcastStrides(other.shape, shape);
+  const idx = new Array(nd).fill(0);
+  let ia = 0, ib = 0;
+  for (let o = 0; o < od.length; o++) {
+    od[o] = f(ad[ia], bd[ib]);
+    for (let d = nd - 1; d >= 0; d--) {
+      idx[d]++;
+      ia += sa[d];
+      ib += sb[d];
+      if (idx[d] < shape[d]) break;
+      ia -= sa[d] * shape[d];
+      ib -= sb[d] * shape[d];
+      idx[d] = 0;
+    }
+  }
+  return out;
+}
+
+function trimLeadingOnes(shape: readonly number[]): number[] {
+  let i = 0;
+  while (i < shape.length && shape[i] === 1) i++;
+  return shape.slice(i);
+}
+
+/** Strides of `shape` aligned to `outShape`, with 0 on broadcast dimensions. */
+function broadcastStrides(shape: readonly number[], outShape: readonly number[]): number[] {
+  const own = stridesOf(shape);
+  const off = outShape.length - shape.length;
+  return outShape.map((_, i) => (i < off || shape[i - off] === 1 ? 0 : own[i - off]));
+}
