@@ -129,7 +129,7 @@ export class Tensor {
     const step = div > 0 ? delta / div : NaN;
     for (let i = 0; i < num; i++) {
       // numpy falls back to i / div * delta when the step underflows to zero.
-      t.data[i] = step === 0 ? (i / div) * delta + start : i * step + start;
+      t.data[i] = div === 0 ? start : step === 0 ? (i / div) * delta + start : i * step + start;
     }
     if (num > 1) t.data[num - 1] = stop;
     return t;
@@ -369,7 +369,7 @@ export class Tensor {
   /** Mean of all elements, or along `axis`. */
   mean(axis?: number, keepDims = false): Tensor {
     const n = axis === undefined ? this.size : this.shape[normAxis("mean", this, axis)];
-    return this.sum(axis, keepDims).mul(1 / n);
+    return this.sum(axis, keepDims).div(n);
   }
 
   /** Maximum of all elements, or along `axis`. */
