@@ -19,11 +19,13 @@ export interface ChoiceOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Rng } from "./rng.ts";
  * const rng = new Rng(42);
  * const u = rng.random(); // uniform in [0, 1)
  * const order = rng.permutation(10); // Int32Array, a shuffle of 0..9
- * console.assert(u >= 0 && u < 1 && order.length === 10);
+ * assert.ok(u >= 0 && u < 1);
+ * assert.equal(order.length, 10);
  * ```
  */
 export class Rng {
@@ -189,11 +191,12 @@ export function getGlobalRng(): Rng {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGlobalRng, setSeed } from "./rng.ts";
  * setSeed(1);
  * const a = getGlobalRng().random();
  * setSeed(1);
- * console.assert(getGlobalRng().random() === a);
+ * assert.equal(getGlobalRng().random(), a);
  * ```
  */
 export function setSeed(seed: number): void {

@@ -21,11 +21,12 @@ export type Nested = number | Nested[];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Tensor } from "./tensor.ts";
  * const x = Tensor.arange(6).reshape([2, 3]);
  * const y = x.add(Tensor.fromArray([10, 20, 30])); // the row is broadcast
- * console.assert(y.get(1, 2) === 35);
- * console.assert(x.sum(0).toNested().join() === "3,5,7");
+ * assert.equal(y.get(1, 2), 35);
+ * assert.deepEqual(x.sum(0).toNested(), [3, 5, 7]);
  * ```
  */
 export class Tensor {

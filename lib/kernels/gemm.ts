@@ -42,11 +42,12 @@ let packedB = new Float64Array(KC * NC);
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { gemm } from "./gemm.ts";
  * const a = new Float64Array([1, 2, 3, 4]); // [[1, 2], [3, 4]]
  * const c = new Float64Array(4);
  * gemm(false, true, 2, 2, 2, 1, a, 2, a, 2, 0, c, 2); // c = a · aᵀ
- * console.assert(c.join() === "5,11,11,25");
+ * assert.deepEqual([...c], [5, 11, 11, 25]);
  * ```
  */
 export function gemm(
