@@ -55,10 +55,11 @@ let crcTable: Uint32Array | undefined;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { crc32 } from "./png.ts";
  * const digits = new TextEncoder().encode("123456789");
- * console.assert(crc32(digits) === 0xcbf43926);
- * console.assert(crc32(digits.subarray(4), crc32(digits.subarray(0, 4))) === 0xcbf43926);
+ * assert.ok(crc32(digits) === 0xcbf43926);
+ * assert.ok(crc32(digits.subarray(4), crc32(digits.subarray(0, 4))) === 0xcbf43926);
  * ```
  */
 export function crc32(bytes: Uint8Array, crc = 0): number {
@@ -137,11 +138,15 @@ function filterRow(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodePng, encodePng } from "./png.ts";
- * const image = { width: 2, height: 1, channels: 3 as const, data: new Uint8Array([255, 0, 0, 0, 0, 255]) };
+ * import type { RasterImage } from "./png.ts";
+ * const redBlue = new Uint8Array([255, 0, 0, 0, 0, 255]);
+ * const image: RasterImage = { width: 2, height: 1, channels: 3, data: redBlue };
  * const png = await encodePng(image);
+ * assert.ok(png[1] === 0x50); // "P" of the signature
  * const back = await decodePng(png);
- * console.assert(back.width === 2 && back.channels === 3 && back.data[5] === 255);
+ * assert.ok(back.width === 2 && back.channels === 3 && back.data[5] === 255);
  * ```
  */
 export async function encodePng(
@@ -257,10 +262,12 @@ function checkImage(fn: string, image: RasterImage): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodePng, encodePng } from "./png.ts";
- * const gray = { width: 3, height: 2, channels: 1 as const, data: new Uint8Array([0, 50, 100, 150, 200, 250]) };
- * const back = await decodePng(await encodePng(gray, { filter: 4 }));
- * console.assert(back.data.join() === "0,50,100,150,200,250");
+ * const data = new Uint8Array([0, 50, 100, 150, 200, 250]);
+ * const png = await encodePng({ width: 3, height: 2, channels: 1, data }, { filter: 4 });
+ * const back = await decodePng(png);
+ * assert.ok(back.data.join() === "0,50,100,150,200,250");
  * ```
  */
 export async function decodePng(bytes: Uint8Array): Promise<RasterImage> {
