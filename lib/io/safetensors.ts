@@ -1,0 +1,332 @@
+/**
+ * Reading and writing tensors in the safetensors format, so that checkpoints written here
+ * can be opened by other tools (the Python `safetensors` package, PyTorch, numpy) and
+ * vice versa.
+ *
+ * Layout of a file:
+ *
+ * ```text
+ * [8 bytes]  N, the header length, an unsigned 64-bit little-endian integer
+ * [N bytes]  JSON header: {"__metadata__": {"key": "value"},
+ *                          "W1": {"dtype": "F32", "shape": [3, 4], "data_offsets": [0, 48]}, ...}
+ *            padded with spaces so that the data starts at a multiple of 8 bytes
+ * [rest]     the tensors' elements, little-endian, row-major, back to back with no gaps;
+ *            data_offsets are [begin, end) byte positions relative to the start of this part
+ * ```
+ *
+ * Only `F32` and `F64` are read and written (our tensors' dtypes). The file API is
+ * synchronous ({@link saveParams}, {@link loadParams}) so the Solver can checkpoint from
+ * inside its synchronous training loop.
+ *
+ * @module
+ */
+
+import { dirname } from "node:path";
+import { Tensor } from "../tensor.ts";
+import type { DType } from "../storage.ts";
+
+/** What {@link decodeSafetensors} returns. */
+export interface SafetensorsContents {
+  /** The tensors, in the order of the file's header. */
+  tensors: Record<string, Tensor>;
+  /** The `__metadata__` entries (an empty object when the file has none). */
+  metadata: Record<string, string>;
+}
+
+/** What {@link loadParams} returns. */
+export interface LoadedParams {
+  /** The tensors, keyed by name. */
+  params: Record<string, Tensor>;
+  /** The `__metadata__` entries (an empty object when the file has none). */
+  metadata: Record<string, string>;
+}
+
+const METADATA_KEY = "__metadata__";
+const DTYPE_CODES: Record<DType, string> = { float32: "F32", float64: "F64" };
+const DTYPES_BY_CODE: Record<string, DType> = { F32: "float32", F64: "float64" };
+const ITEM_SIZE: Record<DType, number> = { float32: 4, float64: 8 };
+/** Typed arrays share the host's byte order; every mainstream platform is little-endian. */
+const HOST_IS_LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+
+/**
+ * Serialises tensors (and optional string metadata) into safetensors bytes. Tensors are
+ * laid out in the key order of `tensors`; `__metadata__` is written only when `metadata`
+ * is given.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeSafetensors, encodeSafetensors } from "./safetensors.ts";
+ * import { Tensor } from "../tensor.ts";
+ * const bytes = encodeSafetensors({ w: Tensor.fromArray([1, 2, 3], [3], "float32") }, {
+ *   epoch: "2",
+ * });
+ * const { tensors, metadata } = decodeSafetensors(bytes);
+ * assert.deepEqual(Array.from(tensors.w.data), [1, 2, 3]);
+ * assert.equal(metadata.epoch, "2");
+ * ```
+ */
+export function encodeSafetensors(
+  tensors: Record<string, Tensor>,
+  metadata?: Record<string, string>,
+): Uint8Array {
+  const fn = "encodeSafetensors";
+  if (tensors === null || typeof tensors !== "object") {
+    throw new Error(`${fn}: tensors must be an object of Tensors, got ${tensors}`);
+  }
+  const entries: string[] = [];
+  if (metadata !== undefined) {
+    checkMetadata(fn, metadata);
+    entries.push(`${JSON.stringify(METADATA_KEY)}:${JSON.stringify(metadata)}`);
+  }
+  const names = Object.keys(tensors);
+  let offset = 0;
+  for (const name of names) {
+    const t = tensors[name];
+    if (name === METADATA_KEY) {
+      throw new Error(`${fn}: "${METADATA_KEY}" is reserved and cannot name a tensor`);
+    }
+    if (!(t instanceof Tensor)) {
+      throw new Error(`${fn}: tensors["${name}"] must be a Tensor, got ${typeof t}`);
+    }
+    const end = offset + t.data.byteLength;
+    entries.push(
+      `${JSON.stringify(name)}:{"dtype":"${DTYPE_CODES[t.dtype]}",` +
+        `"shape":${JSON.stringify(t.shape)},"data_offsets":[${offset},${end}]}`,
+    );
+    offset = end;
+  }
+  const json = new TextEncoder().encode(`{${entries.join(",")}}`);
+  const headerLength = Math.ceil(json.length / 8) * 8;
+  const out = new Uint8Array(8 + headerLength + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(headerLength), true);
+  out.set(json, 8);
+  out.fill(0x20, 8 + json.length, 8 + headerLength); // spaces: still valid JSON
+  let position = 8 + headerLength;
+  for (const name of names) {
+    const t = tensors[name];
+    writeElements(t, out, position);
+    position += t.data.byteLength;
+  }
+  return out;
+}
+
+/**
+ * Parses safetensors bytes. Rejects, with an Error naming the problem: a header length
+ * beyond the end of the file, a header that is not a JSON object, a dtype other than
+ * F32/F64, data offsets that do not match shape × item size, and offsets that overlap,
+ * leave gaps or run past the end of the data.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeSafetensors, encodeSafetensors } from "./safetensors.ts";
+ * import { Tensor } from "../tensor.ts";
+ * const bytes = encodeSafetensors({ b: Tensor.zeros([2]) });
+ * assert.equal(decodeSafetensors(bytes).tensors.b.dtype, "float64");
+ * ```
+ */
+export function decodeSafetensors(bytes: Uint8Array): SafetensorsContents {
+  const fn = "decodeSafetensors";
+  if (!(bytes instanceof Uint8Array)) {
+    throw new Error(`${fn}: expected a Uint8Array, got ${typeof bytes}`);
+  }
+  if (bytes.length < 8) {
+    throw new Error(`${fn}: file has ${bytes.length} bytes, fewer than the 8-byte header length`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const declared = view.getBigUint64(0, true);
+  if (declared > BigInt(bytes.length - 8)) {
+    throw new Error(
+      `${fn}: header length ${declared} runs past the end of the file ` +
+        `(${bytes.length - 8} bytes after the length field)`,
+    );
+  }
+  const headerLength = Number(declared);
+  let header: unknown;
+  try {
+    const text = new TextDecoder("utf-8", { fatal: true }).decode(
+      bytes.subarray(8, 8 + headerLength),
+    );
+    header = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${fn}: header is not valid UTF-8 JSON: ${(e as Error).message}`);
+  }
+  if (header === null || typeof header !== "object" || Array.isArray(header)) {
+    throw new Error(`${fn}: header must be a JSON object, got ${JSON.stringify(header)}`);
+  }
+
+  const dataStart = 8 + headerLength;
+  const dataLength = bytes.length - dataStart;
+  const metadata: Record<string, string> = {};
+  const specs: { name: string; dtype: DType; shape: number[]; begin: number; end: number }[] = [];
+  for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
+    if (name === METADATA_KEY) {
+      checkMetadata(fn, entry);
+      for (const [key, value] of Object.entries(entry)) defineEntry(metadata, key, value);
+      continue;
+    }
+    specs.push({ name, ...parseEntry(fn, name, entry, dataLength) });
+  }
+
+  // The tensors must tile the data region exactly, as the reference implementation demands.
+  const byBegin = [...specs].sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let covered = 0;
+  for (const s of byBegin) {
+    if (s.begin < covered) {
+      throw new Error(
+        `${fn}: tensor "${s.name}" data_offsets [${s.begin}, ${s.end}] overlap the previous ` +
+          `tensor (which ends at byte ${covered})`,
+      );
+    }
+    if (s.begin > covered) {
+      throw new Error(
+        `${fn}: gap in the data: bytes [${covered}, ${s.begin}) belong to no tensor ` +
+          `(next is "${s.name}")`,
+      );
+    }
+    covered = s.end;
+  }
+  if (covered !== dataLength) {
+    throw new Error(
+      `${fn}: tensors cover ${covered} bytes of data but the file holds ${dataLength}`,
+    );
+  }
+
+  const tensors: Record<string, Tensor> = {};
+  for (const s of specs) {
+    const t = Tensor.zeros(s.shape, s.dtype);
+    readElements(bytes, dataStart + s.begin, t);
+    defineEntry(tensors, s.name, t);
+  }
+  return { tensors, metadata };
+}
+
+/**
+ * Writes `params` (and optional string metadata) to a safetensors file, creating the parent
+ * directory if needed. Synchronous; needs `--allow-write` for the path.
+ *
+ * @example
+ * ```ts ignore
+ * import { loadParams, saveParams } from "./safetensors.ts";
+ * import { Tensor } from "../tensor.ts";
+ * saveParams("out/model.safetensors", { W1: Tensor.zeros([3, 4]) }, { note: "init" });
+ * const { params, metadata } = loadParams("out/model.safetensors");
+ * ```
+ */
+export function saveParams(
+  path: string,
+  params: Record<string, Tensor>,
+  metadata?: Record<string, string>,
+): void {
+  const bytes = encodeSafetensors(params, metadata);
+  const parent = dirname(path);
+  // Skipping the current directory avoids needing write permission on "." itself.
+  if (parent !== "." && parent !== "") Deno.mkdirSync(parent, { recursive: true });
+  Deno.writeFileSync(path, bytes);
+}
+
+/**
+ * Reads a safetensors file written by {@link saveParams} (or any F32/F64 safetensors file).
+ * Synchronous; needs `--allow-read` for the path.
+ */
+export function loadParams(path: string): LoadedParams {
+  const { tensors, metadata } = decodeSafetensors(Deno.readFileSync(path));
+  return { params: tensors, metadata };
+}
+
+// ------------------------------------------------------------------ helpers
+
+/** Adds an own property even for names like "__proto__", which plain assignment would not. */
+function defineEntry<T>(target: Record<string, T>, key: string, value: T): void {
+  Object.defineProperty(target, key, {
+    value,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
+}
+
+function checkMetadata(fn: string, metadata: unknown): asserts metadata is Record<string, string> {
+  if (metadata === null || typeof metadata !== "object" || Array.isArray(metadata)) {
+    throw new Error(`${fn}: ${METADATA_KEY} must be an object of strings, got ${metadata}`);
+  }
+  for (const [key, value] of Object.entries(metadata)) {
+    if (typeof value !== "string") {
+      throw new Error(
+        `${fn}: ${METADATA_KEY} values must be strings, but "${key}" is ${typeof value} ` +
+          `(${JSON.stringify(value)})`,
+      );
+    }
+  }
+}
+
+function parseEntry(
+  fn: string,
+  name: string,
+  entry: unknown,
+  dataLength: number,
+): { dtype: DType; shape: number[]; begin: number; end: number } {
+  const where = `${fn}: tensor "${name}"`;
+  if (entry === null || typeof entry !== "object" || Array.isArray(entry)) {
+    throw new Error(`${where} must be described by an object, got ${JSON.stringify(entry)}`);
+  }
+  const { dtype: code, shape, data_offsets: offsets } = entry as Record<string, unknown>;
+  if (typeof code !== "string" || !Object.hasOwn(DTYPES_BY_CODE, code)) {
+    throw new Error(
+      `${where} has dtype ${JSON.stringify(code)}; only F32 and F64 can be read`,
+    );
+  }
+  const isCount = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+  if (!Array.isArray(shape) || !shape.every(isCount)) {
+    throw new Error(`${where} has an invalid shape ${JSON.stringify(shape)}`);
+  }
+  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount)) {
+    throw new Error(`${where} has invalid data_offsets ${JSON.stringify(offsets)}`);
+  }
+  const [begin, end] = offsets as number[];
+  if (begin > end || end > dataLength) {
+    throw new Error(
+      `${where} data_offsets [${begin}, ${end}] lie outside the ${dataLength} data bytes`,
+    );
+  }
+  const dtype = DTYPES_BY_CODE[code];
+  const expected = shape.reduce((n: number, d: number) => n * d, 1) * ITEM_SIZE[dtype];
+  if (end - begin !== expected) {
+    throw new Error(
+      `${where} of shape [${shape}] and dtype ${code} needs ${expected} bytes, ` +
+        `but data_offsets [${begin}, ${end}] span ${end - begin}`,
+    );
+  }
+  return { dtype, shape: shape as number[], begin, end };
+}
+
+function writeElements(t: Tensor, out: Uint8Array, position: number): void {
+  if (HOST_IS_LITTLE_ENDIAN) {
+    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), position);
+    return;
+  }
+  const view = new DataView(out.buffer, out.byteOffset);
+  const size = ITEM_SIZE[t.dtype];
+  for (let i = 0; i < t.size; i++) {
+    if (size === 4) view.setFloat32(position + 4 * i, t.data[i], true);
+    else view.setFloat64(position + 8 * i, t.data[i], true);
+  }
+}
+
+function readElements(bytes: Uint8Array, position: number, t: Tensor): void {
+  if (HOST_IS_LITTLE_ENDIAN) {
+    // A byte copy, because the source may not be aligned for a Float64Array view.
+    new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength).set(
+      bytes.subarray(position, position + t.data.byteLength),
+    );
+    return;
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset);
+  const size = ITEM_SIZE[t.dtype];
+  for (let i = 0; i < t.size; i++) {
+    t.data[i] = size === 4
+      ? view.getFloat32(position + 4 * i, true)
+      : view.getFloat64(position + 8 * i, true);
+  }
+}
