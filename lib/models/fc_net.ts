@@ -1,0 +1,224 @@
+/**
+ * `FullyConnectedNet`, cs231n `fc_net.FullyConnectedNet`: any number of hidden layers,
+ * `{affine - [norm] - relu - [dropout]} x (L - 1) - affine - softmax`.
+ *
+ * Normalization and dropout are not implemented yet: the constructor rejects them, and
+ * the forward and backward loops mark where each step goes.
+ *
+ * @module
+ */
+
+import { axpy, sumOfSquares } from "../kernels/elementwise.ts";
+import {
+  affineBackward,
+  type AffineCache,
+  affineForward,
+  affineParamGrads,
+} from "../layers/affine.ts";
+import { softmaxLoss } from "../layers/losses.ts";
+import { reluBackward, type ReluCache, reluForward } from "../layers/relu.ts";
+import { getGlobalRng, type Rng } from "../rng.ts";
+import { checkDType } from "../storage.ts";
+import { type DType, Tensor } from "../tensor.ts";
+import { type Grads, type LossAndGrads, type Model, type Params, scaledRandn } from "./model.ts";
+import { castInput, checkNonNegative, checkPositiveInt } from "./_util.ts";
+
+/** The normalization a hidden layer may use, as in cs231n (`null`: none). */
+export type Normalization = "batchnorm" | "layernorm" | null;
+
+/** Options of {@link FullyConnectedNet}; all but `hiddenDims` have the cs231n defaults. */
+export interface FullyConnectedNetOptions {
+  /** Width of each hidden layer, e.g. `[100, 50]`; `[]` gives a softmax classifier. */
+  hiddenDims: readonly number[];
+  /** Size of one flattened input example (default `3 * 32 * 32`). */
+  inputDim?: number;
+  /** Number of classes (default 10). */
+  numClasses?: number;
+  /** Probability of keeping a unit in dropout; 1 (the default) means no dropout. */
+  dropoutKeepRatio?: number;
+  /** `"batchnorm"`, `"layernorm"` or `null` (the default). Only `null` is supported yet. */
+  normalization?: Normalization;
+  /** L2 regularisation strength (default 0). */
+  reg?: number;
+  /** Standard deviation of the initial weights (default `1e-2`). */
+  weightScale?: number;
+  /** dtype of the parameters (default `"float32"`, as in cs231n). */
+  dtype?: DType;
+  /** Seed for the dropout masks (each train-mode forward redraws the same mask). */
+  seed?: number;
+  /** Generator for the initial weights (default: the global one, see `setSeed`). */
+  rng?: Rng;
+}
+
+/** What the forward pass keeps of layer `i` for the backward pass. */
+interface LayerCache {
+  fc: AffineCache;
+  /** Absent on the last (scores) layer. Normalization and dropout caches will sit beside. */
+  relu?: ReluCache;
+}
+
+/**
+ * A fully-connected network with `L = hiddenDims.length + 1` affine layers, ReLU between
+ * them and a softmax loss. Parameters `W1..WL` (`Wi` of shape `(dims[i-1], dims[i])`, with
+ * `dims = [inputDim, ...hiddenDims, numClasses]`) start as `weightScale · N(0, 1)`, biases
+ * `b1..bL` as zeros, all cast to `dtype`. The loss adds `0.5 · reg · Σ_i ΣWi²` (weights
+ * only). Inputs of shape `(N, d1, ..., dk)` are flattened and cast to `dtype`.
+ *
+ * @example
+ * ```ts
+ * import { Rng } from "../rng.ts";
+ * import { Tensor } from "../tensor.ts";
+ * import { FullyConnectedNet } from "./fc_net.ts";
+ * const model = new FullyConnectedNet({
+ *   hiddenDims: [8, 8],
+ *   inputDim: 5,
+ *   numClasses: 4,
+ *   reg: 0.1,
+ *   rng: new Rng(0),
+ * });
+ * const X = Tensor.randn([3, 5], new Rng(1)); // float64 input, cast to the model's float32
+ * const [loss, grads] = model.loss(X, [0, 3, 1]);
+ * console.assert(model.numLayers === 3 && grads.W3.dtype === "float32" && loss > 0);
+ * ```
+ */
+export class FullyConnectedNet implements Model {
+  /** `W1, b1, ..., WL, bL`, read on every {@link FullyConnectedNet.loss} call. */
+  params: Params;
+  /** L2 regularisation strength; may be changed at any time. */
+  reg: number;
+  /** dtype of the parameters; inputs are cast to it. */
+  readonly dtype: DType;
+  /** Number of affine layers, `hiddenDims.length + 1`. */
+  readonly numLayers: number;
+  /** The hidden layers' normalization (always `null` for now). */
+  readonly normalization: Normalization;
+  /** Whether the hidden layers use dropout (always `false` for now). */
+  readonly useDropout: boolean;
+  /** Seed handed to the dropout layers, if given. */
+  readonly seed: number | undefined;
+
+  /** Builds the network and draws its initial weights from `options.rng`. */
+  constructor(options: FullyConnectedNetOptions) {
+    const fn = "FullyConnectedNet";
+    if (options == null || !Array.isArray(options.hiddenDims)) {
+      throw new Error(
+        `${fn}: options.hiddenDims must be an array of layer widths, got ${options?.hiddenDims}`,
+      );
+    }
+    const hiddenDims = options.hiddenDims.map((d, i) =>
+      checkPositiveInt(fn, `hiddenDims[${i}]`, d)
+    );
+    const inputDim = checkPositiveInt(fn, "inputDim", options.inputDim ?? 3 * 32 * 32);
+    const numClasses = checkPositiveInt(fn, "numClasses", options.numClasses ?? 10);
+    const weightScale = checkNonNegative(fn, "weightScale", options.weightScale ?? 1e-2);
+    this.reg = checkNonNegative(fn, "reg", options.reg ?? 0);
+    this.dtype = checkDType(fn, options.dtype ?? "float32");
+    this.normalization = checkNormalization(options.normalization ?? null);
+    const keep = options.dropoutKeepRatio ?? 1;
+    if (typeof keep !== "number" || !(keep > 0 && keep <= 1)) {
+      throw new Error(`${fn}: dropoutKeepRatio must be in (0, 1], got ${keep}`);
+    }
+    if (keep !== 1) {
+      throw new Error(
+        `${fn}: dropoutKeepRatio ${keep} is not supported yet (dropout is not implemented); ` +
+          "use 1 (no dropout)",
+      );
+    }
+    this.useDropout = false;
+    if (options.seed !== undefined && !Number.isSafeInteger(options.seed)) {
+      throw new Error(`${fn}: seed must be an integer, got ${options.seed}`);
+    }
+    this.seed = options.seed;
+    this.numLayers = hiddenDims.length + 1;
+
+    const rng = options.rng ?? getGlobalRng();
+    const dims = [inputDim, ...hiddenDims, numClasses];
+    this.params = {};
+    for (let i = 1; i <= this.numLayers; i++) {
+      this.params[`W${i}`] = scaledRandn([dims[i - 1], dims[i]], weightScale, rng, this.dtype);
+      this.params[`b${i}`] = Tensor.zeros([dims[i]], this.dtype);
+      // Normalization will add gamma_i (ones) and beta_i (zeros) here for i < numLayers.
+    }
+  }
+
+  /** Test mode: the class scores `(N, C)`. */
+  loss(X: Tensor): Tensor;
+  /** Training mode: `[loss, grads]` with grads keyed like `params`. */
+  loss(X: Tensor, y: ArrayLike<number>): LossAndGrads;
+  /** Scores when `y` is absent, else `[loss, grads]`. */
+  loss(X: Tensor, y?: ArrayLike<number>): Tensor | LossAndGrads;
+  loss(X: Tensor, y?: ArrayLike<number>): Tensor | LossAndGrads {
+    const fn = "FullyConnectedNet.loss";
+    const L = this.numLayers;
+    const reg = checkNonNegative(fn, "reg", this.reg);
+    // Train/test mode follows from whether labels are given; normalization and dropout will
+    // read it to pick batch statistics and masks.
+    const weights: Tensor[] = [];
+    for (let i = 1; i <= L; i++) weights.push(this.#param(`W${i}`));
+
+    const caches: LayerCache[] = [];
+    let h = castInput(fn, X, this.dtype);
+    for (let i = 1; i < L; i++) {
+      const [a, fc] = affineForward(h, weights[i - 1], this.#param(`b${i}`));
+      // Normalization goes here: batchnorm/layernorm of `a` with gamma_i and beta_i.
+      const [r, relu] = reluForward(a);
+      // Dropout goes here, on `r`.
+      caches.push({ fc, relu });
+      h = r;
+    }
+    const [scores, fc] = affineForward(h, weights[L - 1], this.#param(`b${L}`));
+    caches.push({ fc });
+    if (y == null) return scores;
+
+    let [loss, dout] = softmaxLoss(scores, y);
+    if (reg !== 0) {
+      let squares = 0;
+      for (const W of weights) squares += sumOfSquares(W.data);
+      loss += 0.5 * reg * squares;
+    }
+
+    const grads: Grads = {};
+    for (let i = L; i >= 1; i--) {
+      const layer = caches[i - 1];
+      if (layer.relu) {
+        // Dropout backward goes before this, normalization backward after it.
+        dout = reluBackward(dout, layer.relu);
+      }
+      let dW: Tensor, db: Tensor;
+      if (i > 1) {
+        [dout, dW, db] = affineBackward(dout, layer.fc);
+      } else {
+        // The first layer's dx (gradient w.r.t. the data) is never used: skip its product.
+        [dW, db] = affineParamGrads(dout, layer.fc);
+      }
+      if (reg !== 0) axpy(reg, weights[i - 1].data, dW.data);
+      grads[`W${i}`] = dW;
+      grads[`b${i}`] = db;
+    }
+    return [loss, grads];
+  }
+
+  #param(name: string): Tensor {
+    const p = this.params[name];
+    if (p === undefined) {
+      throw new Error(
+        `FullyConnectedNet.loss: params.${name} is missing (have ${Object.keys(this.params)})`,
+      );
+    }
+    return p;
+  }
+}
+
+function checkNormalization(normalization: unknown): Normalization {
+  if (normalization === null) return null;
+  if (normalization === "batchnorm" || normalization === "layernorm") {
+    throw new Error(
+      `FullyConnectedNet: normalization '${normalization}' is not supported yet ` +
+        "(the normalization layers are not implemented); use null",
+    );
+  }
+  throw new Error(
+    `FullyConnectedNet: normalization must be "batchnorm", "layernorm" or null, ` +
+      `got ${JSON.stringify(normalization)}`,
+  );
+}

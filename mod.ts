@@ -1,0 +1,139 @@
+/**
+ * A from-scratch deep-learning library that reproduces Stanford cs231n assignments 1 and
+ * 2 in TypeScript: tensors, layers with their gradients, losses, update rules, the Solver,
+ * models, data loaders and pictures. Standard library only; importing it needs no
+ * permission and reads no file.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Rng, Solver, Tensor, TwoLayerNet } from "./mod.ts";
+ *
+ * // Two well-separated blobs in 2-d; a tiny net learns them in a few epochs.
+ * const rng = new Rng(0);
+ * const X = Tensor.randn([200, 2], rng);
+ * const y = Int32Array.from({ length: 200 }, (_, i) => i % 2);
+ * for (let i = 0; i < 200; i++) X.data[2 * i] += y[i] === 1 ? 4 : -4;
+ * const model = new TwoLayerNet({ inputDim: 2, hiddenDim: 10, weightScale: 0.1, rng });
+ * const solver = new Solver(model, { XTrain: X, yTrain: y, XVal: X, yVal: y }, {
+ *   updateRule: "adam", optimConfig: { learningRate: 1e-2 }, numEpochs: 5, batchSize: 20,
+ *   verbose: false,
+ * });
+ * solver.train();
+ * assert.ok(solver.bestValAcc > 0.95);
+ * ```
+ *
+ * @module
+ */
+
+// Tensors, random numbers, storage.
+export { type FloatArray, type Nested, Tensor } from "./lib/tensor.ts";
+export { type ChoiceOptions, getGlobalRng, Rng, setSeed } from "./lib/rng.ts";
+export { type DType, isSharedStorage, setSharedStorage } from "./lib/storage.ts";
+
+// Kernels.
+export { gemm } from "./lib/kernels/gemm.ts";
+
+// Layers and losses.
+export { affineBackward, type AffineCache, affineForward } from "./lib/layers/affine.ts";
+export { reluBackward, type ReluCache, reluForward } from "./lib/layers/relu.ts";
+export {
+  affineReluBackward,
+  type AffineReluCache,
+  affineReluForward,
+} from "./lib/layers/affine_relu.ts";
+export { softmaxLoss, svmLoss } from "./lib/layers/losses.ts";
+
+// Gradient checking.
+export {
+  evalNumericalGradient,
+  evalNumericalGradientArray,
+  gradCheckSparse,
+  type NumericalGradientArrayOptions,
+  type NumericalGradientOptions,
+  relError,
+} from "./lib/gradient_check.ts";
+
+// Update rules, Solver, checkpoints, progress output.
+export {
+  adam,
+  getUpdateRule,
+  type OptimConfig,
+  rmsprop,
+  sgd,
+  sgdMomentum,
+  UPDATE_RULES,
+  type UpdateRule,
+  type UpdateRuleName,
+} from "./lib/optim.ts";
+export {
+  type EpochInfo,
+  Solver,
+  type SolverData,
+  type SolverModel,
+  type SolverOptions,
+} from "./lib/solver.ts";
+export {
+  decodeSafetensors,
+  encodeSafetensors,
+  type LoadedParams,
+  loadParams,
+  type SafetensorsContents,
+  saveParams,
+} from "./lib/io/safetensors.ts";
+export {
+  formatDuration,
+  type IterationStatus,
+  type ProgressOptions,
+  ProgressPrinter,
+} from "./lib/progress.ts";
+
+// Models.
+export type { Grads, LossAndGrads, Model, Params } from "./lib/models/model.ts";
+export { TwoLayerNet, type TwoLayerNetOptions } from "./lib/models/two_layer_net.ts";
+export {
+  FullyConnectedNet,
+  type FullyConnectedNetOptions,
+  type Normalization,
+} from "./lib/models/fc_net.ts";
+
+// Data.
+export type { RawImageDataset } from "./lib/data/dataset.ts";
+export { encodeIdx, type IdxArray, parseIdx, readIdxFile } from "./lib/data/idx.ts";
+export {
+  FASHION_MNIST_CLASSES,
+  FASHION_MNIST_FILES,
+  FASHION_MNIST_SYSTEM_DIR,
+  type FashionMnistLocation,
+  type FashionMnistOptions,
+  findFashionMnist,
+  loadFashionMnist,
+} from "./lib/data/fashion_mnist.ts";
+export { CIFAR10_CLASSES, loadCifar10 } from "./lib/data/cifar10.ts";
+export {
+  type DatasetName,
+  type DataSplits,
+  getData,
+  type GetDataOptions,
+} from "./lib/data/preprocess.ts";
+
+// Pictures.
+export {
+  crc32,
+  decodePng,
+  encodePng,
+  type EncodePngOptions,
+  type PngFilter,
+  type RasterImage,
+  readPng,
+  writePng,
+} from "./lib/vis/png.ts";
+export { toImage, upscale, visualizeGrid, type VisualizeGridOptions } from "./lib/vis/grid.ts";
+export {
+  figure,
+  type FigureOptions,
+  linePlot,
+  type LinePlotOptions,
+  type PlotSeries,
+  writeSvg,
+} from "./lib/vis/plot.ts";
