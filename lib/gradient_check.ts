@@ -35,12 +35,13 @@ export interface NumericalGradientArrayOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Tensor } from "./tensor.ts";
  * import { evalNumericalGradient } from "./gradient_check.ts";
  * const x = Tensor.fromArray([1, -2, 3]);
  * const sumOfSquares = (t: Tensor) => t.square().sum().item();
  * const grad = evalNumericalGradient(sumOfSquares, x); // ≈ 2x
- * console.assert(Math.abs(grad.get(1) + 4) < 1e-8);
+ * assert.ok(Math.abs(grad.get(1) + 4) < 1e-8);
  * ```
  */
 export function evalNumericalGradient(
@@ -73,12 +74,13 @@ export function evalNumericalGradient(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Tensor } from "./tensor.ts";
  * import { evalNumericalGradientArray } from "./gradient_check.ts";
  * const x = Tensor.fromArray([1, 2]);
  * const dout = Tensor.fromArray([10, 100]);
  * const dx = evalNumericalGradientArray((t) => t.mul(t), x, dout); // ≈ 2x ⊙ dout
- * console.assert(Math.abs(dx.get(1) - 400) < 1e-6);
+ * assert.ok(Math.abs(dx.get(1) - 400) < 1e-6);
  * ```
  */
 export function evalNumericalGradientArray(
@@ -121,13 +123,14 @@ export function evalNumericalGradientArray(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Rng } from "./rng.ts";
  * import { Tensor } from "./tensor.ts";
  * import { gradCheckSparse } from "./gradient_check.ts";
  * const x = Tensor.fromArray([[1, 2], [3, 4]]);
  * const f = (t: Tensor) => t.square().sum().item();
  * const errors = gradCheckSparse(f, x, x.mul(2), 3, 1e-5, new Rng(0));
- * console.assert(errors.length === 3 && Math.max(...errors) < 1e-8);
+ * assert.ok(errors.length === 3 && Math.max(...errors) < 1e-8);
  * ```
  */
 export function gradCheckSparse(
@@ -183,10 +186,11 @@ export function gradCheckSparse(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Tensor } from "./tensor.ts";
  * import { relError } from "./gradient_check.ts";
- * console.assert(relError(1, 1.000001) < 1e-6);
- * console.assert(relError(Tensor.fromArray([1, 2]), Tensor.fromArray([1, 3])) === 0.2);
+ * assert.ok(relError(1, 1.000001) < 1e-6);
+ * assert.ok(relError(Tensor.fromArray([1, 2]), Tensor.fromArray([1, 3])) === 0.2);
  * ```
  */
 export function relError(a: Tensor | number, b: Tensor | number): number {

@@ -19,10 +19,11 @@ import type { FloatArray } from "../storage.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { broadcastRows } from "./elementwise.ts";
  * const out = new Float64Array(6);
  * broadcastRows(new Float64Array([1, 2, 3]), out, 2, 3);
- * console.assert(out.join() === "1,2,3,1,2,3");
+ * assert.ok(out.join() === "1,2,3,1,2,3");
  * ```
  */
 export function broadcastRows(row: FloatArray, out: FloatArray, rows: number, cols: number): void {
@@ -39,10 +40,11 @@ export function broadcastRows(row: FloatArray, out: FloatArray, rows: number, co
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { columnSums } from "./elementwise.ts";
  * const out = new Float64Array(2);
  * columnSums(new Float64Array([1, 2, 3, 4, 5, 6]), 3, 2, out);
- * console.assert(out.join() === "9,12");
+ * assert.ok(out.join() === "9,12");
  * ```
  */
 export function columnSums(src: FloatArray, rows: number, cols: number, out: FloatArray): void {
@@ -68,10 +70,11 @@ let columnScratch = new Float64Array(1024);
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { relu } from "./elementwise.ts";
  * const out = new Float64Array(3);
  * relu(new Float64Array([-1, 0.5, 2]), out);
- * console.assert(out.join() === "0,0.5,2");
+ * assert.ok(out.join() === "0,0.5,2");
  * ```
  */
 export function relu(x: FloatArray, out: FloatArray): void {
@@ -89,10 +92,11 @@ export function relu(x: FloatArray, out: FloatArray): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { reluMask } from "./elementwise.ts";
  * const dx = new Float64Array(3);
  * reluMask(new Float64Array([5, 6, 7]), new Float64Array([-1, 0, 2]), dx);
- * console.assert(dx.join() === "0,0,7");
+ * assert.ok(dx.join() === "0,0,7");
  * ```
  */
 export function reluMask(dout: FloatArray, x: FloatArray, dx: FloatArray): void {
@@ -107,8 +111,9 @@ export function reluMask(dout: FloatArray, x: FloatArray, dx: FloatArray): void 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sumOfSquares } from "./elementwise.ts";
- * console.assert(sumOfSquares(new Float32Array([1, -2, 3])) === 14);
+ * assert.ok(sumOfSquares(new Float32Array([1, -2, 3])) === 14);
  * ```
  */
 export function sumOfSquares(a: FloatArray): number {
@@ -124,10 +129,11 @@ export function sumOfSquares(a: FloatArray): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { axpy } from "./elementwise.ts";
  * const y = new Float64Array([1, 1]);
  * axpy(2, new Float64Array([3, 4]), y);
- * console.assert(y.join() === "7,9");
+ * assert.ok(y.join() === "7,9");
  * ```
  */
 export function axpy(alpha: number, x: FloatArray, y: FloatArray): void {

@@ -21,13 +21,14 @@ export type AffineCache = [x: Tensor, w: Tensor, b: Tensor];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Tensor } from "../tensor.ts";
  * import { affineForward } from "./affine.ts";
  * const x = Tensor.fromArray([[1, 2], [3, 4]]);
  * const w = Tensor.fromArray([[1, 0, 1], [0, 1, 1]]);
  * const b = Tensor.fromArray([10, 20, 30]);
  * const [out] = affineForward(x, w, b);
- * console.assert(JSON.stringify(out.toNested()) === "[[11,22,33],[13,24,37]]");
+ * assert.ok(JSON.stringify(out.toNested()) === "[[11,22,33],[13,24,37]]");
  * ```
  */
 export function affineForward(x: Tensor, w: Tensor, b: Tensor): [Tensor, AffineCache] {
@@ -46,13 +47,14 @@ export function affineForward(x: Tensor, w: Tensor, b: Tensor): [Tensor, AffineC
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Tensor } from "../tensor.ts";
  * import { affineBackward, affineForward } from "./affine.ts";
  * const x = Tensor.fromArray([[1, 2]]);
  * const [, cache] = affineForward(x, Tensor.fromArray([[3], [4]]), Tensor.fromArray([0]));
  * const [dx, dw, db] = affineBackward(Tensor.fromArray([[1]]), cache);
- * console.assert(dx.toNested().toString() === "3,4" && dw.toNested().toString() === "1,2");
- * console.assert(db.get(0) === 1);
+ * assert.ok(dx.toNested().toString() === "3,4" && dw.toNested().toString() === "1,2");
+ * assert.ok(db.get(0) === 1);
  * ```
  */
 export function affineBackward(dout: Tensor, cache: AffineCache): [Tensor, Tensor, Tensor] {
@@ -72,12 +74,13 @@ export function affineBackward(dout: Tensor, cache: AffineCache): [Tensor, Tenso
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Tensor } from "../tensor.ts";
  * import { affineForward, affineParamGrads } from "./affine.ts";
  * const x = Tensor.fromArray([[1, 2], [3, 4]]);
  * const [, cache] = affineForward(x, Tensor.fromArray([[1], [1]]), Tensor.fromArray([0]));
  * const [dw, db] = affineParamGrads(Tensor.fromArray([[1], [1]]), cache);
- * console.assert(dw.toNested().toString() === "4,6" && db.get(0) === 2);
+ * assert.ok(dw.toNested().toString() === "4,6" && db.get(0) === 2);
  * ```
  */
 export function affineParamGrads(dout: Tensor, cache: AffineCache): [Tensor, Tensor] {

@@ -18,11 +18,12 @@ export type AffineReluCache = [fcCache: AffineCache, reluCache: ReluCache];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Tensor } from "../tensor.ts";
  * import { affineReluForward } from "./affine_relu.ts";
  * const x = Tensor.fromArray([[1, -1]]);
  * const [out] = affineReluForward(x, Tensor.fromArray([[1, -1], [1, -1]]), Tensor.zeros([2]));
- * console.assert(out.toNested().toString() === "0,0");
+ * assert.ok(out.toNested().toString() === "0,0");
  * ```
  */
 export function affineReluForward(
@@ -40,6 +41,7 @@ export function affineReluForward(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Tensor } from "../tensor.ts";
  * import { affineReluBackward, affineReluForward } from "./affine_relu.ts";
  * const x = Tensor.fromArray([[1, 2]]);
@@ -47,8 +49,8 @@ export function affineReluForward(
  * const [, cache] = affineReluForward(x, w, Tensor.zeros([2]));
  * const [dx, dw, db] = affineReluBackward(Tensor.fromArray([[1, 1]]), cache);
  * // Only the first unit (pre-activation 3) is active; the second (-3) blocks its gradient.
- * console.assert(dx.toNested().toString() === "1,1" && dw.toNested().toString() === "1,0,2,0");
- * console.assert(db.toNested().toString() === "1,0");
+ * assert.ok(dx.toNested().toString() === "1,1" && dw.toNested().toString() === "1,0,2,0");
+ * assert.ok(db.toNested().toString() === "1,0");
  * ```
  */
 export function affineReluBackward(

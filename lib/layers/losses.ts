@@ -21,11 +21,12 @@ import { Tensor } from "../tensor.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Tensor } from "../tensor.ts";
  * import { svmLoss } from "./losses.ts";
  * // Margins 2 - 1 + 1 = 2 and 3 - 1 + 1 = 3 against the correct class 0.
  * const [loss, dx] = svmLoss(Tensor.fromArray([[1, 2, 3]]), [0]);
- * console.assert(loss === 5 && dx.toNested().toString() === "-2,1,1");
+ * assert.ok(loss === 5 && dx.toNested().toString() === "-2,1,1");
  * ```
  */
 export function svmLoss(x: Tensor, y: ArrayLike<number>): [number, Tensor] {
@@ -68,12 +69,13 @@ export function svmLoss(x: Tensor, y: ArrayLike<number>): [number, Tensor] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Tensor } from "../tensor.ts";
  * import { softmaxLoss } from "./losses.ts";
  * // Probabilities 1/3 and 2/3; the correct class 0 gets 1/3, so the loss is log 3.
  * const [loss, dx] = softmaxLoss(Tensor.fromArray([[0, Math.log(2)]]), [0]);
- * console.assert(Math.abs(loss - Math.log(3)) < 1e-15);
- * console.assert(Math.abs(dx.get(0, 0) + 2 / 3) < 1e-15 && Math.abs(dx.get(0, 1) - 2 / 3) < 1e-15);
+ * assert.ok(Math.abs(loss - Math.log(3)) < 1e-15);
+ * assert.ok(Math.abs(dx.get(0, 0) + 2 / 3) < 1e-15 && Math.abs(dx.get(0, 1) - 2 / 3) < 1e-15);
  * ```
  */
 export function softmaxLoss(x: Tensor, y: ArrayLike<number>): [number, Tensor] {

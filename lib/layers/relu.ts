@@ -16,10 +16,11 @@ export type ReluCache = Tensor;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Tensor } from "../tensor.ts";
  * import { reluForward } from "./relu.ts";
  * const [out] = reluForward(Tensor.fromArray([-2, 0, 3]));
- * console.assert(out.toNested().toString() === "0,0,3");
+ * assert.ok(out.toNested().toString() === "0,0,3");
  * ```
  */
 export function reluForward(x: Tensor): [Tensor, ReluCache] {
@@ -35,11 +36,12 @@ export function reluForward(x: Tensor): [Tensor, ReluCache] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Tensor } from "../tensor.ts";
  * import { reluBackward, reluForward } from "./relu.ts";
  * const [, cache] = reluForward(Tensor.fromArray([-2, 0, 3]));
  * const dx = reluBackward(Tensor.fromArray([5, 5, 5]), cache);
- * console.assert(dx.toNested().toString() === "0,0,5");
+ * assert.ok(dx.toNested().toString() === "0,0,5");
  * ```
  */
 export function reluBackward(dout: Tensor, cache: ReluCache): Tensor {

@@ -66,6 +66,7 @@ interface LayerCache {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Rng } from "../rng.ts";
  * import { Tensor } from "../tensor.ts";
  * import { FullyConnectedNet } from "./fc_net.ts";
@@ -78,7 +79,7 @@ interface LayerCache {
  * });
  * const X = Tensor.randn([3, 5], new Rng(1)); // float64 input, cast to the model's float32
  * const [loss, grads] = model.loss(X, [0, 3, 1]);
- * console.assert(model.numLayers === 3 && grads.W3.dtype === "float32" && loss > 0);
+ * assert.ok(model.numLayers === 3 && grads.W3.dtype === "float32" && loss > 0);
  * ```
  */
 export class FullyConnectedNet implements Model {

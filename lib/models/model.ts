@@ -27,6 +27,7 @@ export type LossAndGrads = [loss: number, grads: Grads];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Tensor } from "../tensor.ts";
  * import type { Model } from "./model.ts";
  * import { TwoLayerNet } from "./two_layer_net.ts";
@@ -35,8 +36,8 @@ export type LossAndGrads = [loss: number, grads: Grads];
  * const X = Tensor.zeros([5, 4]);
  * const scores = model.loss(X); // Tensor (5, 2)
  * const [loss, grads] = model.loss(X, [0, 1, 0, 1, 0]);
- * console.assert(scores.shape.join() === "5,2" && Math.abs(loss - Math.log(2)) < 1e-12);
- * console.assert(grads.W1.shape.join() === "4,3");
+ * assert.ok(scores.shape.join() === "5,2" && Math.abs(loss - Math.log(2)) < 1e-12);
+ * assert.ok(grads.W1.shape.join() === "4,3");
  * ```
  */
 export interface Model {
@@ -61,10 +62,11 @@ export interface Model {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Rng } from "../rng.ts";
  * import { scaledRandn } from "./model.ts";
  * const w = scaledRandn([3, 2], 1e-3, new Rng(0), "float32");
- * console.assert(w.dtype === "float32" && w.shape.join() === "3,2");
+ * assert.ok(w.dtype === "float32" && w.shape.join() === "3,2");
  * ```
  */
 export function scaledRandn(

@@ -42,6 +42,7 @@ export interface TwoLayerNetOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Rng } from "../rng.ts";
  * import { Tensor } from "../tensor.ts";
  * import { TwoLayerNet } from "./two_layer_net.ts";
@@ -50,8 +51,8 @@ export interface TwoLayerNetOptions {
  * const scores = model.loss(X); // (2, 3)
  * const [loss, grads] = model.loss(X, [0, 2]);
  * // Tiny initial weights give near-uniform probabilities: loss ≈ log(3).
- * console.assert(scores.shape.join() === "2,3" && Math.abs(loss - Math.log(3)) < 1e-3);
- * console.assert(Object.keys(grads).sort().join() === "W1,W2,b1,b2");
+ * assert.ok(scores.shape.join() === "2,3" && Math.abs(loss - Math.log(3)) < 1e-3);
+ * assert.ok(Object.keys(grads).sort().join() === "W1,W2,b1,b2");
  * ```
  */
 export class TwoLayerNet implements Model {

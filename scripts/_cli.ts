@@ -1,0 +1,164 @@
+/**
+ * What every experiment script shares: the common flags, loading the data set they name,
+ * the output folder with its `results.json`, and a plain-text results table.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { join } from "node:path";
+import { type DatasetName, type DataSplits, getData } from "../lib/data/preprocess.ts";
+import type { DType } from "../lib/storage.ts";
+
+/** A flag of a script: its name, value kind, default and one line of help. */
+export interface FlagSpec {
+  type: "boolean" | "string";
+  default?: string | boolean;
+  help: string;
+  /** Placeholder shown in `--help` for string flags, e.g. "DIR". */
+  value?: string;
+}
+
+/** Flags every script accepts. */
+export const COMMON_FLAGS: Record<string, FlagSpec> = {
+  help: { type: "boolean", default: false, help: "print this help and exit" },
+  quick: {
+    type: "boolean",
+    default: false,
+    help: "tiny data and few epochs: a smoke run that finishes in well under a minute",
+  },
+  dataset: {
+    type: "string",
+    default: "fashion-mnist",
+    value: "NAME",
+    help: "fashion-mnist (default) or cifar10",
+  },
+  data: {
+    type: "string",
+    value: "DIR",
+    help: "directory holding the data set's files (default: searched, see data/README.md)",
+  },
+  seed: { type: "string", default: "0", value: "N", help: "seed of every random draw" },
+  out: { type: "string", value: "DIR", help: "output directory (default out/<script>)" },
+};
+
+/** Parsed flags: strings and booleans by name. */
+export type Flags = Record<string, string | boolean | undefined>;
+
+/**
+ * Parses `Deno.args` against the common flags plus `extra`; prints the help text and exits
+ * on `--help`; an unknown flag or a stray argument ends the script with a clear message.
+ */
+export function parseFlags(
+  script: string,
+  description: string,
+  extra: Record<string, FlagSpec> = {},
+): Flags {
+  const specs = { ...COMMON_FLAGS, ...extra };
+  const options: Record<string, { type: "boolean" | "string"; default?: string | boolean }> = {};
+  for (const [name, spec] of Object.entries(specs)) {
+    options[name] = {
+      type: spec.type,
+      ...(spec.default !== undefined ? { default: spec.default } : {}),
+    };
+  }
+  let values: Flags;
+  try {
+    const parsed = parseArgs({ args: Deno.args, options, allowPositionals: false, strict: true });
+    values = parsed.values as Flags;
+  } catch (e) {
+    console.error(`${script}: ${(e as Error).message}\nRun with --help to see the flags.`);
+    Deno.exit(2);
+  }
+  if (values.help) {
+    const lines = Object.entries(specs).map(([name, spec]) => {
+      const left = `  --${name}${spec.type === "string" ? ` ${spec.value ?? "VALUE"}` : ""}`;
+      const def = spec.default !== undefined && spec.type === "string"
+        ? ` (default ${spec.default})`
+        : "";
+      return `${left.padEnd(24)} ${spec.help}${def}`;
+    });
+    console.log(
+      `${description}\n\nUsage: deno task ${script} [flags]\n\nFlags:\n${lines.join("\n")}`,
+    );
+    Deno.exit(0);
+  }
+  return values;
+}
+
+/** An integer flag, with a message naming the flag when it is not one. */
+export function intFlag(flags: Flags, name: string, min = 0): number {
+  const raw = flags[name];
+  const v = Number(raw);
+  if (!Number.isInteger(v) || v < min) {
+    console.error(`--${name} must be an integer ≥ ${min}, got ${JSON.stringify(raw)}`);
+    Deno.exit(2);
+  }
+  return v;
+}
+
+/** A number flag, with a message naming the flag when it is not one. */
+export function numberFlag(flags: Flags, name: string): number {
+  const raw = flags[name];
+  const v = Number(raw);
+  if (raw === undefined || raw === "" || !Number.isFinite(v)) {
+    console.error(`--${name} must be a number, got ${JSON.stringify(raw)}`);
+    Deno.exit(2);
+  }
+  return v;
+}
+
+/** Loads the data set the flags name (`--dataset`, `--data`) and prints what was loaded. */
+export async function loadData(
+  flags: Flags,
+  options: { numTraining?: number; numValidation?: number; numTest?: number; dtype?: DType } = {},
+): Promise<DataSplits> {
+  const dataset = flags.dataset as string;
+  if (dataset !== "fashion-mnist" && dataset !== "cifar10") {
+    console.error(`--dataset must be fashion-mnist or cifar10, got ${JSON.stringify(dataset)}`);
+    Deno.exit(2);
+  }
+  const t0 = performance.now();
+  const data = await getData({
+    dataset: dataset as DatasetName,
+    dataDir: flags.data as string | undefined,
+    ...options,
+  });
+  const secs = ((performance.now() - t0) / 1000).toFixed(1);
+  console.log(
+    `Loaded ${data.dataset}${
+      data.isMini ? " (committed mini subset)" : ""
+    } from ${data.dir} in ${secs}s: ` +
+      `train ${data.XTrain.shape[0]}, val ${data.XVal.shape[0]}, test ${data.XTest.shape[0]}, ` +
+      `image shape [${data.XTrain.shape.slice(1)}]`,
+  );
+  return data;
+}
+
+/** The script's output folder (created): `--out` or `out/<script>`. */
+export async function outputDir(flags: Flags, script: string): Promise<string> {
+  const dir = (flags.out as string | undefined) ?? join("out", script);
+  await Deno.mkdir(dir, { recursive: true });
+  return dir;
+}
+
+/** Writes `results.json` into `dir` and says where it went. */
+export async function writeResults(dir: string, results: unknown): Promise<void> {
+  const path = join(dir, "results.json");
+  await Deno.writeTextFile(path, JSON.stringify(results, null, 2) + "\n");
+  console.log(`Wrote ${path}`);
+}
+
+/** A fixed-width text table: a header row, a rule, then the rows. */
+export function formatTable(header: string[], rows: (string | number)[][]): string {
+  const cells = [header, ...rows.map((r) => r.map(String))];
+  const widths = header.map((_, c) => Math.max(...cells.map((r) => (r[c] ?? "").length)));
+  const line = (r: string[]) => r.map((v, c) => v.padEnd(widths[c])).join("  ").trimEnd();
+  return [line(cells[0]), widths.map((w) => "-".repeat(w)).join("  "), ...cells.slice(1).map(line)]
+    .join("\n");
+}
+
+/** Prints a section heading so long output stays readable. */
+export function section(title: string): void {
+  console.log(`\n=== ${title} ${"=".repeat(Math.max(0, 70 - title.length))}`);
+}
