@@ -39,7 +39,7 @@ for (const dtype of ["float32", "float64"] as const) {
   const model = new TwoLayerNet({ inputDim: 784, hiddenDim: 100, dtype: "float32", rng });
   const solver = new Solver(
     model,
-    { XTrain, yTrain, XVal: XTrain.sliceRows(0, 100), yVal: yTrain },
+    { XTrain, yTrain, XVal: XTrain.sliceRows(0, 100), yVal: yTrain.subarray(0, 100) },
     {
       updateRule: "adam",
       batchSize,
