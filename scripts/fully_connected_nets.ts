@@ -84,7 +84,8 @@ const demo = flags.demo as boolean;
 const seed = intFlag(flags, "seed");
 const SECTIONS = ["gradcheck", "overfit", "update-rules", "best"] as const;
 const only = parseSections(flags);
-const dir = await outputDir(flags, SCRIPT);
+// Demo and quick runs get their own folders so they never overwrite a full run's results.
+const dir = await outputDir(flags, demo ? `${SCRIPT}/demo` : quick ? `${SCRIPT}/quick` : SCRIPT);
 const started = performance.now();
 
 const data = await loadData(

@@ -234,8 +234,9 @@ function renderLegend(
   pixels: number[][],
 ): string {
   const rowHeight = 18;
-  // A rough text width (7 px per character at 12 px) is enough to size the box.
-  const boxWidth = 36 + Math.max(...series.map((s) => s.name.length)) * 7;
+  // A rough text width (7.5 px per character at 12 px sans-serif, generous for underscores
+  // and wide letters) is enough to size the box.
+  const boxWidth = 40 + Math.max(...series.map((s) => s.name.length)) * 7.5;
   const boxHeight = series.length * rowHeight + 6;
   const corners = [
     [area.right - 8 - boxWidth, area.top + 8],
