@@ -31,8 +31,17 @@ export { type FloatArray, type Nested, Tensor } from "./lib/tensor.ts";
 export { type ChoiceOptions, getGlobalRng, Rng, setSeed } from "./lib/rng.ts";
 export { type DType, isSharedStorage, setSharedStorage } from "./lib/storage.ts";
 
-// Kernels.
+// Kernels and the worker pool.
 export { gemm } from "./lib/kernels/gemm.ts";
+export {
+  defaultNumThreads,
+  getNumThreads,
+  getPool,
+  setNumThreads,
+  WorkerPool,
+  type WorkerPoolOptions,
+} from "./lib/parallel/pool.ts";
+export { type Job, registerJob } from "./lib/parallel/jobs.ts";
 
 // Layers and losses.
 export { affineBackward, type AffineCache, affineForward } from "./lib/layers/affine.ts";

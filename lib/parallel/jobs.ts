@@ -1,0 +1,69 @@
+/**
+ * The jobs a {@link WorkerPool} can run, by name. The same table is imported by the calling
+ * thread and by every worker, so a job runs the same code wherever its tasks land.
+ *
+ * A job is `(args, start, end) => void`: it processes the task indices [start, end) (for
+ * example a range of examples, or of fixed-size chunks of a batch) reading and writing
+ * the shared arrays inside `args` in place. Jobs must not depend on which thread runs
+ * them: that is what makes results bitwise identical for any thread count.
+ *
+ * @module
+ */
+
+import process from "node:process";
+import { isMainThread } from "node:worker_threads";
+
+/** A job body: processes tasks [start, end) on the shared memory in `args`. */
+// deno-lint-ignore no-explicit-any
+export type Job = (args: any, start: number, end: number) => void;
+
+const jobs = new Map<string, Job>();
+
+/**
+ * Adds a job to the table. Call it at the top level of a module that the worker entry
+ * (`lib/parallel/worker.ts`) imports, so every thread registers the same jobs.
+ */
+export function registerJob(name: string, job: Job): void {
+  if (jobs.has(name) && jobs.get(name) !== job) {
+    throw new Error(`registerJob: a different job is already registered as "${name}"`);
+  }
+  jobs.set(name, job);
+}
+
+/** The job registered under `name`, or an Error listing the known names. */
+export function getJob(name: string): Job {
+  const job = jobs.get(name);
+  if (!job) {
+    throw new Error(`WorkerPool: unknown job "${name}" (known: ${[...jobs.keys()].join(", ")})`);
+  }
+  return job;
+}
+
+// Diagnostic jobs: a pool self-test, and the faults the pool must survive (tests use them).
+
+/** Writes `args.value + i` at every index i in [start, end) of the shared `args.out`. */
+registerJob("pool.fill", (args: { out: Float64Array; value: number }, start, end) => {
+  for (let i = start; i < end; i++) args.out[i] = args.value + i;
+});
+
+/** Throws when the range contains `args.at`: a job that fails on one thread. */
+registerJob("pool.throw", (args: { at: number; message: string }, start, end) => {
+  if (args.at >= start && args.at < end) throw new Error(args.message);
+});
+
+/** Busy-waits `args.ms` milliseconds when the range contains `args.at`: a hung thread. */
+registerJob("pool.spin", (args: { at: number; ms: number }, start, end) => {
+  if (args.at < start || args.at >= end) return;
+  const until = performance.now() + args.ms;
+  while (performance.now() < until) { /* spin */ }
+});
+
+/**
+ * Ends the worker thread that runs task `args.at` (never the calling thread): a worker that
+ * dies in the middle of a job.
+ */
+registerJob("pool.exit", (args: { at: number }, start, end) => {
+  if (args.at < start || args.at >= end) return;
+  if (isMainThread) throw new Error("pool.exit: refusing to end the calling thread");
+  process.exit(1);
+});

@@ -1,0 +1,309 @@
+/**
+ * A persistent pool of Workers that splits batch work across cores, behind a synchronous
+ * API: the calling thread hands each worker a range of tasks, runs its own range, then
+ * blocks in `Atomics.wait` until every worker has reported through shared memory.
+ *
+ * Why these choices:
+ * - Workers are `node:worker_threads` Workers because they can be `unref()`'d: an idle pool
+ *   never keeps a script alive (a Web Worker would, until terminated).
+ * - Jobs read and write SharedArrayBuffer-backed arrays in place: nothing is copied.
+ * - A job message is a `postMessage` (it carries the shared buffers, which are not copied);
+ *   completion and errors travel through shared memory, because the caller is blocked and
+ *   cannot receive messages.
+ * - Only workers that have finished loading are given work. A worker module fetched over
+ *   http needs the calling thread's event loop to load, so until `await pool.ready()` (or
+ *   any other await) lets it, calls simply run on the calling thread. Jobs are written so
+ *   that results do not depend on how ranges are split, so this never changes a result.
+ * - A worker that dies or hangs is caught by a timeout, never a deadlock: the pool
+ *   terminates its workers, throws, and starts fresh ones on the next call.
+ *
+ * @module
+ */
+
+import { Worker } from "node:worker_threads";
+import "./all_jobs.ts";
+import { getJob } from "./jobs.ts";
+import {
+  CTRL_DONE,
+  CTRL_READY,
+  CTRL_STATUS,
+  CTRL_STRIDE,
+  ERROR_BYTES,
+  type JobMessage,
+  STATUS_ERROR,
+  type WorkerInit,
+} from "./protocol.ts";
+
+/** Options of {@link WorkerPool}. */
+export interface WorkerPoolOptions {
+  /**
+   * How long a call waits for a worker before declaring it dead or hung, in milliseconds
+   * (default 120,000: far longer than any single layer call of this library).
+   */
+  timeoutMs?: number;
+}
+
+const decoder = new TextDecoder();
+
+/**
+ * A pool of `numThreads - 1` workers plus the calling thread.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { WorkerPool } from "./pool.ts";
+ * const pool = new WorkerPool(2);
+ * await pool.ready();
+ * const out = new Float64Array(new SharedArrayBuffer(8 * 100));
+ * pool.run("pool.fill", { out, value: 1 }, 100); // half on a worker, half here
+ * assert.equal(out[99], 100);
+ * await pool.close();
+ * ```
+ */
+export class WorkerPool {
+  /** Threads that share the work, the calling thread included. */
+  readonly numThreads: number;
+  readonly #timeoutMs: number;
+  #workers: (Worker | null)[] = [];
+  #control: Int32Array<ArrayBufferLike> = new Int32Array(0);
+  #errors: Uint8Array<ArrayBufferLike> = new Uint8Array(0);
+  #seq = 0;
+  #started = false;
+  /** Set when a worker exited or failed outside a job: restart all before the next call. */
+  #broken = false;
+  #closed = false;
+  #readyPromise: Promise<void> | null = null;
+
+  /** Creates a pool; its workers start on first use (or `ready()`), not here. */
+  constructor(numThreads: number = defaultNumThreads(), options: WorkerPoolOptions = {}) {
+    if (!Number.isInteger(numThreads) || numThreads < 1) {
+      throw new Error(`WorkerPool: numThreads must be a positive integer, got ${numThreads}`);
+    }
+    const timeoutMs = options.timeoutMs ?? 120_000;
+    if (!(timeoutMs > 0)) {
+      throw new Error(`WorkerPool: timeoutMs must be positive, got ${timeoutMs}`);
+    }
+    this.numThreads = numThreads;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  /** Starts the workers if needed and resolves once all of them have loaded. */
+  ready(): Promise<void> {
+    this.#checkOpen("ready");
+    this.#start();
+    if (!this.#readyPromise) {
+      this.#readyPromise = Promise.all(
+        this.#workers.map((w, i) =>
+          w === null || Atomics.load(this.#control, (i + 1) * CTRL_STRIDE + CTRL_READY) === 1
+            ? undefined
+            : new Promise<void>((resolve, reject) => {
+              w.once("message", () => resolve());
+              w.once("error", (e) => reject(e));
+            })
+        ),
+      ).then(() => {});
+    }
+    return this.#readyPromise;
+  }
+
+  /** Threads that would share a call made now: 1 plus the workers that have loaded. */
+  get activeThreads(): number {
+    let n = 1;
+    for (let i = 0; i < this.#workers.length; i++) if (this.#isReady(i + 1)) n++;
+    return n;
+  }
+
+  /**
+   * Runs the job `name` on tasks [0, numTasks): the tasks are cut into one contiguous range
+   * per active thread; workers get theirs by message, the calling thread runs the first.
+   * Returns when all are done; rethrows a worker's error with its message and stack.
+   */
+  run(name: string, args: unknown, numTasks: number): void {
+    this.#checkOpen("run");
+    if (!Number.isInteger(numTasks) || numTasks < 0) {
+      throw new Error(`WorkerPool.run: numTasks must be a non-negative integer, got ${numTasks}`);
+    }
+    const job = getJob(name);
+    if (this.numThreads === 1 || numTasks <= 1) {
+      job(args, 0, numTasks);
+      return;
+    }
+    this.#start();
+    const slots: number[] = [];
+    for (let s = 1; s <= this.#workers.length && slots.length + 1 < numTasks; s++) {
+      if (this.#isReady(s)) slots.push(s);
+    }
+    const parts = slots.length + 1;
+    const bound = (p: number) => Math.floor((p * numTasks) / parts);
+    const seq = ++this.#seq;
+    slots.forEach((slot, i) => {
+      const message: JobMessage = { seq, job: name, args, ranges: [[bound(i + 1), bound(i + 2)]] };
+      this.#workers[slot - 1]!.postMessage(message);
+    });
+
+    let ownError: unknown = null;
+    try {
+      job(args, 0, bound(1));
+    } catch (e) {
+      ownError = e;
+    }
+    // Wait for every worker even if our own part failed: they are still writing into
+    // memory that the caller may reuse as soon as we return.
+    const failures = this.#waitFor(name, seq, slots);
+    if (ownError) throw ownError;
+    if (failures.length > 0) {
+      const [slot, text] = failures[0];
+      throw new Error(`WorkerPool: job "${name}" failed on worker ${slot}: ${text}`);
+    }
+  }
+
+  /** Terminates the workers. The pool cannot be used afterwards. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#terminate();
+  }
+
+  /** Terminates the workers without waiting (for `using pool = new WorkerPool()`). */
+  [Symbol.dispose](): void {
+    void this.close();
+  }
+
+  /** Terminates the workers and waits for them to exit (`await using`). */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #checkOpen(what: string): void {
+    if (this.#closed) throw new Error(`WorkerPool.${what}: the pool has been closed`);
+  }
+
+  #isReady(slot: number): boolean {
+    return this.#workers[slot - 1] !== null &&
+      Atomics.load(this.#control, slot * CTRL_STRIDE + CTRL_READY) === 1;
+  }
+
+  #start(): void {
+    if (this.#broken) void this.#terminate();
+    if (this.#started) return;
+    this.#started = true;
+    const slots = this.numThreads;
+    this.#control = new Int32Array(new SharedArrayBuffer(4 * CTRL_STRIDE * slots));
+    this.#errors = new Uint8Array(new SharedArrayBuffer(ERROR_BYTES * slots));
+    this.#readyPromise = null;
+    this.#workers = [];
+    for (let slot = 1; slot < slots; slot++) {
+      const init: WorkerInit = {
+        control: this.#control.buffer as SharedArrayBuffer,
+        errors: this.#errors.buffer as SharedArrayBuffer,
+        slot,
+      };
+      const worker = new Worker(workerUrl(), { workerData: init });
+      // Referenced while it loads (so `await pool.ready()` keeps the event loop alive),
+      // unreferenced once ready: an idle pool never keeps a script alive.
+      worker.once("message", () => worker.unref());
+      // A worker that exits or fails outside a job is dropped; the next call restarts all.
+      const drop = () => {
+        if (this.#workers[slot - 1] === worker) {
+          this.#workers[slot - 1] = null;
+          this.#broken = true;
+        }
+      };
+      worker.on("exit", drop);
+      worker.on("error", drop);
+      this.#workers.push(worker);
+    }
+  }
+
+  async #terminate(): Promise<void> {
+    const workers = this.#workers.filter((w): w is Worker => w !== null);
+    this.#workers = [];
+    this.#started = false;
+    this.#broken = false;
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+
+  /** Blocks until each slot reports `seq`; returns the [slot, error text] of failures. */
+  #waitFor(name: string, seq: number, slots: number[]): [number, string][] {
+    const deadline = performance.now() + this.#timeoutMs;
+    const failures: [number, string][] = [];
+    for (const slot of slots) {
+      const done = slot * CTRL_STRIDE + CTRL_DONE;
+      for (;;) {
+        const seen = Atomics.load(this.#control, done);
+        if (seen === seq) break;
+        const remaining = deadline - performance.now();
+        if (remaining <= 0) {
+          void this.#terminate();
+          throw new Error(
+            `WorkerPool: worker ${slot} did not finish job "${name}" within ${this.#timeoutMs} ms ` +
+              "(it died or hung); the pool's workers were terminated and will be restarted " +
+              "on the next call",
+          );
+        }
+        Atomics.wait(this.#control, done, seen, remaining);
+      }
+      if (Atomics.load(this.#control, slot * CTRL_STRIDE + CTRL_STATUS) === STATUS_ERROR) {
+        const bytes = this.#errors.subarray(slot * ERROR_BYTES, (slot + 1) * ERROR_BYTES);
+        const end = bytes.indexOf(0);
+        // TextDecoder refuses views of shared memory: copy the bytes out first.
+        failures.push([slot, decoder.decode(bytes.slice(0, end < 0 ? bytes.length : end))]);
+      }
+    }
+    return failures;
+  }
+}
+
+/**
+ * The worker entry module. File URLs load directly; other schemes (http when `mod.ts` is
+ * imported from a URL) go through a one-line `data:` module that imports it, because
+ * `node:worker_threads` only accepts `file:` and `data:` URLs.
+ */
+function workerUrl(): URL {
+  const url = new URL("./worker.ts", import.meta.url);
+  if (url.protocol === "file:") return url;
+  return new URL(`data:text/javascript,import ${JSON.stringify(url.href)};`);
+}
+
+/** One thread per core (`navigator.hardwareConcurrency`), at least 1. */
+export function defaultNumThreads(): number {
+  const n = globalThis.navigator?.hardwareConcurrency;
+  return Number.isInteger(n) && n > 0 ? n : 1;
+}
+
+let defaultPool: WorkerPool | null = null;
+let requestedThreads: number | null = null;
+
+/** The library's shared pool (created on first use with {@link setNumThreads}'s count). */
+export function getPool(): WorkerPool {
+  defaultPool ??= new WorkerPool(requestedThreads ?? defaultNumThreads());
+  return defaultPool;
+}
+
+/**
+ * Sets how many threads the library's parallel kernels use (default: one per core);
+ * `1` runs everything on the calling thread. Closes the previous pool's workers.
+ * Returns a promise that resolves when the new pool's workers have loaded.
+ *
+ * @example
+ * ```ts
+ * import { getNumThreads, setNumThreads } from "./pool.ts";
+ * await setNumThreads(1);
+ * console.log(getNumThreads()); // 1
+ * ```
+ */
+export async function setNumThreads(n: number): Promise<void> {
+  if (!Number.isInteger(n) || n < 1) {
+    throw new Error(`setNumThreads: n must be a positive integer, got ${n}`);
+  }
+  requestedThreads = n;
+  const old = defaultPool;
+  defaultPool = null;
+  await old?.close();
+  if (n > 1) await getPool().ready();
+}
+
+/** The thread count the library's parallel kernels use. */
+export function getNumThreads(): number {
+  return defaultPool?.numThreads ?? requestedThreads ?? defaultNumThreads();
+}

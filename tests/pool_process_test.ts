@@ -1,0 +1,88 @@
+/**
+ * The pool seen from outside: a script that uses it exits on its own, and `mod.ts`
+ * imported from an http URL starts its workers from that URL.
+ */
+import assert from "node:assert/strict";
+import { join, resolve } from "node:path";
+
+const repo = resolve(".");
+
+async function runDeno(args: string[], env: Record<string, string> = {}) {
+  const t0 = performance.now();
+  const { code, stdout, stderr } = await new Deno.Command("deno", {
+    args,
+    env: { NO_COLOR: "1", ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return {
+    code,
+    seconds: (performance.now() - t0) / 1000,
+    out: new TextDecoder().decode(stdout),
+    err: new TextDecoder().decode(stderr),
+  };
+}
+
+/** A script that uses the library's pool through mod.ts at `modUrl` and prints results. */
+function clientScript(modUrl: string): string {
+  return `
+import { getPool, setNumThreads } from ${JSON.stringify(modUrl)};
+await setNumThreads(2);
+const pool = getPool();
+const out = new Float64Array(new SharedArrayBuffer(8 * 64));
+pool.run("pool.fill", { out, value: 1 }, 64);
+console.log(JSON.stringify({ threads: pool.activeThreads, last: out[63], first: out[0] }));
+// No close(): the pool must not keep the process alive.
+`;
+}
+
+Deno.test("a script that uses the pool and never closes it still exits", {
+  sanitizeOps: true,
+  sanitizeResources: true,
+}, async () => {
+  const dir = await Deno.makeTempDir({ dir: "out" });
+  try {
+    const script = join(dir, "client.ts");
+    await Deno.writeTextFile(script, clientScript(new URL("../mod.ts", import.meta.url).href));
+    const r = await runDeno(["run", "--no-lock", `--allow-read=${repo}`, script]);
+    assert.equal(r.code, 0, r.err);
+    assert.deepEqual(JSON.parse(r.out), { threads: 2, last: 64, first: 1 });
+    assert.ok(r.seconds < 20, `took ${r.seconds} s`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("mod.ts imported from an http URL runs its workers from that URL", {
+  sanitizeOps: true,
+  sanitizeResources: true,
+}, async () => {
+  const dir = await Deno.makeTempDir({ dir: "out" });
+  const clientPath = join(dir, "client.ts");
+  // Serve the repository read-only on loopback; nothing else is reachable.
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+    const path = decodeURIComponent(new URL(req.url).pathname);
+    const file = resolve(repo, "." + path);
+    if (!file.startsWith(repo + "/")) return new Response("forbidden", { status: 403 });
+    try {
+      return new Response(await Deno.readFile(file), {
+        headers: { "content-type": "application/typescript" },
+      });
+    } catch {
+      return new Response("not found", { status: 404 });
+    }
+  });
+  try {
+    const host = `127.0.0.1:${server.addr.port}`;
+    await Deno.writeTextFile(clientPath, clientScript(`http://${host}/mod.ts`));
+    const r = await runDeno(
+      ["run", "--no-lock", "--reload", `--allow-import=${host}`, `--allow-read=${dir}`, clientPath],
+      { DENO_DIR: join(dir, "deno_dir") },
+    );
+    assert.equal(r.code, 0, r.err);
+    assert.deepEqual(JSON.parse(r.out), { threads: 2, last: 64, first: 1 });
+  } finally {
+    await server.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,0 +1,128 @@
+import assert from "node:assert/strict";
+import {
+  defaultNumThreads,
+  getNumThreads,
+  setNumThreads,
+  WorkerPool,
+} from "../lib/parallel/pool.ts";
+
+const sanitizers = { sanitizeOps: true, sanitizeResources: true };
+
+function sharedFloats(n: number): Float64Array {
+  return new Float64Array(new SharedArrayBuffer(8 * n));
+}
+
+Deno.test(
+  "WorkerPool splits a job across threads and writes shared memory in place",
+  sanitizers,
+  async () => {
+    const pool = new WorkerPool(3);
+    try {
+      await pool.ready();
+      assert.equal(pool.activeThreads, 3);
+      const out = sharedFloats(1000);
+      pool.run("pool.fill", { out, value: 0.5 }, 1000);
+      for (let i = 0; i < 1000; i++) assert.equal(out[i], 0.5 + i);
+      // More threads than tasks: still every task exactly once.
+      const few = sharedFloats(2);
+      pool.run("pool.fill", { out: few, value: 7 }, 2);
+      assert.deepEqual([...few], [7, 8]);
+      pool.run("pool.fill", { out: few, value: 7 }, 0);
+    } finally {
+      await pool.close();
+    }
+  },
+);
+
+Deno.test(
+  "WorkerPool rethrows a worker's error with its message and stack",
+  sanitizers,
+  async () => {
+    const pool = new WorkerPool(2);
+    try {
+      await pool.ready();
+      // Task 9 of 10 lands on the worker (the calling thread runs tasks 0..4).
+      assert.throws(
+        () => pool.run("pool.throw", { at: 9, message: "boom in task 9" }, 10),
+        (e: Error) =>
+          /job "pool.throw" failed on worker 1: boom in task 9/.test(e.message) &&
+          /jobs\.ts/.test(e.message), // the worker's stack names where it threw
+      );
+      // The calling thread's own error is rethrown as is.
+      assert.throws(
+        () => pool.run("pool.throw", { at: 0, message: "boom here" }, 10),
+        /^Error: boom here$/m,
+      );
+      // The pool still works afterwards.
+      const out = sharedFloats(10);
+      pool.run("pool.fill", { out, value: 1 }, 10);
+      assert.equal(out[9], 10);
+    } finally {
+      await pool.close();
+    }
+  },
+);
+
+Deno.test(
+  "WorkerPool detects a hung worker by timeout, restarts, and the next call works",
+  sanitizers,
+  async () => {
+    const pool = new WorkerPool(2, { timeoutMs: 300 });
+    try {
+      await pool.ready();
+      const t0 = performance.now();
+      assert.throws(
+        () => pool.run("pool.spin", { at: 9, ms: 5000 }, 10),
+        /worker 1 did not finish job "pool.spin" within 300 ms/,
+      );
+      assert.ok(performance.now() - t0 < 2000, "the caller must not wait for the hung worker");
+      await pool.ready(); // fresh workers
+      const out = sharedFloats(10);
+      pool.run("pool.fill", { out, value: 2 }, 10);
+      assert.equal(out[9], 11);
+      assert.equal(pool.activeThreads, 2);
+    } finally {
+      await pool.close();
+    }
+  },
+);
+
+Deno.test("WorkerPool survives a worker that dies during a job", sanitizers, async () => {
+  const pool = new WorkerPool(2, { timeoutMs: 2000 });
+  try {
+    await pool.ready();
+    // The worker's thread ends in the middle of a job: the caller finds out by timeout.
+    assert.throws(
+      () => pool.run("pool.exit", { at: 9 }, 10),
+      /worker 1 did not finish job "pool.exit" within 2000 ms \(it died or hung\)/,
+    );
+    const out = sharedFloats(10);
+    pool.run("pool.fill", { out, value: 3 }, 10);
+    assert.equal(out[0], 3);
+  } finally {
+    await pool.close();
+  }
+});
+
+Deno.test(
+  "WorkerPool validates its arguments and refuses use after close",
+  sanitizers,
+  async () => {
+    assert.throws(() => new WorkerPool(0), /numThreads must be a positive integer, got 0/);
+    assert.throws(() => new WorkerPool(2, { timeoutMs: 0 }), /timeoutMs must be positive/);
+    const pool = new WorkerPool(1);
+    assert.throws(() => pool.run("no.such.job", {}, 1), /unknown job "no.such.job"/);
+    assert.throws(() => pool.run("pool.fill", {}, -1), /numTasks must be a non-negative integer/);
+    await pool.close();
+    assert.throws(() => pool.run("pool.fill", {}, 1), /the pool has been closed/);
+  },
+);
+
+Deno.test("setNumThreads controls the library's pool", sanitizers, async () => {
+  assert.ok(defaultNumThreads() >= 1);
+  await setNumThreads(2);
+  assert.equal(getNumThreads(), 2);
+  await setNumThreads(1); // closes the 2-thread pool's worker
+  assert.equal(getNumThreads(), 1);
+  await assert.rejects(() => setNumThreads(0), /n must be a positive integer/);
+});
