@@ -1,9 +1,15 @@
 /**
  * GEMM throughput: float32 and float64 at 256³, 512³, 1024³ and at the im2col shape of a
- * 3×3×32→64 convolution over a batch (M=64, K=288, N=25088), against the naive loop.
+ * 3×3×32→64 convolution over a batch (M=64, K=288, N=25088). In the same run: the default
+ * kernel (`gemm`, WebAssembly SIMD when available), WebAssembly without fused
+ * multiply-add, WebAssembly on operands already in its memory (no copies), the JavaScript
+ * kernel, and the naive loop. The notes at the end say which kernel `gemm` ran.
  * Run: deno task bench
  */
-import { gemm, gemmReference } from "../lib/kernels/gemm.ts";
+import { gemm, gemmKernelInfo, gemmReference } from "../lib/kernels/gemm.ts";
+import { gemmJs } from "../lib/kernels/gemm_js.ts";
+import { wasmFeatures } from "../lib/kernels/wasm/features.ts";
+import { createGemmInstance, defaultGemmInstance } from "../lib/kernels/wasm/gemm_instance.ts";
 import { Rng } from "../lib/rng.ts";
 import { note, ratio, timed } from "./_report.ts";
 
@@ -12,7 +18,7 @@ const shapes: Shape[] = [
   { name: "256³", M: 256, N: 256, K: 256 },
   { name: "512³", M: 512, N: 512, K: 512 },
   { name: "1024³", M: 1024, N: 1024, K: 1024 },
-  { name: "im2col M=64 K=288 N=25088", M: 64, N: 25088, K: 288 },
+  { name: "im2col 64×288×25088", M: 64, N: 25088, K: 288 },
 ];
 
 const rng = new Rng(0);
@@ -22,19 +28,72 @@ function filled(n: number, f32: boolean): Float32Array | Float64Array {
   return a;
 }
 
-note("kernel: JavaScript 4×4 register tile over packed panels (lib/kernels/gemm.ts)");
+const features = wasmFeatures();
+const info = gemmKernelInfo();
+note(`gemm kernel: ${info.name} — ${info.description}`);
+note(
+  `WebAssembly features: simd=${features.simd}, relaxed_madd=${features.relaxedSimd}` +
+    "; JS kernel: 4×4 register tile over packed float64 panels (lib/kernels/gemm_js.ts)",
+);
+const mulAdd = features.simd ? createGemmInstance({ relaxed: false }) : undefined;
+const inPlace = info.name === "wasm" ? defaultGemmInstance() : undefined;
+
 for (const dtype of ["float32", "float64"] as const) {
   const f32 = dtype === "float32";
+  const short = f32 ? "f32" : "f64";
   for (const { name, M, N, K } of shapes) {
     const A = filled(M * K, f32), B = filled(K * N, f32), C = filled(M * N, f32);
     const gflop = (2 * M * N * K) / 1e9;
-    const label = `gemm ${dtype} ${name}`;
-    Deno.bench(label, { group: `${dtype} ${name}`, baseline: true }, () => {
-      timed(label, "GFLOP/s", gflop, () => gemm(false, false, M, N, K, 1, A, K, B, N, 0, C, N));
+    const group = `${dtype} ${name}`;
+    const label = (kernel: string) => `${short} ${name} ${kernel}`;
+
+    const main = label(info.name);
+    Deno.bench(`gemm (${info.name}) ${group}`, { group, baseline: true }, () => {
+      timed(main, "GFLOP/s", gflop, () => gemm(false, false, M, N, K, 1, A, K, B, N, 0, C, N));
     });
+
+    if (mulAdd && info.relaxed) {
+      const l = label("wasm mul+add");
+      Deno.bench(`wasm mul+add ${group}`, { group }, () => {
+        timed(
+          l,
+          "GFLOP/s",
+          gflop,
+          () => mulAdd.gemm(false, false, M, N, K, 1, A, K, B, N, 0, C, N),
+        );
+      });
+      ratio(`fused vs mul+add, ${short} ${name}`, main, l);
+    }
+
+    if (inPlace) {
+      // Operands resident in WebAssembly memory: the copies in and out are skipped.
+      const l = label("wasm in place");
+      Deno.bench(`wasm in place ${group}`, { group }, () => {
+        const mark = inPlace.mark();
+        const a = inPlace.alloc(dtype, M * K), b = inPlace.alloc(dtype, K * N);
+        const c = inPlace.alloc(dtype, M * N);
+        inPlace.view(dtype, a, M * K).set(A);
+        inPlace.view(dtype, b, K * N).set(B);
+        timed(l, "GFLOP/s", gflop, () => {
+          inPlace.gemmInPlace(dtype, false, false, M, N, K, 1, a, K, b, N, 0, c, N);
+        });
+        inPlace.release(mark);
+      });
+    }
+
+    // The JS kernel at 1024³ would take most of the bench's time budget; it is flat in
+    // size anyway (packed panels), so 256³, 512³ and im2col show it.
+    if (M !== 1024) {
+      const l = label("js");
+      Deno.bench(`js ${group}`, { group }, () => {
+        timed(l, "GFLOP/s", gflop, () => gemmJs(false, false, M, N, K, 1, A, K, B, N, 0, C, N));
+      });
+      if (info.name === "wasm") ratio(`wasm vs js, ${short} ${name}`, main, l);
+    }
+
     if (M === 256) {
-      const naive = `naive loop ${dtype} ${name}`;
-      Deno.bench(naive, { group: `${dtype} ${name}` }, () => {
+      const naive = label("naive loop");
+      Deno.bench(`naive loop ${group}`, { group }, () => {
         timed(
           naive,
           "GFLOP/s",
@@ -42,7 +101,7 @@ for (const dtype of ["float32", "float64"] as const) {
           () => gemmReference(false, false, M, N, K, 1, A, K, B, N, 0, C, N),
         );
       });
-      ratio(`packed GEMM vs naive loop, ${dtype} ${name}`, label, naive);
+      ratio(`gemm vs naive loop, ${short} ${name}`, main, naive);
     }
   }
 }

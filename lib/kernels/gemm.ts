@@ -2,43 +2,157 @@
  * General matrix multiply, the only place in the library where matrix products are
  * computed: `C = alpha * op(A) * op(B) + beta * C` on row-major storage.
  *
- * The structure follows the BLIS/GotoBLAS recipe: the K dimension is cut into blocks that
- * fit the L2 cache, blocks of A and B are packed into contiguous micro-panels (so the inner
- * loop reads memory strictly sequentially, whatever the transposition), and a 4×4
- * register-tiled micro-kernel accumulates 16 outputs in local variables. Both dtypes are
- * packed into Float64Array panels so the micro-kernel only ever sees one array type (V8
- * then compiles it monomorphically) and accumulates in double precision.
+ * This file is the front door: it validates the arguments and hands them to a kernel.
+ * Kernels share one contract and are interchangeable:
+ * - WebAssembly SIMD (`wasm/`), emitted by our own TypeScript at load time: f32x4 / f64x2
+ *   register tiles with fused multiply-add where the engine has relaxed SIMD. This is the
+ *   default whenever the engine supports WebAssembly SIMD (Deno does, with no flags).
+ * - JavaScript (`gemm_js.ts`): the fallback, and the readable version of the same
+ *   algorithm. It also handles calls that mix float32 and float64 operands.
+ * - {@link gemmReference}: the textbook triple loop every kernel is tested against.
  *
- * The interface is deliberately BLAS-like and narrow so that the micro-kernel can be
- * swapped (e.g. for WebAssembly SIMD) without touching any caller. Use `subarray` to pass
- * an offset into a larger buffer.
+ * {@link gemmKernelInfo} says which kernel runs; {@link setGemmKernel} picks one (for
+ * tests and benchmarks); {@link gemmInstance} gives the WebAssembly instance itself, for
+ * callers that keep operands in its memory. Use `subarray` to pass an offset into a
+ * larger buffer.
  *
  * @module
  */
 
-import type { FloatArray } from "../storage.ts";
+import { dtypeOf, type FloatArray } from "../storage.ts";
+import { checkGemmArgs } from "./_gemm_args.ts";
+import { gemmJs } from "./gemm_js.ts";
+import { wasmFeatures } from "./wasm/features.ts";
+import {
+  createGemmInstance,
+  defaultGemmInstance,
+  type GemmInstance,
+  type GemmKernelInfo,
+} from "./wasm/gemm_instance.ts";
 
-/** Rows of a micro-tile of C (rows of op(A) per packed panel). */
-const MR = 4;
-/** Columns of a micro-tile of C (columns of op(B) per packed panel). */
-const NR = 4;
-/** Depth of a packed block: KC×NR doubles of B (8 KiB) stay in L1 across a column panel. */
-const KC = 256;
-/** Rows of A per packed block: MC×KC doubles (192 KiB) stay in L2. */
-const MC = 96;
-/** Columns of B per packed block. */
-const NC = 2048;
+export type { GemmInstance, GemmKernelInfo } from "./wasm/gemm_instance.ts";
 
-// Packing scratch is reused across calls: fresh large allocations cost page faults.
-let packedA = new Float64Array(MC * KC);
-let packedB = new Float64Array(KC * NC);
+/** Which kernel {@link setGemmKernel} selects: `"auto"` is WebAssembly when available. */
+export type GemmKernelChoice = "auto" | "wasm" | "js";
+
+const JS_INFO: GemmKernelInfo = {
+  name: "js",
+  simd: false,
+  relaxed: false,
+  description: "JavaScript 4×4 register tile over packed float64 panels",
+};
+
+/** The WebAssembly instance in use, null for the JS kernel, undefined until first use. */
+let active: GemmInstance | null | undefined;
+/** Why "auto" fell back to JavaScript, if it did. */
+let fallbackReason = "";
+
+function activeInstance(): GemmInstance | null {
+  if (active === undefined) selectAuto(defaultGemmInstance);
+  return active as GemmInstance | null;
+}
+
+/** WebAssembly if `make` succeeds, else JavaScript (remembering why). */
+function selectAuto(make: () => GemmInstance): void {
+  try {
+    active = make();
+    fallbackReason = "";
+  } catch (e) {
+    active = null;
+    fallbackReason = (e as Error).message;
+  }
+}
+
+/**
+ * The WebAssembly instance behind `gemm` on this thread, or null when the JavaScript
+ * kernel is selected. Code that keeps operands in WebAssembly memory (e.g. im2col columns
+ * written straight into it) uses its `alloc`, `view` and `gemmInPlace`, and falls back to
+ * `gemm` on ordinary arrays when this is null.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { gemmInstance, gemmKernelInfo } from "./gemm.ts";
+ * assert.equal(gemmInstance() !== null, gemmKernelInfo().name === "wasm");
+ * ```
+ */
+export function gemmInstance(): GemmInstance | null {
+  return activeInstance();
+}
+
+/**
+ * Describes the kernel that `gemm` uses for operands of one dtype (mixed float32/float64
+ * operands always take the JavaScript kernel).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { gemmKernelInfo } from "./gemm.ts";
+ * const info = gemmKernelInfo();
+ * assert.ok(info.name === "wasm" || info.name === "js");
+ * console.log(info.description);
+ * ```
+ */
+export function gemmKernelInfo(): GemmKernelInfo {
+  const instance = activeInstance();
+  if (instance) return instance.info;
+  return fallbackReason === ""
+    ? JS_INFO
+    : { ...JS_INFO, description: `${JS_INFO.description} (WebAssembly: ${fallbackReason})` };
+}
+
+/**
+ * Selects the kernel behind `gemm` on this thread and returns its description.
+ * `"auto"` (the initial state) takes WebAssembly SIMD when the engine supports it,
+ * else JavaScript; `"wasm"` insists on it (throws if unsupported); `"js"` forces the
+ * JavaScript kernel. `options.relaxed` picks the fused multiply-add variant or not
+ * (default: fused when supported).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { setGemmKernel } from "./gemm.ts";
+ * assert.equal(setGemmKernel("js").name, "js");
+ * setGemmKernel("auto");
+ * ```
+ */
+export function setGemmKernel(
+  kernel: GemmKernelChoice,
+  options: { relaxed?: boolean } = {},
+): GemmKernelInfo {
+  if (kernel === "js") {
+    active = null;
+    fallbackReason = "";
+  } else if (kernel === "auto" || kernel === "wasm") {
+    const { relaxed } = options;
+    const wantsDefault = relaxed === undefined || relaxed === wasmFeatures().relaxedSimd;
+    const make = () => wantsDefault ? defaultGemmInstance() : createGemmInstance({ relaxed });
+    if (kernel === "wasm") {
+      active = make(); // throws if unsupported: the caller insisted
+      fallbackReason = "";
+    } else {
+      selectAuto(make);
+    }
+  } else {
+    throw new Error(
+      `setGemmKernel: kernel must be "auto", "wasm" or "js", got ${JSON.stringify(kernel)}`,
+    );
+  }
+  return gemmKernelInfo();
+}
 
 /**
  * Computes `C = alpha * op(A) · op(B) + beta * C` where `op(X)` is `X` or its transpose.
  *
  * All matrices are row-major: element (i, j) of a matrix with leading dimension `ld` is at
  * `i * ld + j`. `op(A)` is M×K, `op(B)` is K×N, `C` is M×N. With `beta = 0`, C is not
- * read (so it may hold NaN). A, B and C may be Float32Array or Float64Array in any mix.
+ * read (so it may hold NaN); with `alpha = 0` or `K = 0`, A and B are not read. A, B and C
+ * may be Float32Array or Float64Array in any mix.
+ *
+ * Precision: float64 operands are computed in float64. Float32 operands are accumulated in
+ * float32 by the WebAssembly kernel (error within about K·2⁻²⁴·Σ|a||b|, like BLAS
+ * `sgemm`) and in float64 by the JavaScript kernel. Relaxed SIMD lets the engine fuse the
+ * multiply-adds or not, so the last bits may differ between machines.
  *
  * @example
  * ```ts
@@ -65,242 +179,13 @@ export function gemm(
   C: FloatArray,
   ldc: number,
 ): void {
-  checkGemmArgs(transA, transB, M, N, K, A, lda, B, ldb, C, ldc);
-  if (M === 0 || N === 0) return;
-  scaleC(M, N, beta, C, ldc);
-  if (alpha === 0 || K === 0) return;
-
-  for (let jc = 0; jc < N; jc += NC) {
-    const nc = Math.min(NC, N - jc);
-    for (let pc = 0; pc < K; pc += KC) {
-      const kc = Math.min(KC, K - pc);
-      const bPanels = Math.ceil(nc / NR);
-      if (packedB.length < bPanels * NR * kc) packedB = new Float64Array(bPanels * NR * kc);
-      packB(transB, B, ldb, pc, kc, jc, nc, packedB);
-      for (let ic = 0; ic < M; ic += MC) {
-        const mc = Math.min(MC, M - ic);
-        const aPanels = Math.ceil(mc / MR);
-        if (packedA.length < aPanels * MR * kc) packedA = new Float64Array(aPanels * MR * kc);
-        packA(transA, A, lda, ic, mc, pc, kc, packedA);
-        for (let jp = 0; jp < bPanels; jp++) {
-          const nr = Math.min(NR, nc - jp * NR);
-          for (let ip = 0; ip < aPanels; ip++) {
-            const mr = Math.min(MR, mc - ip * MR);
-            microKernel4x4(
-              kc,
-              packedA,
-              ip * MR * kc,
-              packedB,
-              jp * NR * kc,
-              alpha,
-              C,
-              (ic + ip * MR) * ldc + jc + jp * NR,
-              ldc,
-              mr,
-              nr,
-            );
-          }
-        }
-      }
-    }
-  }
-}
-
-/** BLAS-style argument validation: every failure names the argument and both values. */
-function checkGemmArgs(
-  transA: boolean,
-  transB: boolean,
-  M: number,
-  N: number,
-  K: number,
-  A: FloatArray,
-  lda: number,
-  B: FloatArray,
-  ldb: number,
-  C: FloatArray,
-  ldc: number,
-): void {
-  for (const [name, v] of [["M", M], ["N", N], ["K", K]] as const) {
-    if (!Number.isInteger(v) || v < 0) {
-      throw new Error(`gemm: ${name} must be a non-negative integer, got ${v}`);
-    }
-  }
-  const need = (
-    name: string,
-    arr: FloatArray,
-    ld: number,
-    rows: number,
-    cols: number,
-  ) => {
-    if (!Number.isInteger(ld) || ld < Math.max(1, cols)) {
-      throw new Error(`gemm: ld${name} must be an integer ≥ ${Math.max(1, cols)}, got ${ld}`);
-    }
-    const len = rows === 0 || cols === 0 ? 0 : (rows - 1) * ld + cols;
-    if (arr.length < len) {
-      throw new Error(
-        `gemm: ${name} needs at least ${len} elements for a ${rows}×${cols} matrix with ` +
-          `ld${name}=${ld}, got ${arr.length}`,
-      );
-    }
-  };
-  need("a", A, lda, transA ? K : M, transA ? M : K);
-  need("b", B, ldb, transB ? N : K, transB ? K : N);
-  need("c", C, ldc, M, N);
-}
-
-function scaleC(M: number, N: number, beta: number, C: FloatArray, ldc: number): void {
-  if (beta === 1) return;
-  for (let i = 0; i < M; i++) {
-    const row = i * ldc;
-    if (beta === 0) C.fill(0, row, row + N);
-    else for (let j = row; j < row + N; j++) C[j] *= beta;
-  }
-}
-
-/**
- * Packs rows [i0, i0+mc) × depth [p0, p0+kc) of op(A) into MR-row micro-panels:
- * panel q holds element (i0 + q*MR + r, p0 + p) at q*MR*kc + p*MR + r, zero-padded.
- */
-function packA(
-  transA: boolean,
-  A: FloatArray,
-  lda: number,
-  i0: number,
-  mc: number,
-  p0: number,
-  kc: number,
-  out: Float64Array,
-): void {
-  for (let q = 0; q * MR < mc; q++) {
-    const base = q * MR * kc;
-    for (let r = 0; r < MR; r++) {
-      const i = q * MR + r;
-      if (i >= mc) {
-        for (let p = 0; p < kc; p++) out[base + p * MR + r] = 0;
-      } else if (!transA) {
-        const src = (i0 + i) * lda + p0;
-        for (let p = 0; p < kc; p++) out[base + p * MR + r] = A[src + p];
-      } else {
-        let src = p0 * lda + i0 + i;
-        for (let p = 0; p < kc; p++, src += lda) out[base + p * MR + r] = A[src];
-      }
-    }
-  }
-}
-
-/**
- * Packs depth [p0, p0+kc) × columns [j0, j0+nc) of op(B) into NR-column micro-panels:
- * panel q holds element (p0 + p, j0 + q*NR + c) at q*NR*kc + p*NR + c, zero-padded.
- */
-function packB(
-  transB: boolean,
-  B: FloatArray,
-  ldb: number,
-  p0: number,
-  kc: number,
-  j0: number,
-  nc: number,
-  out: Float64Array,
-): void {
-  for (let q = 0; q * NR < nc; q++) {
-    const base = q * NR * kc;
-    const width = Math.min(NR, nc - q * NR);
-    if (!transB && width === NR) {
-      // Fast path: four contiguous elements of a row of B per depth step.
-      let src = p0 * ldb + j0 + q * NR;
-      for (let p = 0, o = base; p < kc; p++, o += NR, src += ldb) {
-        out[o] = B[src];
-        out[o + 1] = B[src + 1];
-        out[o + 2] = B[src + 2];
-        out[o + 3] = B[src + 3];
-      }
-      continue;
-    }
-    for (let c = 0; c < NR; c++) {
-      const j = q * NR + c;
-      if (c >= width) {
-        for (let p = 0; p < kc; p++) out[base + p * NR + c] = 0;
-      } else if (!transB) {
-        let src = p0 * ldb + j0 + j;
-        for (let p = 0; p < kc; p++, src += ldb) out[base + p * NR + c] = B[src];
-      } else {
-        const src = (j0 + j) * ldb + p0;
-        for (let p = 0; p < kc; p++) out[base + p * NR + c] = B[src + p];
-      }
-    }
-  }
-}
-
-/**
- * The inner loop: a 4×4 tile of C accumulated in 16 locals over `kc` depth steps of the
- * packed panels, then `alpha` times it added into C (only the `mr × nr` valid part).
- * This function is where nearly all the time of a large product goes.
- */
-function microKernel4x4(
-  kc: number,
-  a: Float64Array,
-  aOff: number,
-  b: Float64Array,
-  bOff: number,
-  alpha: number,
-  C: FloatArray,
-  cOff: number,
-  ldc: number,
-  mr: number,
-  nr: number,
-): void {
-  let c00 = 0, c01 = 0, c02 = 0, c03 = 0;
-  let c10 = 0, c11 = 0, c12 = 0, c13 = 0;
-  let c20 = 0, c21 = 0, c22 = 0, c23 = 0;
-  let c30 = 0, c31 = 0, c32 = 0, c33 = 0;
-  let ai = aOff, bi = bOff;
-  for (let p = 0; p < kc; p++, ai += 4, bi += 4) {
-    const a0 = a[ai], a1 = a[ai + 1], a2 = a[ai + 2], a3 = a[ai + 3];
-    const b0 = b[bi], b1 = b[bi + 1], b2 = b[bi + 2], b3 = b[bi + 3];
-    c00 += a0 * b0;
-    c01 += a0 * b1;
-    c02 += a0 * b2;
-    c03 += a0 * b3;
-    c10 += a1 * b0;
-    c11 += a1 * b1;
-    c12 += a1 * b2;
-    c13 += a1 * b3;
-    c20 += a2 * b0;
-    c21 += a2 * b1;
-    c22 += a2 * b2;
-    c23 += a2 * b3;
-    c30 += a3 * b0;
-    c31 += a3 * b1;
-    c32 += a3 * b2;
-    c33 += a3 * b3;
-  }
-  if (mr === 4 && nr === 4) {
-    let o = cOff;
-    C[o] += alpha * c00;
-    C[o + 1] += alpha * c01;
-    C[o + 2] += alpha * c02;
-    C[o + 3] += alpha * c03;
-    o += ldc;
-    C[o] += alpha * c10;
-    C[o + 1] += alpha * c11;
-    C[o + 2] += alpha * c12;
-    C[o + 3] += alpha * c13;
-    o += ldc;
-    C[o] += alpha * c20;
-    C[o + 1] += alpha * c21;
-    C[o + 2] += alpha * c22;
-    C[o + 3] += alpha * c23;
-    o += ldc;
-    C[o] += alpha * c30;
-    C[o + 1] += alpha * c31;
-    C[o + 2] += alpha * c32;
-    C[o + 3] += alpha * c33;
-    return;
-  }
-  // Edge tile: write back only the valid rows and columns.
-  const tile = [c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33];
-  for (let r = 0; r < mr; r++) {
-    for (let c = 0; c < nr; c++) C[cOff + r * ldc + c] += alpha * tile[r * 4 + c];
+  checkGemmArgs("gemm", transA, transB, M, N, K, A, lda, B, ldb, C, ldc);
+  const instance = activeInstance();
+  const dtype = dtypeOf(C);
+  if (instance && dtypeOf(A) === dtype && dtypeOf(B) === dtype) {
+    instance.gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  } else {
+    gemmJs(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   }
 }
 
@@ -323,7 +208,7 @@ export function gemmReference(
   C: FloatArray,
   ldc: number,
 ): void {
-  checkGemmArgs(transA, transB, M, N, K, A, lda, B, ldb, C, ldc);
+  checkGemmArgs("gemmReference", transA, transB, M, N, K, A, lda, B, ldb, C, ldc);
   for (let i = 0; i < M; i++) {
     for (let j = 0; j < N; j++) {
       let acc = 0;

@@ -1,0 +1,479 @@
+/**
+ * Instances of the WebAssembly SIMD GEMM: a compiled kernel module plus the linear memory
+ * it works in, with a small allocator, typed-array views and the cache-blocking loop.
+ *
+ * Each thread needs its own instance (a WebAssembly instance cannot be shared between
+ * workers), so creating one is a function, {@link createGemmInstance}; the calling thread
+ * gets a lazily created default one from {@link defaultGemmInstance}. An instance reuses
+ * its packing scratch and operand space across calls: the memory only grows, because
+ * fresh large allocations cost page faults on first touch.
+ *
+ * Two levels of API:
+ * - {@link GemmInstance.gemm} takes ordinary typed arrays and copies them in and out with
+ *   bulk `TypedArray.set` (memcpy speed).
+ * - {@link GemmInstance.alloc}, {@link GemmInstance.view} and
+ *   {@link GemmInstance.gemmInPlace} let a caller keep operands in WebAssembly memory
+ *   (e.g. write im2col columns straight into it) and skip the copies.
+ *
+ * @module
+ */
+
+import { type DType, dtypeOf, type FloatArray } from "../../storage.ts";
+import { checkGemmArgs, scaleC } from "../_gemm_args.ts";
+import { wasmFeatures } from "./features.ts";
+import { buildGemmModule, GEMM_BLOCKING } from "./gemm_module.ts";
+
+/** Options of {@link createGemmInstance}. */
+export interface GemmInstanceOptions {
+  /**
+   * The memory to work in. Default: a new private memory. Pass a shared memory
+   * (`new WebAssembly.Memory({ initial, maximum, shared: true })`) to let other threads
+   * see the operands; the instance then owns all allocation in it, so at most one
+   * instance may use a given memory.
+   */
+  memory?: WebAssembly.Memory;
+  /**
+   * Use `relaxed_madd` (fused multiply-add). Default: whenever the engine supports relaxed
+   * SIMD. `false` selects the `mul` + `add` kernel (for tests and benchmarks).
+   */
+  relaxed?: boolean;
+}
+
+/** What a GEMM kernel is, for logs and benchmarks. */
+export interface GemmKernelInfo {
+  /** `"wasm"` or `"js"`. */
+  name: "wasm" | "js";
+  /** Whether the kernel uses 128-bit SIMD. */
+  simd: boolean;
+  /** Whether it uses relaxed SIMD's fused multiply-add. */
+  relaxed: boolean;
+  /** A one-line human-readable description (tile shapes, instructions). */
+  description: string;
+}
+
+/** The WebAssembly page size in bytes. */
+const PAGE = 65536;
+/** Allocations are aligned to a SIMD vector. */
+const ALIGN = 16;
+
+/** `pack(src, lineStride, stepStride, lines, depth, dst)`, see `buildGemmModule`. */
+type PackFn = (
+  src: number,
+  lineStride: number,
+  stepStride: number,
+  lines: number,
+  depth: number,
+  dst: number,
+) => void;
+
+/** One dtype's exported kernels (all addresses and strides in bytes). */
+interface KernelExports {
+  packA: PackFn;
+  packB: PackFn;
+  macro: (
+    mc: number,
+    nc: number,
+    kc: number,
+    packedA: number,
+    packedB: number,
+    c: number,
+    ldc: number,
+    alpha: number,
+    beta: number,
+    edgeTile: number,
+  ) => void;
+}
+
+// Emitting and compiling take a few milliseconds: once per variant and thread.
+const modules = new Map<string, WebAssembly.Module>();
+
+function compiledModule(relaxed: boolean, sharedMemory: boolean): WebAssembly.Module {
+  const key = `${relaxed}/${sharedMemory}`;
+  let mod = modules.get(key);
+  if (!mod) {
+    mod = new WebAssembly.Module(buildGemmModule({ relaxed, sharedMemory }));
+    modules.set(key, mod);
+  }
+  return mod;
+}
+
+function isSharedMemory(memory: WebAssembly.Memory): boolean {
+  return typeof SharedArrayBuffer !== "undefined" && memory.buffer instanceof SharedArrayBuffer;
+}
+
+function bytesOf(dtype: DType): number {
+  return dtype === "float32" ? 4 : 8;
+}
+
+/**
+ * A GEMM kernel instance bound to one WebAssembly memory. Create with
+ * {@link createGemmInstance}.
+ */
+export class GemmInstance {
+  /** The linear memory operands live in. Its `buffer` changes when it grows. */
+  readonly memory: WebAssembly.Memory;
+  /** Which kernel this is. */
+  readonly info: GemmKernelInfo;
+  private readonly kernels: Record<DType, KernelExports>;
+  /** Packing scratch, sized for the larger dtype, at the bottom of the memory. */
+  private readonly packedA: number;
+  private readonly packedB: number;
+  private readonly edgeTile: number;
+  /** End of the scratch: allocations start here. */
+  private readonly scratchEnd: number;
+  /** First free byte: everything below is scratch or allocated. */
+  private top: number;
+
+  /** Use {@link createGemmInstance}. */
+  constructor(memory: WebAssembly.Memory, relaxed: boolean) {
+    this.memory = memory;
+    const instance = new WebAssembly.Instance(compiledModule(relaxed, isSharedMemory(memory)), {
+      env: { memory },
+    });
+    const e = instance.exports as Record<string, KernelExports[keyof KernelExports]>;
+    const kernels = (prefix: string): KernelExports => ({
+      packA: e[`${prefix}packA`] as KernelExports["packA"],
+      packB: e[`${prefix}packB`] as KernelExports["packB"],
+      macro: e[`${prefix}macro`] as KernelExports["macro"],
+    });
+    this.kernels = { float32: kernels("f32_"), float64: kernels("f64_") };
+    const f32 = GEMM_BLOCKING.float32, f64 = GEMM_BLOCKING.float64;
+    this.info = {
+      name: "wasm",
+      simd: true,
+      relaxed,
+      description: `WebAssembly SIMD: f32x4 ${f32.MR}×${f32.NR} and f64x2 ${f64.MR}×${f64.NR} ` +
+        `register tiles, ${relaxed ? "relaxed_madd (fused)" : "mul + add"}, packing in WASM`,
+    };
+    this.top = 0;
+    const scratch = (elements: (b: typeof f32) => number) =>
+      this.allocBytes(Math.max(elements(f32) * 4, elements(f64) * 8));
+    // Panel counts round up: a partial last panel still occupies a whole one.
+    this.packedA = scratch((b) => Math.ceil(b.MC / b.MR) * b.MR * b.KC);
+    this.packedB = scratch((b) => Math.ceil(b.NC / b.NR) * b.NR * b.KC);
+    this.edgeTile = scratch((b) => b.MR * b.NR);
+    this.scratchEnd = this.top;
+  }
+
+  /**
+   * Reserves `count` elements of `dtype` (16-byte aligned) and returns their byte offset.
+   * Growing the memory invalidates earlier views (their buffer is detached or too
+   * short): call {@link GemmInstance.view} again after allocating.
+   */
+  alloc(dtype: DType, count: number): number {
+    if (!Number.isSafeInteger(count) || count < 0) {
+      throw new Error(`GemmInstance.alloc: count must be a non-negative integer, got ${count}`);
+    }
+    return this.allocBytes(count * bytesOf(dtype));
+  }
+
+  /** Bump allocation of `bytes` (rounded up to 16), growing the memory if needed. */
+  private allocBytes(bytes: number): number {
+    const offset = this.top;
+    const end = offset + Math.ceil(bytes / ALIGN) * ALIGN;
+    const have = this.memory.buffer.byteLength;
+    if (end > have) {
+      try {
+        this.memory.grow(Math.ceil((end - have) / PAGE));
+      } catch (e) {
+        throw new Error(
+          `GemmInstance.alloc: cannot grow WebAssembly memory to ${end} bytes ` +
+            `(now ${have}): ${(e as Error).message}`,
+        );
+      }
+    }
+    this.top = end;
+    return offset;
+  }
+
+  /** The current allocation mark, to pass to {@link GemmInstance.release} later. */
+  mark(): number {
+    return this.top;
+  }
+
+  /**
+   * Frees every allocation made after `mark` was taken (a stack discipline). The memory
+   * itself is kept, so the next allocations reuse it without page faults.
+   */
+  release(mark: number): void {
+    if (!Number.isInteger(mark) || mark < this.scratchEnd || mark > this.top) {
+      throw new Error(
+        `GemmInstance.release: mark must come from mark() (between ${this.scratchEnd} and ` +
+          `${this.top}), got ${mark}`,
+      );
+    }
+    this.top = mark;
+  }
+
+  /** A typed-array view of `count` elements of `dtype` at byte `offset` of the memory. */
+  view(dtype: DType, offset: number, count: number): FloatArray {
+    return dtype === "float32"
+      ? new Float32Array(this.memory.buffer, offset, count)
+      : new Float64Array(this.memory.buffer, offset, count);
+  }
+
+  /**
+   * `C = alpha · op(A) · op(B) + beta · C` on operands already in this instance's memory:
+   * `aOffset`, `bOffset`, `cOffset` are byte offsets (e.g. from {@link GemmInstance.alloc})
+   * of row-major matrices of `dtype` with leading dimensions `lda`, `ldb`, `ldc` in
+   * elements. Same contract as `gemm` otherwise (C is not read when beta = 0).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { createGemmInstance } from "./gemm_instance.ts";
+   * const inst = createGemmInstance();
+   * const a = inst.alloc("float32", 4), c = inst.alloc("float32", 4);
+   * inst.view("float32", a, 4).set([1, 2, 3, 4]); // [[1, 2], [3, 4]]
+   * inst.gemmInPlace("float32", false, true, 2, 2, 2, 1, a, 2, a, 2, 0, c, 2); // a · aᵀ
+   * assert.deepEqual([...inst.view("float32", c, 4)], [5, 11, 11, 25]);
+   * ```
+   */
+  gemmInPlace(
+    dtype: DType,
+    transA: boolean,
+    transB: boolean,
+    M: number,
+    N: number,
+    K: number,
+    alpha: number,
+    aOffset: number,
+    lda: number,
+    bOffset: number,
+    ldb: number,
+    beta: number,
+    cOffset: number,
+    ldc: number,
+  ): void {
+    const fn = "GemmInstance.gemmInPlace";
+    if (dtype !== "float32" && dtype !== "float64") {
+      throw new Error(`${fn}: dtype must be "float32" or "float64", got ${JSON.stringify(dtype)}`);
+    }
+    const bytes = bytesOf(dtype);
+    // Sizes and leading dimensions as in gemm; then the byte ranges must lie in memory.
+    const spans = checkGemmArgs(fn, transA, transB, M, N, K, ANY, lda, ANY, ldb, ANY, ldc);
+    const inMemory = (name: string, offset: number, span: number) => {
+      const limit = this.memory.buffer.byteLength;
+      if (!Number.isInteger(offset) || offset < 0 || offset % bytes !== 0) {
+        throw new Error(
+          `${fn}: ${name}Offset must be a non-negative multiple of ${bytes}, got ${offset}`,
+        );
+      }
+      if (offset + span * bytes > limit) {
+        throw new Error(
+          `${fn}: ${name} spans bytes [${offset}, ${offset + span * bytes}) but the memory ` +
+            `has ${limit}`,
+        );
+      }
+    };
+    // BLAS semantics: with alpha = 0 or K = 0, A and B are not read.
+    const skipAB = alpha === 0 || K === 0;
+    if (!skipAB) {
+      inMemory("a", aOffset, spans.a);
+      inMemory("b", bOffset, spans.b);
+    }
+    inMemory("c", cOffset, spans.c);
+    if (M === 0 || N === 0) return;
+    this.run(
+      dtype,
+      transA,
+      transB,
+      M,
+      N,
+      skipAB ? 0 : K,
+      alpha,
+      aOffset,
+      lda,
+      bOffset,
+      ldb,
+      beta,
+      cOffset,
+      ldc,
+    );
+  }
+
+  /**
+   * The blocking loop (the three outer loops of BLIS): for each NC-wide column block of
+   * C, each KC-deep slice of K packs op(B) once, then each MC-tall row block packs op(A)
+   * and runs the macro-kernel. The first K slice applies `beta`; later ones accumulate.
+   * With K = 0 the macro-kernel still runs (with no depth steps) to scale C by beta.
+   */
+  private run(
+    dtype: DType,
+    transA: boolean,
+    transB: boolean,
+    M: number,
+    N: number,
+    K: number,
+    alpha: number,
+    a: number,
+    lda: number,
+    b: number,
+    ldb: number,
+    beta: number,
+    c: number,
+    ldc: number,
+  ): void {
+    const { MC, KC, NC } = GEMM_BLOCKING[dtype];
+    const kernel = this.kernels[dtype];
+    const bytes = bytesOf(dtype);
+    // Byte strides of op(A) along its rows (i) and along K (p), and of op(B) along its
+    // columns (j) and along K: transposition is just a swap of strides.
+    const aRow = (transA ? 1 : lda) * bytes, aDepth = (transA ? lda : 1) * bytes;
+    const bCol = (transB ? ldb : 1) * bytes, bDepth = (transB ? 1 : ldb) * bytes;
+    // Equal K slices (a multiple of 4, the unroll factor) rather than KC + a short rest:
+    // a short last slice would pay the tile load/store overhead for little work.
+    const slices = Math.max(1, Math.ceil(K / KC));
+    const kcStep = Math.min(KC, Math.ceil(K / slices / 4) * 4) || 1;
+    for (let jc = 0; jc < N; jc += NC) {
+      const nc = Math.min(NC, N - jc);
+      for (let pc = 0; pc === 0 || pc < K; pc += kcStep) {
+        const kc = Math.min(kcStep, K - pc);
+        if (kc > 0) kernel.packB(b + jc * bCol + pc * bDepth, bCol, bDepth, nc, kc, this.packedB);
+        for (let ic = 0; ic < M; ic += MC) {
+          const mc = Math.min(MC, M - ic);
+          if (kc > 0) kernel.packA(a + ic * aRow + pc * aDepth, aRow, aDepth, mc, kc, this.packedA);
+          kernel.macro(
+            mc,
+            nc,
+            kc,
+            this.packedA,
+            this.packedB,
+            c + (ic * ldc + jc) * bytes,
+            ldc * bytes,
+            alpha,
+            pc === 0 ? beta : 1,
+            this.edgeTile,
+          );
+        }
+      }
+    }
+  }
+
+  /**
+   * `C = alpha · op(A) · op(B) + beta · C` on ordinary typed arrays, all of one dtype:
+   * copies the operands into this instance's memory (bulk copies, one per row when a
+   * leading dimension leaves gaps), multiplies, and copies C back. Same contract as
+   * `gemm`. The operand space is reused by later calls. The arrays must not be views of
+   * this instance's memory (growing it would detach them): use
+   * {@link GemmInstance.gemmInPlace} for operands that already live there.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { createGemmInstance } from "./gemm_instance.ts";
+   * const inst = createGemmInstance();
+   * const a = new Float64Array([1, 2, 3, 4]); // [[1, 2], [3, 4]]
+   * const c = new Float64Array(4);
+   * inst.gemm(false, false, 2, 2, 2, 1, a, 2, a, 2, 0, c, 2); // c = a · a
+   * assert.deepEqual([...c], [7, 10, 15, 22]);
+   * ```
+   */
+  gemm(
+    transA: boolean,
+    transB: boolean,
+    M: number,
+    N: number,
+    K: number,
+    alpha: number,
+    A: FloatArray,
+    lda: number,
+    B: FloatArray,
+    ldb: number,
+    beta: number,
+    C: FloatArray,
+    ldc: number,
+  ): void {
+    const fn = "GemmInstance.gemm";
+    checkGemmArgs(fn, transA, transB, M, N, K, A, lda, B, ldb, C, ldc);
+    const dtype = dtypeOf(C);
+    if (dtypeOf(A) !== dtype || dtypeOf(B) !== dtype) {
+      throw new Error(
+        `${fn}: A, B and C must share one dtype, got ${dtypeOf(A)}, ${dtypeOf(B)}, ${dtype}`,
+      );
+    }
+    if (M === 0 || N === 0) return;
+    if (alpha === 0 || K === 0) {
+      // Nothing to multiply: scaling C in place beats copying it through WASM memory.
+      scaleC(M, N, beta, C, ldc);
+      return;
+    }
+    const mark = this.top;
+    try {
+      const a = this.copyIn(dtype, A, transA ? K : M, transA ? M : K, lda);
+      const b = this.copyIn(dtype, B, transB ? N : K, transB ? K : N, ldb);
+      const c = beta === 0 ? this.alloc(dtype, M * N) : this.copyIn(dtype, C, M, N, ldc);
+      this.run(
+        dtype,
+        transA,
+        transB,
+        M,
+        N,
+        K,
+        alpha,
+        a,
+        transA ? M : K,
+        b,
+        transB ? K : N,
+        beta,
+        c,
+        N,
+      );
+      const result = this.view(dtype, c, M * N);
+      if (ldc === N) C.set(result);
+      else for (let i = 0; i < M; i++) C.set(result.subarray(i * N, (i + 1) * N), i * ldc);
+    } finally {
+      this.release(mark);
+    }
+  }
+
+  /** Copies a rows×cols matrix into fresh space, packed densely (ld = cols). */
+  private copyIn(dtype: DType, src: FloatArray, rows: number, cols: number, ld: number): number {
+    const offset = this.alloc(dtype, rows * cols);
+    const dst = this.view(dtype, offset, rows * cols);
+    if (ld === cols) dst.set(src.subarray(0, rows * cols));
+    else for (let i = 0; i < rows; i++) dst.set(src.subarray(i * ld, i * ld + cols), i * cols);
+    return offset;
+  }
+}
+
+/** An operand length that passes any length check (the in-place API checks bytes). */
+const ANY = { length: Infinity };
+
+/**
+ * Creates a GEMM instance: compiles the kernel module (once per thread and variant) and
+ * instantiates it on `options.memory` or a new private memory.
+ * Throws when the engine lacks WebAssembly SIMD, or relaxed SIMD if `relaxed: true`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createGemmInstance } from "./gemm_instance.ts";
+ * const inst = createGemmInstance({ relaxed: false });
+ * assert.equal(inst.info.relaxed, false);
+ * ```
+ */
+export function createGemmInstance(options: GemmInstanceOptions = {}): GemmInstance {
+  const features = wasmFeatures();
+  if (!features.simd) {
+    throw new Error("createGemmInstance: this engine does not support WebAssembly SIMD");
+  }
+  const relaxed = options.relaxed ?? features.relaxedSimd;
+  if (relaxed && !features.relaxedSimd) {
+    throw new Error(
+      "createGemmInstance: relaxed = true but this engine does not support relaxed SIMD",
+    );
+  }
+  return new GemmInstance(options.memory ?? new WebAssembly.Memory({ initial: 1 }), relaxed);
+}
+
+let defaultInstance: GemmInstance | undefined;
+
+/**
+ * This thread's default instance (created on first use, with the default options).
+ * Throws like {@link createGemmInstance} when WebAssembly SIMD is unavailable.
+ */
+export function defaultGemmInstance(): GemmInstance {
+  defaultInstance ??= createGemmInstance();
+  return defaultInstance;
+}
