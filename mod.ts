@@ -32,7 +32,15 @@ export { type ChoiceOptions, getGlobalRng, Rng, setSeed } from "./lib/rng.ts";
 export { type DType, isSharedStorage, setSharedStorage } from "./lib/storage.ts";
 
 // Kernels and the worker pool.
-export { gemm } from "./lib/kernels/gemm.ts";
+export {
+  gemm,
+  type GemmInstance,
+  type GemmKernelChoice,
+  type GemmKernelInfo,
+  gemmKernelInfo,
+  setGemmKernel,
+} from "./lib/kernels/gemm.ts";
+export { wasmFeatures } from "./lib/kernels/wasm/features.ts";
 export {
   defaultNumThreads,
   getNumThreads,
