@@ -40,7 +40,7 @@ export {
   gemmKernelInfo,
   setGemmKernel,
 } from "./lib/kernels/gemm.ts";
-export { wasmFeatures } from "./lib/kernels/wasm/features.ts";
+export { type WasmFeatures, wasmFeatures } from "./lib/kernels/wasm/features.ts";
 export {
   defaultNumThreads,
   getNumThreads,
