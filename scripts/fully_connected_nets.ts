@@ -14,8 +14,8 @@
 
 import { join } from "node:path";
 import { evalNumericalGradient, relError } from "../lib/gradient_check.ts";
-import { FullyConnectedNet } from "../lib/models/fc_net.ts";
-import { Rng } from "../lib/rng.ts";
+import { FullyConnectedNet, type Normalization } from "../lib/models/fc_net.ts";
+import { Rng, setSeed } from "../lib/rng.ts";
 import { Solver } from "../lib/solver.ts";
 import type { DataSplits } from "../lib/data/preprocess.ts";
 import { Tensor } from "../lib/tensor.ts";
@@ -70,6 +70,18 @@ const flags = parseFlags(
       default: "1e-2",
       value: "X",
       help: "init std of the best net",
+    },
+    normalization: {
+      type: "string",
+      default: "none",
+      value: "NAME",
+      help: "normalization of the best net's hidden layers: none, batchnorm or layernorm",
+    },
+    "dropout-keep": {
+      type: "string",
+      default: "1",
+      value: "P",
+      help: "dropout keep ratio of the best net's hidden layers (1: no dropout)",
     },
     checkpoint: {
       type: "boolean",
@@ -133,6 +145,25 @@ function parseSections(f: Flags): Set<string> {
     }
   }
   return new Set(chosen);
+}
+
+/** `--normalization`: none, batchnorm or layernorm. */
+function normalizationFlag(f: Flags): Normalization {
+  const v = f.normalization as string;
+  if (v === "none") return null;
+  if (v === "batchnorm" || v === "layernorm") return v;
+  console.error(`--normalization must be none, batchnorm or layernorm, got ${JSON.stringify(v)}`);
+  Deno.exit(2);
+}
+
+/** `--dropout-keep`: a keep probability in (0, 1]. */
+function keepRatioFlag(f: Flags): number {
+  const v = numberFlag(f, "dropout-keep");
+  if (!(v > 0 && v <= 1)) {
+    console.error(`--dropout-keep must be in (0, 1], got ${JSON.stringify(f["dropout-keep"])}`);
+    Deno.exit(2);
+  }
+  return v;
 }
 
 function round(x: number, digits = 4): number {
@@ -312,6 +343,8 @@ async function runBest(d: DataSplits): Promise<Record<string, unknown>> {
     batchSize: intFlag(flags, "batch-size", 1),
     numEpochs: quick ? 1 : intFlag(flags, "epochs", 1),
     weightScale: numberFlag(flags, "weight-scale"),
+    normalization: normalizationFlag(flags),
+    dropoutKeepRatio: keepRatioFlag(flags),
     dtype: "float32" as const,
   };
   section(`Best fully-connected net: ${JSON.stringify(config)}`);
@@ -329,6 +362,8 @@ async function runDemo(d: DataSplits): Promise<Record<string, unknown>> {
     batchSize: 200,
     numEpochs: quick ? 1 : 2,
     weightScale: 1e-2,
+    normalization: null,
+    dropoutKeepRatio: 1,
     dtype: "float32" as const,
   };
   section(`Demo: a ${inputDim}-256-10 net on ${d.dataset}, ${config.numEpochs} epochs`);
@@ -344,6 +379,8 @@ interface TrainConfig {
   batchSize: number;
   numEpochs: number;
   weightScale: number;
+  normalization: Normalization;
+  dropoutKeepRatio: number;
   dtype: "float32";
 }
 
@@ -358,9 +395,13 @@ async function trainAndReport(
     inputDim,
     weightScale: config.weightScale,
     reg: config.reg,
+    normalization: config.normalization,
+    dropoutKeepRatio: config.dropoutKeepRatio,
     dtype: config.dtype,
     rng: new Rng(seed),
   });
+  // Dropout masks come from the global generator: seed it so that a run is reproducible.
+  setSeed(seed);
   const solver = new Solver(model, d, {
     updateRule: "adam",
     optimConfig: { learningRate: config.learningRate },
@@ -378,9 +419,12 @@ async function trainAndReport(
   const valAcc = solver.checkAccuracy(d.XVal, d.yVal);
   const testAcc = solver.checkAccuracy(d.XTest, d.yTest);
   const imagesPerSecond = (config.numEpochs * d.XTrain.shape[0]) / seconds;
+  const netName = [inputDim, ...config.hiddenDims, 10].join("-") +
+    (config.normalization ? ` ${config.normalization}` : "") +
+    (config.dropoutKeepRatio < 1 ? ` dropout keep ${config.dropoutKeepRatio}` : "");
   console.log(
     "\n" + formatTable(["net", "val acc", "test acc", "train seconds", "images/s"], [[
-      [inputDim, ...config.hiddenDims, 10].join("-"),
+      netName,
       valAcc.toFixed(4),
       testAcc.toFixed(4),
       seconds.toFixed(1),
@@ -390,7 +434,7 @@ async function trainAndReport(
   await writeTrainingCurves(
     dir,
     name,
-    `${name} net ${[inputDim, ...config.hiddenDims, 10].join("-")}`,
+    `${name} net ${netName}`,
     {
       [name]: solver,
     },

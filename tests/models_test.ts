@@ -66,6 +66,48 @@ function checkAllGradientsNearNoiseFloor(
   }
 }
 
+/**
+ * Like {@link checkAllGradientsNearNoiseFloor}, with a fourth-order difference
+ * `(8·(f(x+h) − f(x−h)) − (f(x+2h) − f(x−2h))) / 12h` and `h = 1e-6` in place of the
+ * centered one with `h = 1e-5`. Batch normalization over the notebook's two examples makes
+ * the loss strongly curved: each hidden unit normalizes the difference of two
+ * pre-activations (down to 4e-4 in these nets) by `sqrt(var + eps)`, with `sqrt(eps)` ≈ 3e-3.
+ * The centered difference's O(h²) truncation error then reaches 1e-4 relative; it shrinks
+ * 100× when h shrinks 10×, the signature of truncation rather than of a wrong gradient. The
+ * fourth-order formula cancels that term and the smaller step shrinks the next one (O(h⁴)),
+ * to about 2e-10 absolute. Rounding noise grows instead: 1.5× the centered formula's and
+ * ∝ 1/h, and the floor grows with it.
+ */
+function checkAllGradientsFourthOrder(
+  model: Model,
+  X: Tensor,
+  y: ArrayLike<number>,
+  tol: number,
+): void {
+  const h = 1e-6;
+  const [loss, grads] = model.loss(X, y);
+  const noiseFloor = (1.5 * 8 * Number.EPSILON * Math.abs(loss)) / (2 * h);
+  const f = () => model.loss(X, y)[0];
+  for (const name of Object.keys(model.params).sort()) {
+    const p = model.params[name].data;
+    for (let i = 0; i < p.length; i++) {
+      const old = p[i];
+      const at = (dx: number) => {
+        p[i] = old + dx;
+        const v = f();
+        p[i] = old;
+        return v;
+      };
+      const numeric = (8 * (at(h) - at(-h)) - (at(2 * h) - at(-2 * h))) / (12 * h);
+      const analytic = grads[name].data[i];
+      assert.ok(
+        Math.abs(numeric - analytic) <= noiseFloor || relError(numeric, analytic) < tol,
+        `${name}[${i}]: numeric ${numeric} vs analytic ${analytic} (reg ${model.reg})`,
+      );
+    }
+  }
+}
+
 /** A generic caller, as the Solver is: it only knows the Model interface. */
 function lossOf(model: Model, X: Tensor, y?: ArrayLike<number>): Tensor | LossAndGrads {
   return model.loss(X, y);
@@ -337,27 +379,24 @@ Deno.test("FullyConnectedNet", async (t) => {
     }
   });
 
-  await t.step("unsupported or invalid options are rejected", () => {
+  await t.step("invalid options are rejected", () => {
     const base = { hiddenDims: [5], inputDim: 3, numClasses: 2 };
     assert.throws(
-      () => new FullyConnectedNet({ ...base, normalization: "batchnorm" }),
-      /^Error: FullyConnectedNet: normalization 'batchnorm' is not supported yet/,
-    );
-    assert.throws(
-      () => new FullyConnectedNet({ ...base, normalization: "layernorm" }),
-      /FullyConnectedNet: normalization 'layernorm' is not supported yet/,
-    );
-    assert.throws(
       () => new FullyConnectedNet({ ...base, normalization: "groupnorm" as "batchnorm" }),
-      /normalization must be "batchnorm", "layernorm" or null, got "groupnorm"/,
+      new RegExp(
+        '^Error: FullyConnectedNet: normalization must be "batchnorm", "layernorm" or null, ' +
+          'got "groupnorm"',
+      ),
     );
+    for (const keep of [0, 1.5, NaN]) {
+      assert.throws(
+        () => new FullyConnectedNet({ ...base, dropoutKeepRatio: keep }),
+        new RegExp(`FullyConnectedNet: dropoutKeepRatio must be in \\(0, 1\\], got ${keep}`),
+      );
+    }
     assert.throws(
-      () => new FullyConnectedNet({ ...base, dropoutKeepRatio: 0.5 }),
-      /FullyConnectedNet: dropoutKeepRatio 0.5 is not supported yet/,
-    );
-    assert.throws(
-      () => new FullyConnectedNet({ ...base, dropoutKeepRatio: 0 }),
-      /dropoutKeepRatio must be in \(0, 1\], got 0/,
+      () => new FullyConnectedNet({ ...base, dropoutKeepRatio: 0.5, seed: 0.5 }),
+      /FullyConnectedNet: seed must be an integer, got 0.5/,
     );
     assert.throws(
       () => new FullyConnectedNet({ ...base, hiddenDims: [5, 2.5] }),
@@ -375,5 +414,202 @@ Deno.test("FullyConnectedNet", async (t) => {
     assert.throws(() => model.loss(Tensor.zeros([2, 3]), [0]), /y has 1 labels but x has 2 rows/);
     model.reg = NaN;
     assert.throws(() => model.loss(Tensor.zeros([2, 3]), [0, 1]), /reg must be a finite number/);
+  });
+});
+
+Deno.test("FullyConnectedNet with normalization and dropout", async (t) => {
+  const N = 2, D = 15, C = 10;
+  const gradCheckOptions = {
+    hiddenDims: [20, 30],
+    inputDim: D,
+    numClasses: C,
+    weightScale: 5e-2,
+    dtype: "float64" as const,
+  };
+
+  for (const normalization of ["batchnorm", "layernorm"] as const) {
+    await t.step(`${normalization}: gradients match centered differences (notebook setup)`, () => {
+      const rng = new Rng(231);
+      const X = Tensor.randn([N, D], rng);
+      const y = labels(N, C, rng);
+      for (const reg of [0, 3.14]) {
+        const model = new FullyConnectedNet({ ...gradCheckOptions, reg, normalization, rng });
+        checkAllGradientsFourthOrder(model, X, y, 1e-8);
+      }
+    });
+  }
+
+  await t.step("dropout with a seed: gradients match for keep ratios 1, 0.75, 0.5", () => {
+    // The Dropout notebook's check: seed 123 makes every forward pass draw the same mask.
+    const rng = new Rng(231);
+    const X = Tensor.randn([N, D], rng);
+    const y = labels(N, C, rng);
+    for (const dropoutKeepRatio of [1, 0.75, 0.5]) {
+      const model = new FullyConnectedNet({
+        ...gradCheckOptions,
+        dropoutKeepRatio,
+        seed: 123,
+        rng,
+      });
+      assert.equal(model.useDropout, dropoutKeepRatio !== 1);
+      checkAllGradientsNearNoiseFloor(model, X, y, 1e-6);
+    }
+  });
+
+  await t.step("batchnorm and dropout together: gradients match", () => {
+    const rng = new Rng(5);
+    const X = Tensor.randn([4, D], rng);
+    const y = labels(4, C, rng);
+    const model = new FullyConnectedNet({
+      ...gradCheckOptions,
+      normalization: "batchnorm",
+      dropoutKeepRatio: 0.6,
+      seed: 1,
+      reg: 0.5,
+      rng,
+    });
+    checkAllGradientsFourthOrder(model, X, y, 1e-8);
+  });
+
+  await t.step("parameters W, b, gamma, beta per hidden layer; bnParams; dropoutParam", () => {
+    const model = new FullyConnectedNet({
+      hiddenDims: [6, 4],
+      inputDim: 5,
+      numClasses: 3,
+      normalization: "batchnorm",
+      dropoutKeepRatio: 0.8,
+      seed: 17,
+      rng: new Rng(0),
+    });
+    assert.deepEqual(Object.keys(model.params), [
+      "W1",
+      "b1",
+      "gamma1",
+      "beta1",
+      "W2",
+      "b2",
+      "gamma2",
+      "beta2",
+      "W3",
+      "b3",
+    ]);
+    assert.deepEqual(model.params.gamma2.shape, [4]);
+    assert.ok(model.params.gamma1.data.every((v) => v === 1));
+    assert.ok(model.params.beta1.data.every((v) => v === 0));
+    assert.equal(model.params.gamma1.dtype, "float32");
+    assert.deepEqual(model.bnParams, [{ mode: "train" }, { mode: "train" }]);
+    assert.deepEqual(model.dropoutParam, { mode: "train", p: 0.8, seed: 17 });
+    assert.equal(model.useDropout, true);
+    const plain = new FullyConnectedNet({ hiddenDims: [6], inputDim: 5, numClasses: 3 });
+    assert.deepEqual([plain.bnParams, plain.dropoutParam], [[], null]);
+    const ln = new FullyConnectedNet({ hiddenDims: [6], normalization: "layernorm" });
+    assert.deepEqual(Object.keys(ln.params), ["W1", "b1", "gamma1", "beta1", "W2", "b2"]);
+    assert.equal(ln.bnParams.length, 1);
+  });
+
+  await t.step("batchnorm: loss(X) runs in test mode on the running statistics", () => {
+    const rng = new Rng(8);
+    const model = new FullyConnectedNet({
+      hiddenDims: [7],
+      inputDim: 4,
+      numClasses: 3,
+      normalization: "batchnorm",
+      weightScale: 0.5,
+      dtype: "float64",
+      rng,
+    });
+    const X = Tensor.randn([6, 4], rng);
+    assert.throws(
+      () => model.loss(X),
+      /batchnormForward: test mode needs bnParam.runningMean and bnParam.runningVar/,
+    );
+    model.loss(X, labels(6, 3, rng));
+    const bnParam = model.bnParams[0];
+    const runningMean = bnParam.runningMean as Tensor;
+    assert.deepEqual(runningMean.shape, [7]);
+    const scores = model.loss(X);
+    assert.equal(bnParam.mode, "test");
+    assert.equal(bnParam.runningMean, runningMean, "test mode leaves the running stats alone");
+    // Each example's scores no longer depend on the rest of the batch.
+    const single = model.loss(X.sliceRows(2, 3));
+    assert.ok(relError(single, scores.sliceRows(2, 3)) < 1e-14);
+    // ... and equal the network computed by hand with the running statistics.
+    const { W1, b1, gamma1, beta1, W2, b2 } = model.params;
+    const a = X.matmul(W1).add(b1);
+    const rv = (bnParam.runningVar as Tensor).add(1e-5).sqrt();
+    const hidden = a.sub(runningMean).div(rv).mul(gamma1).add(beta1).maximum(0);
+    assert.ok(relError(scores, hidden.matmul(W2).add(b2)) < 1e-12);
+    // In training mode the batch statistics are used instead, so the rows interact.
+    model.loss(X, labels(6, 3, rng));
+    assert.equal(bnParam.mode, "train");
+  });
+
+  await t.step("layernorm: test mode works from the start and matches train mode", () => {
+    const rng = new Rng(9);
+    const model = new FullyConnectedNet({
+      hiddenDims: [7, 5],
+      inputDim: 4,
+      numClasses: 3,
+      normalization: "layernorm",
+      weightScale: 0.5,
+      dtype: "float64",
+      rng,
+    });
+    const X = Tensor.randn([6, 4], rng);
+    const y = labels(6, 3, rng);
+    const scores = model.loss(X);
+    assert.ok(relError(model.loss(X.sliceRows(0, 1)), scores.sliceRows(0, 1)) < 1e-14);
+    // The loss computed from the test-mode scores equals the training-mode loss.
+    let expected = 0;
+    for (let n = 0; n < 6; n++) {
+      const row = [...scores.sliceRows(n, n + 1).data];
+      const max = Math.max(...row);
+      const logSum = Math.log(row.reduce((s, v) => s + Math.exp(v - max), 0)) + max;
+      expected += (logSum - row[y[n]]) / 6;
+    }
+    assert.ok(Math.abs(model.loss(X, y)[0] - expected) < 1e-12);
+  });
+
+  await t.step("dropout: test mode is deterministic and equals the net without dropout", () => {
+    const options = {
+      hiddenDims: [50, 40],
+      inputDim: 6,
+      numClasses: 4,
+      weightScale: 0.3,
+      dtype: "float64" as const,
+    };
+    const withDropout = new FullyConnectedNet({ ...options, dropoutKeepRatio: 0.5 });
+    const plain = new FullyConnectedNet(options);
+    plain.params = withDropout.params;
+    const rng = new Rng(10);
+    const X = Tensor.randn([8, 6], rng);
+    const y = labels(8, 4, rng);
+    assert.deepEqual(withDropout.loss(X).data, plain.loss(X).data);
+    assert.equal(withDropout.dropoutParam?.mode, "test");
+    // Without a seed each training-mode pass draws a new mask from the global generator.
+    setSeed(3);
+    const [lossA] = withDropout.loss(X, y);
+    const [lossB] = withDropout.loss(X, y);
+    assert.notEqual(lossA, lossB);
+    setSeed(3);
+    assert.equal(withDropout.loss(X, y)[0], lossA);
+    assert.notEqual(lossA, plain.loss(X, y)[0]);
+    // With a seed every pass draws the same mask.
+    const seeded = new FullyConnectedNet({ ...options, dropoutKeepRatio: 0.5, seed: 4 });
+    assert.equal(seeded.loss(X, y)[0], seeded.loss(X, y)[0]);
+  });
+
+  await t.step("a broken bnParams entry is reported", () => {
+    const model = new FullyConnectedNet({
+      hiddenDims: [3],
+      inputDim: 2,
+      numClasses: 2,
+      normalization: "batchnorm",
+    });
+    model.bnParams = [];
+    assert.throws(
+      () => model.loss(Tensor.zeros([2, 2]), [0, 1]),
+      /FullyConnectedNet.loss: bnParams\[0\] \(hidden layer 1\) must be an object, got undefined/,
+    );
   });
 });

@@ -2,8 +2,9 @@
  * `FullyConnectedNet`, cs231n `fc_net.FullyConnectedNet`: any number of hidden layers,
  * `{affine - [norm] - relu - [dropout]} x (L - 1) - affine - softmax`.
  *
- * Normalization and dropout are not implemented yet: the constructor rejects them, and
- * the forward and backward loops mark where each step goes.
+ * Each hidden layer is affine, then optionally batch or layer normalization, then ReLU, then
+ * optionally dropout. Without labels, `loss(X)` runs everything in test mode (running
+ * batchnorm statistics, no dropout); with labels, in training mode.
  *
  * @module
  */
@@ -15,6 +16,19 @@ import {
   affineForward,
   affineParamGrads,
 } from "../layers/affine.ts";
+import {
+  batchnormBackwardAlt,
+  type BatchnormCache,
+  batchnormForward,
+  type BatchnormParam,
+} from "../layers/batchnorm.ts";
+import {
+  dropoutBackward,
+  type DropoutCache,
+  dropoutForward,
+  type DropoutParam,
+} from "../layers/dropout.ts";
+import { layernormBackward, type LayernormCache, layernormForward } from "../layers/layernorm.ts";
 import { softmaxLoss } from "../layers/losses.ts";
 import { reluBackward, type ReluCache, reluForward } from "../layers/relu.ts";
 import { getGlobalRng, type Rng } from "../rng.ts";
@@ -36,7 +50,7 @@ export interface FullyConnectedNetOptions {
   numClasses?: number;
   /** Probability of keeping a unit in dropout; 1 (the default) means no dropout. */
   dropoutKeepRatio?: number;
-  /** `"batchnorm"`, `"layernorm"` or `null` (the default). Only `null` is supported yet. */
+  /** `"batchnorm"`, `"layernorm"` or `null` (the default): what follows each hidden affine. */
   normalization?: Normalization;
   /** L2 regularisation strength (default 0). */
   reg?: number;
@@ -53,16 +67,27 @@ export interface FullyConnectedNetOptions {
 /** What the forward pass keeps of layer `i` for the backward pass. */
 interface LayerCache {
   fc: AffineCache;
-  /** Absent on the last (scores) layer. Normalization and dropout caches will sit beside. */
+  /** The hidden layers' normalization cache, when they normalize. */
+  norm?: BatchnormCache | LayernormCache;
+  /** Absent on the last (scores) layer. */
   relu?: ReluCache;
+  /** Present on hidden layers when the net uses dropout. */
+  dropout?: DropoutCache;
 }
 
 /**
- * A fully-connected network with `L = hiddenDims.length + 1` affine layers, ReLU between
- * them and a softmax loss. Parameters `W1..WL` (`Wi` of shape `(dims[i-1], dims[i])`, with
+ * A fully-connected network with `L = hiddenDims.length + 1` affine layers and a softmax
+ * loss: `{affine - [batch/layer norm] - relu - [dropout]} x (L - 1) - affine - softmax`.
+ * Parameters `W1..WL` (`Wi` of shape `(dims[i-1], dims[i])`, with
  * `dims = [inputDim, ...hiddenDims, numClasses]`) start as `weightScale · N(0, 1)`, biases
- * `b1..bL` as zeros, all cast to `dtype`. The loss adds `0.5 · reg · Σ_i ΣWi²` (weights
- * only). Inputs of shape `(N, d1, ..., dk)` are flattened and cast to `dtype`.
+ * `b1..bL` as zeros; with normalization, hidden layer `i` also has `gammai` (ones) and
+ * `betai` (zeros) of shape `(dims[i],)`. All are cast to `dtype`. The loss adds
+ * `0.5 · reg · Σ_i ΣWi²` (weights only). Inputs of shape `(N, d1, ..., dk)` are flattened
+ * and cast to `dtype`.
+ *
+ * Each hidden layer's normalization settings and running statistics live in
+ * {@link FullyConnectedNet.bnParams}, the dropout settings in
+ * {@link FullyConnectedNet.dropoutParam}; `loss` sets their `mode` on every call.
  *
  * @example
  * ```ts
@@ -80,10 +105,25 @@ interface LayerCache {
  * const X = Tensor.randn([3, 5], new Rng(1)); // float64 input, cast to the model's float32
  * const [loss, grads] = model.loss(X, [0, 3, 1]);
  * assert.ok(model.numLayers === 3 && grads.W3.dtype === "float32" && loss > 0);
+ *
+ * // With batchnorm and dropout: a training-mode call fills the running statistics that
+ * // the test-mode call (no labels) then uses; dropout is off in test mode.
+ * const bnNet = new FullyConnectedNet({
+ *   hiddenDims: [8],
+ *   inputDim: 5,
+ *   numClasses: 4,
+ *   normalization: "batchnorm",
+ *   dropoutKeepRatio: 0.5,
+ *   rng: new Rng(0),
+ * });
+ * const [, bnGrads] = bnNet.loss(X, [0, 3, 1]);
+ * assert.deepEqual(bnGrads.gamma1.shape, [8]);
+ * assert.deepEqual(bnNet.loss(X).shape, [3, 4]);
+ * assert.equal(bnNet.bnParams[0].runningMean?.shape[0], 8);
  * ```
  */
 export class FullyConnectedNet implements Model {
-  /** `W1, b1, ..., WL, bL`, read on every {@link FullyConnectedNet.loss} call. */
+  /** `W1, b1, [gamma1, beta1,] ..., WL, bL`, read on every `loss` call. */
   params: Params;
   /** L2 regularisation strength; may be changed at any time. */
   reg: number;
@@ -91,12 +131,20 @@ export class FullyConnectedNet implements Model {
   readonly dtype: DType;
   /** Number of affine layers, `hiddenDims.length + 1`. */
   readonly numLayers: number;
-  /** The hidden layers' normalization (always `null` for now). */
+  /** The hidden layers' normalization. */
   readonly normalization: Normalization;
-  /** Whether the hidden layers use dropout (always `false` for now). */
+  /** Whether the hidden layers use dropout (`dropoutKeepRatio < 1`). */
   readonly useDropout: boolean;
   /** Seed handed to the dropout layers, if given. */
   readonly seed: number | undefined;
+  /**
+   * One parameter object per hidden layer when the net normalizes (else empty): the
+   * batchnorm running statistics accumulate here (`bnParams[i].runningMean`, ...). Layernorm
+   * reads only `eps`.
+   */
+  bnParams: BatchnormParam[];
+  /** Settings shared by every dropout layer (`p`: the keep ratio); `null` without dropout. */
+  dropoutParam: DropoutParam | null;
 
   /** Builds the network and draws its initial weights from `options.rng`. */
   constructor(options: FullyConnectedNetOptions) {
@@ -119,18 +167,21 @@ export class FullyConnectedNet implements Model {
     if (typeof keep !== "number" || !(keep > 0 && keep <= 1)) {
       throw new Error(`${fn}: dropoutKeepRatio must be in (0, 1], got ${keep}`);
     }
-    if (keep !== 1) {
-      throw new Error(
-        `${fn}: dropoutKeepRatio ${keep} is not supported yet (dropout is not implemented); ` +
-          "use 1 (no dropout)",
-      );
-    }
-    this.useDropout = false;
+    this.useDropout = keep !== 1;
     if (options.seed !== undefined && !Number.isSafeInteger(options.seed)) {
       throw new Error(`${fn}: seed must be an integer, got ${options.seed}`);
     }
     this.seed = options.seed;
     this.numLayers = hiddenDims.length + 1;
+    this.dropoutParam = null;
+    if (this.useDropout) {
+      this.dropoutParam = { mode: "train", p: keep };
+      if (this.seed !== undefined) this.dropoutParam.seed = this.seed;
+    }
+    this.bnParams = [];
+    if (this.normalization !== null) {
+      for (let i = 1; i < this.numLayers; i++) this.bnParams.push({ mode: "train" });
+    }
 
     const rng = options.rng ?? getGlobalRng();
     const dims = [inputDim, ...hiddenDims, numClasses];
@@ -138,7 +189,10 @@ export class FullyConnectedNet implements Model {
     for (let i = 1; i <= this.numLayers; i++) {
       this.params[`W${i}`] = scaledRandn([dims[i - 1], dims[i]], weightScale, rng, this.dtype);
       this.params[`b${i}`] = Tensor.zeros([dims[i]], this.dtype);
-      // Normalization will add gamma_i (ones) and beta_i (zeros) here for i < numLayers.
+      if (this.normalization !== null && i < this.numLayers) {
+        this.params[`gamma${i}`] = Tensor.ones([dims[i]], this.dtype);
+        this.params[`beta${i}`] = Tensor.zeros([dims[i]], this.dtype);
+      }
     }
   }
 
@@ -152,20 +206,30 @@ export class FullyConnectedNet implements Model {
     const fn = "FullyConnectedNet.loss";
     const L = this.numLayers;
     const reg = checkNonNegative(fn, "reg", this.reg);
-    // Train/test mode follows from whether labels are given; normalization and dropout will
-    // read it to pick batch statistics and masks.
+    // Train/test mode follows from whether labels are given: batchnorm picks batch or
+    // running statistics by it, dropout draws a mask or passes its input through.
+    const mode = y == null ? "test" : "train";
+    if (this.dropoutParam !== null) this.dropoutParam.mode = mode;
     const weights: Tensor[] = [];
     for (let i = 1; i <= L; i++) weights.push(this.#param(`W${i}`));
 
     const caches: LayerCache[] = [];
     let h = castInput(fn, X, this.dtype);
     for (let i = 1; i < L; i++) {
-      const [a, fc] = affineForward(h, weights[i - 1], this.#param(`b${i}`));
-      // Normalization goes here: batchnorm/layernorm of `a` with gamma_i and beta_i.
-      const [r, relu] = reluForward(a);
-      // Dropout goes here, on `r`.
-      caches.push({ fc, relu });
-      h = r;
+      let [a, fc] = affineForward(h, weights[i - 1], this.#param(`b${i}`));
+      let norm: BatchnormCache | LayernormCache | undefined;
+      if (this.normalization !== null) {
+        const gamma = this.#param(`gamma${i}`), beta = this.#param(`beta${i}`);
+        const bnParam = this.#bnParam(i);
+        bnParam.mode = mode;
+        [a, norm] = this.normalization === "batchnorm"
+          ? batchnormForward(a, gamma, beta, bnParam)
+          : layernormForward(a, gamma, beta, bnParam);
+      }
+      let relu: ReluCache, dropout: DropoutCache | undefined;
+      [h, relu] = reluForward(a);
+      if (this.dropoutParam !== null) [h, dropout] = dropoutForward(h, this.dropoutParam);
+      caches.push({ fc, norm, relu, dropout });
     }
     const [scores, fc] = affineForward(h, weights[L - 1], this.#param(`b${L}`));
     caches.push({ fc });
@@ -181,9 +245,16 @@ export class FullyConnectedNet implements Model {
     const grads: Grads = {};
     for (let i = L; i >= 1; i--) {
       const layer = caches[i - 1];
-      if (layer.relu) {
-        // Dropout backward goes before this, normalization backward after it.
-        dout = reluBackward(dout, layer.relu);
+      if (layer.dropout) dout = dropoutBackward(dout, layer.dropout);
+      if (layer.relu) dout = reluBackward(dout, layer.relu);
+      if (layer.norm) {
+        let dgamma: Tensor, dbeta: Tensor;
+        // The closed form: same gradient as the computation-graph form, fewer passes.
+        [dout, dgamma, dbeta] = this.normalization === "batchnorm"
+          ? batchnormBackwardAlt(dout, layer.norm as BatchnormCache)
+          : layernormBackward(dout, layer.norm as LayernormCache);
+        grads[`gamma${i}`] = dgamma;
+        grads[`beta${i}`] = dbeta;
       }
       let dW: Tensor, db: Tensor;
       if (i > 1) {
@@ -199,6 +270,17 @@ export class FullyConnectedNet implements Model {
     return [loss, grads];
   }
 
+  #bnParam(i: number): BatchnormParam {
+    const bnParam = this.bnParams[i - 1];
+    if (bnParam == null || typeof bnParam !== "object") {
+      throw new Error(
+        `FullyConnectedNet.loss: bnParams[${i - 1}] (hidden layer ${i}) must be an object, ` +
+          `got ${bnParam}`,
+      );
+    }
+    return bnParam;
+  }
+
   #param(name: string): Tensor {
     const p = this.params[name];
     if (p === undefined) {
@@ -212,12 +294,7 @@ export class FullyConnectedNet implements Model {
 
 function checkNormalization(normalization: unknown): Normalization {
   if (normalization === null) return null;
-  if (normalization === "batchnorm" || normalization === "layernorm") {
-    throw new Error(
-      `FullyConnectedNet: normalization '${normalization}' is not supported yet ` +
-        "(the normalization layers are not implemented); use null",
-    );
-  }
+  if (normalization === "batchnorm" || normalization === "layernorm") return normalization;
   throw new Error(
     `FullyConnectedNet: normalization must be "batchnorm", "layernorm" or null, ` +
       `got ${JSON.stringify(normalization)}`,
