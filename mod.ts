@@ -60,6 +60,46 @@ export {
   affineReluForward,
 } from "./lib/layers/affine_relu.ts";
 export { softmaxLoss, svmLoss } from "./lib/layers/losses.ts";
+export {
+  batchnormBackward,
+  batchnormBackwardAlt,
+  type BatchnormCache,
+  batchnormForward,
+  type BatchnormParam,
+  type BatchnormTestCache,
+  type BatchnormTrainCache,
+  type ChannelLayout,
+} from "./lib/layers/batchnorm.ts";
+export {
+  layernormBackward,
+  type LayernormCache,
+  layernormForward,
+  type LayernormParam,
+} from "./lib/layers/layernorm.ts";
+export {
+  dropoutBackward,
+  type DropoutCache,
+  dropoutForward,
+  type DropoutParam,
+} from "./lib/layers/dropout.ts";
+export {
+  spatialBatchnormBackward,
+  spatialBatchnormForward,
+} from "./lib/layers/spatial_batchnorm.ts";
+export {
+  type GroupnormCache,
+  type GroupnormParam,
+  spatialGroupnormBackward,
+  spatialGroupnormForward,
+} from "./lib/layers/spatial_groupnorm.ts";
+export {
+  affineBatchnormReluBackward,
+  type AffineBatchnormReluCache,
+  affineBatchnormReluForward,
+  affineLayernormReluBackward,
+  type AffineLayernormReluCache,
+  affineLayernormReluForward,
+} from "./lib/layers/affine_norm_relu.ts";
 
 // Gradient checking.
 export {
