@@ -31,7 +31,7 @@ export const COMMON_FLAGS: Record<string, FlagSpec> = {
     type: "string",
     default: "fashion-mnist",
     value: "NAME",
-    help: "fashion-mnist (default) or cifar10",
+    help: "fashion-mnist or cifar10",
   },
   data: {
     type: "string",

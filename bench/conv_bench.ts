@@ -1,0 +1,171 @@
+/**
+ * Convolution and max pooling: the fast layers against the naive loops, and the
+ * convolution's GFLOP/s against the GEMM kernel's own rate on the very products the
+ * convolution computes (same shapes, same number of calls). The gap between the two is
+ * what im2col, col2im and the other data movement cost.
+ *
+ * Shapes (float32 and float64):
+ * - W1  x(100,3,31,31)  w(25,3,3,3)  stride 2 pad 1 (also naive)
+ * - W2b x(128,32,14,14) w(64,32,3,3) stride 1 pad 1
+ * - W3  x(64,64,32,32)  w(64,64,3,3) stride 1 pad 1
+ * - max pool 2×2 stride 2 on x(128,32,28,28) (fast and naive)
+ *
+ * Run: deno task bench (or deno bench --allow-read=. bench/conv_bench.ts)
+ */
+import { gemm, gemmKernelInfo } from "../lib/kernels/gemm.ts";
+import { convBackwardNaive, convForwardNaive, convGeometry } from "../lib/layers/conv.ts";
+import {
+  convBackwardFast,
+  convChunkCount,
+  convChunkSize,
+  convForwardFast,
+} from "../lib/layers/conv_fast.ts";
+import {
+  maxPoolBackwardFast,
+  maxPoolBackwardNaive,
+  maxPoolForwardFast,
+  maxPoolForwardNaive,
+} from "../lib/layers/pool.ts";
+import { Rng } from "../lib/rng.ts";
+import { type DType, Tensor } from "../lib/tensor.ts";
+import { note, ratio, timed } from "./_report.ts";
+
+/** Calls per label left out of the derived figures: they include V8's tier-up. */
+const UNTIMED_CALLS = 3;
+const calls = new Map<string, number>();
+
+/** Like `timed`, but the first {@link UNTIMED_CALLS} calls of a label only warm up. */
+function measured(label: string, unit: string, work: number, fn: () => void): void {
+  const n = calls.get(label) ?? 0;
+  calls.set(label, n + 1);
+  if (n < UNTIMED_CALLS) fn();
+  else timed(label, unit, work, fn);
+}
+
+interface ConvShape {
+  name: string;
+  x: number[];
+  w: number[];
+  stride: number;
+  pad: number;
+  naive: boolean;
+}
+
+const shapes: ConvShape[] = [
+  { name: "W1", x: [100, 3, 31, 31], w: [25, 3, 3, 3], stride: 2, pad: 1, naive: true },
+  { name: "W2b", x: [128, 32, 14, 14], w: [64, 32, 3, 3], stride: 1, pad: 1, naive: false },
+  { name: "W3", x: [64, 64, 32, 32], w: [64, 64, 3, 3], stride: 1, pad: 1, naive: false },
+];
+
+const rng = new Rng(0);
+note(`GEMM kernel: ${gemmKernelInfo().description}`);
+
+for (const dtype of ["float32", "float64"] as const) {
+  for (const shape of shapes) benchConv(shape, dtype);
+  benchPool(dtype);
+}
+
+function benchConv(shape: ConvShape, dtype: DType): void {
+  const { name, stride, pad } = shape;
+  const x = Tensor.randn(shape.x, rng, dtype);
+  const w = Tensor.randn(shape.w, rng, dtype).mul(0.1);
+  const b = Tensor.randn([shape.w[0]], rng, dtype);
+  const param = { stride, pad };
+  const g = convGeometry("bench", x, w, b, param);
+  const dout = Tensor.randn([g.batch, g.filters, g.outH, g.outW], rng, dtype);
+  const F = g.filters, K = g.channels * g.kernelH * g.kernelW, P = g.outH * g.outW;
+  // Forward: one F×K by K×P product per example; backward: two more of the same size.
+  const gflop = (2 * g.batch * F * K * P) / 1e9;
+  const tag = `${dtype} ${name}`;
+  const group = `conv ${tag}`;
+
+  const fwd = `conv fwd fast ${tag}`;
+  Deno.bench(fwd, { group, baseline: true }, () => {
+    measured(fwd, "GFLOP/s", gflop, () => convForwardFast(x, w, b, param));
+  });
+  const fwdBwd = `conv fwd+bwd fast ${tag}`;
+  Deno.bench(fwdBwd, { group }, () => {
+    measured(fwdBwd, "GFLOP/s", 3 * gflop, () => {
+      const [, cache] = convForwardFast(x, w, b, param);
+      convBackwardFast(dout, cache);
+    });
+  });
+
+  // The GEMM calls of the fast convolution, alone: per chunk of nb examples, W·cols
+  // (forward), dout·colsᵀ (dw) and Wᵀ·dout (dcols), on operands of the same sizes.
+  const nb = convChunkSize(g), chunks = convChunkCount(g), cols = nb * P;
+  const A = Tensor.randn([F, K], rng, dtype).data;
+  const B = Tensor.randn([K, cols], rng, dtype).data;
+  const C = Tensor.randn([F, cols], rng, dtype).data;
+  // Separate outputs, so that the inputs keep their magnitudes from call to call.
+  const dwOut = Tensor.zeros([F, K], dtype).data, dcolsOut = Tensor.zeros([K, cols], dtype).data;
+  const gemmFwd = `GEMM alone at conv fwd shapes ${tag}`;
+  Deno.bench(gemmFwd, { group }, () => {
+    measured(gemmFwd, "GFLOP/s", gflop, () => {
+      for (let c = 0; c < chunks; c++) gemm(false, false, F, cols, K, 1, A, K, B, cols, 0, C, cols);
+    });
+  });
+  const gemmAll = `GEMM alone at conv fwd+bwd shapes ${tag}`;
+  Deno.bench(gemmAll, { group }, () => {
+    measured(gemmAll, "GFLOP/s", 3 * gflop, () => {
+      for (let c = 0; c < chunks; c++) {
+        gemm(false, false, F, cols, K, 1, A, K, B, cols, 0, C, cols);
+        gemm(false, true, F, K, cols, 1, C, cols, B, cols, 0, dwOut, K);
+        gemm(true, false, K, cols, F, 1, A, K, C, cols, 0, dcolsOut, cols);
+      }
+    });
+  });
+  ratio(`${tag} fwd: conv GFLOP/s ÷ GEMM GFLOP/s (goal ≥ 0.70)`, fwd, gemmFwd);
+  ratio(`${tag} fwd+bwd: conv GFLOP/s ÷ GEMM GFLOP/s (goal ≥ 0.70)`, fwdBwd, gemmAll);
+
+  if (shape.naive) {
+    const naiveFwd = `conv fwd naive ${tag}`;
+    Deno.bench(naiveFwd, { group, n: 5, warmup: 1 }, () => {
+      measured(naiveFwd, "GFLOP/s", gflop, () => convForwardNaive(x, w, b, param));
+    });
+    const naiveFwdBwd = `conv fwd+bwd naive ${tag}`;
+    Deno.bench(naiveFwdBwd, { group, n: 5, warmup: 1 }, () => {
+      measured(naiveFwdBwd, "GFLOP/s", 3 * gflop, () => {
+        const [, cache] = convForwardNaive(x, w, b, param);
+        convBackwardNaive(dout, cache);
+      });
+    });
+    ratio(`${tag} fwd: fast ÷ naive speed`, fwd, naiveFwd);
+    ratio(`${tag} fwd+bwd: fast ÷ naive speed`, fwdBwd, naiveFwdBwd);
+  }
+}
+
+function benchPool(dtype: DType): void {
+  const x = Tensor.randn([128, 32, 28, 28], rng, dtype);
+  const p = { poolHeight: 2, poolWidth: 2, stride: 2 };
+  const dout = Tensor.randn([128, 32, 14, 14], rng, dtype);
+  const group = `max pool ${dtype}`;
+  // Work unit: million input pixels per second.
+  const mpix = x.size / 1e6;
+  const labels = {
+    fastFwd: `max pool 2×2 fwd fast ${dtype} x(128,32,28,28)`,
+    fastFwdBwd: `max pool 2×2 fwd+bwd fast ${dtype} x(128,32,28,28)`,
+    naiveFwd: `max pool 2×2 fwd naive ${dtype} x(128,32,28,28)`,
+    naiveFwdBwd: `max pool 2×2 fwd+bwd naive ${dtype} x(128,32,28,28)`,
+  };
+  Deno.bench(labels.fastFwd, { group, baseline: true }, () => {
+    measured(labels.fastFwd, "Mpixel/s", mpix, () => maxPoolForwardFast(x, p));
+  });
+  Deno.bench(labels.fastFwdBwd, { group }, () => {
+    measured(labels.fastFwdBwd, "Mpixel/s", mpix, () => {
+      const [, cache] = maxPoolForwardFast(x, p);
+      maxPoolBackwardFast(dout, cache);
+    });
+  });
+  Deno.bench(labels.naiveFwd, { group, n: 10 }, () => {
+    measured(labels.naiveFwd, "Mpixel/s", mpix, () => maxPoolForwardNaive(x, p));
+  });
+  Deno.bench(labels.naiveFwdBwd, { group, n: 10 }, () => {
+    measured(labels.naiveFwdBwd, "Mpixel/s", mpix, () => {
+      const [, cache] = maxPoolForwardNaive(x, p);
+      maxPoolBackwardNaive(dout, cache);
+    });
+  });
+  ratio(`max pool ${dtype} fwd: fast ÷ naive speed`, labels.fastFwd, labels.naiveFwd);
+  ratio(`max pool ${dtype} fwd+bwd: fast ÷ naive speed`, labels.fastFwdBwd, labels.naiveFwdBwd);
+}

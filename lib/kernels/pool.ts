@@ -1,0 +1,454 @@
+/**
+ * Pooling kernels: max pooling (two forward strategies, one backward) and average pooling.
+ *
+ * Pooling treats every channel of every example the same way, so these kernels see the
+ * batch `(N, C, H, W)` as `N·C` independent planes of `H × W` pixels, and work on a range
+ * of planes `[p0, p1)` (examples `[n0, n1)` are planes `[n0·C, n1·C)`). The sizes come in
+ * a `WindowGeometry` whose `channels` is 1 and `pad` 0.
+ *
+ * Max pooling records, for each output, which tap of its window held the maximum (`argmax`,
+ * the tap `kh·poolWidth + kw`, in a `Uint16Array`): the backward pass is then a scatter of
+ * `dout` through those taps. When several pixels of a window tie for the maximum, the first
+ * in row-major order gets the whole gradient (as PyTorch and cs231n's im2col path do;
+ * cs231n's reshape path would split it among the ties). A NaN in a window is its maximum,
+ * as with `numpy.max`, so a diverging network is not masked by its pooling layers.
+ *
+ * Both forward strategies reduce tap by tap: the running maximum of a whole plane (or
+ * chunk) is compared with one tap's values at a time, so the inner loop is a plain strided
+ * sweep with no per-window index arithmetic. What limits it is the comparison itself: on
+ * random data the branch that keeps or replaces the maximum is mispredicted about once per
+ * window (`Math.max` compiles to branches too, for its NaN and −0 rules), so a 2×2 pool
+ * runs at 4–5 ns per input pixel — close to PyTorch's CPU kernel, several times slower
+ * than numpy's vectorised reshape-and-max.
+ *
+ * @module
+ */
+
+import type { FloatArray } from "../storage.ts";
+import { defaultScratch, im2col, type ScratchBuffers, type WindowGeometry } from "./im2col.ts";
+
+/** Most taps a max-pooling window may have: `argmax` entries are 16-bit. */
+export const MAX_POOL_TAPS = 65536;
+
+/**
+ * Max pooling when the windows tile the input (window = stride, sizes divisible; cs231n's
+ * "reshape" case): each tap of the windows is a regular sub-grid of the plane, read with a
+ * stride of the window size. Writes `out` and `argmax` for planes `[p0, p1)`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { maxPoolTiledRange } from "./pool.ts";
+ * const g = { channels: 1, height: 2, width: 4, kernelH: 2, kernelW: 2, stride: 2, pad: 0,
+ *   dilation: 1, outH: 1, outW: 2 };
+ * const out = new Float64Array(2), argmax = new Uint16Array(2);
+ * maxPoolTiledRange(new Float64Array([1, 5, 2, 0, 3, 4, 9, 9]), g, 0, 1, out, argmax);
+ * assert.deepEqual([...out], [5, 9]);
+ * assert.deepEqual([...argmax], [1, 2]); // ties: the first tap in row-major order
+ * ```
+ */
+export function maxPoolTiledRange(
+  x: FloatArray,
+  geometry: WindowGeometry,
+  p0: number,
+  p1: number,
+  out: FloatArray,
+  argmax: Uint16Array,
+): void {
+  const { height: H, width: W, kernelH: PH, kernelW: PW, outH, outW } = geometry;
+  if (PH * outH !== H || PW * outW !== W || geometry.stride !== PH || PH !== PW) {
+    throw new Error(
+      `maxPoolTiledRange: the ${PH}×${PW} windows with stride ${geometry.stride} do not ` +
+        `tile the ${H}×${W} input`,
+    );
+  }
+  checkPlanes("maxPoolTiledRange", ["x", x], ["out", out], argmax, geometry, p0, p1);
+  const f32 = sameDType("maxPoolTiledRange", x, out);
+  const plane = H * W, outPlane = outH * outW;
+  startMax(out, argmax, p0 * outPlane, p1 * outPlane);
+  for (let p = p0; p < p1; p++) {
+    const o = p * outPlane;
+    for (let kh = 0; kh < PH; kh++) {
+      for (let kw = 0; kw < PW; kw++) {
+        // Tap (kh, kw) of window (oh, ow) is pixel (oh·PH + kh, ow·PW + kw).
+        const s = p * plane + kh * W + kw, k = kh * PW + kw;
+        if (f32) {
+          maxTapF32(
+            x as Float32Array,
+            s,
+            PH * W,
+            PW,
+            out as Float32Array,
+            o,
+            argmax,
+            k,
+            outH,
+            outW,
+          );
+        } else {
+          maxTapF64(
+            x as Float64Array,
+            s,
+            PH * W,
+            PW,
+            out as Float64Array,
+            o,
+            argmax,
+            k,
+            outH,
+            outW,
+          );
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Max pooling for any window and stride, cs231n's im2col strategy: copy the windows of a
+ * chunk of planes into the columns of a matrix, then take the maximum of every column,
+ * one row (tap) at a time. Writes `out` and `argmax` for planes `[p0, p1)`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { maxPoolIm2colRange } from "./pool.ts";
+ * // 2×2 windows with stride 1 overlap: three windows over a 2×4 plane.
+ * const g = { channels: 1, height: 2, width: 4, kernelH: 2, kernelW: 2, stride: 1, pad: 0,
+ *   dilation: 1, outH: 1, outW: 3 };
+ * const out = new Float64Array(3), argmax = new Uint16Array(3);
+ * maxPoolIm2colRange(new Float64Array([1, 5, 2, 0, 3, 4, 9, 8]), g, 0, 1, out, argmax);
+ * assert.deepEqual([...out], [5, 9, 9]);
+ * assert.deepEqual([...argmax], [1, 3, 2]); // taps (0,1), (1,1), (1,0)
+ * ```
+ */
+export function maxPoolIm2colRange(
+  x: FloatArray,
+  geometry: WindowGeometry,
+  p0: number,
+  p1: number,
+  out: FloatArray,
+  argmax: Uint16Array,
+  scratch: ScratchBuffers = defaultScratch,
+): void {
+  checkPlanes("maxPoolIm2colRange", ["x", x], ["out", out], argmax, geometry, p0, p1);
+  const f32 = sameDType("maxPoolIm2colRange", x, out);
+  const taps = geometry.kernelH * geometry.kernelW;
+  const outPlane = geometry.outH * geometry.outW;
+  const chunk = Math.max(1, Math.floor(POOL_COLS_BUDGET / Math.max(1, taps * outPlane)));
+  for (let c0 = p0; c0 < p1; c0 += chunk) {
+    const c1 = Math.min(p1, c0 + chunk);
+    const m = (c1 - c0) * outPlane;
+    const cols = scratch.get("pool.cols", f32 ? "float32" : "float64", taps * m);
+    im2col(x, geometry, c0, c1, 0, 1, cols);
+    // The chunk's columns are its outputs in order: row k of cols is tap k of every window.
+    const o = c0 * outPlane;
+    startMax(out, argmax, o, o + m);
+    for (let k = 0; k < taps; k++) {
+      if (f32) {
+        maxTapF32(cols as Float32Array, k * m, 0, 1, out as Float32Array, o, argmax, k, 1, m);
+      } else maxTapF64(cols as Float64Array, k * m, 0, 1, out as Float64Array, o, argmax, k, 1, m);
+    }
+  }
+}
+
+/** Target size, in elements, of a chunk's im2col matrix (as for the convolution). */
+const POOL_COLS_BUDGET = 1 << 18;
+
+/** Running maxima start at −∞ with tap 0, so that an all-(−∞) window still names a tap. */
+function startMax(out: FloatArray, argmax: Uint16Array, from: number, to: number): void {
+  out.fill(-Infinity, from, to);
+  argmax.fill(0, from, to);
+}
+
+// V8 compiles each function's typed-array accesses for the array types that function has
+// seen, and a loop that has seen both float32 and float64 arrays runs far slower: the
+// innermost loops exist once per dtype, with identical bodies.
+
+/**
+ * Folds tap `k` into the running maxima of `rows × cols` outputs at `o`: output `(i, j)`
+ * compares `x[s + i·rowStep + j·colStep]`. NaN wins once (so it propagates, as in numpy);
+ * a later equal value does not replace an earlier one (the first maximum is kept).
+ */
+function maxTapF32(
+  x: Float32Array,
+  s: number,
+  rowStep: number,
+  colStep: number,
+  out: Float32Array,
+  o: number,
+  argmax: Uint16Array,
+  k: number,
+  rows: number,
+  cols: number,
+): void {
+  for (let i = 0; i < rows; i++, s += rowStep) {
+    for (let j = 0, at = s; j < cols; j++, o++, at += colStep) {
+      const v = x[at], best = out[o];
+      if (v > best || (v !== v && best === best)) {
+        out[o] = v;
+        argmax[o] = k;
+      }
+    }
+  }
+}
+
+/** {@link maxTapF32} for float64. */
+function maxTapF64(
+  x: Float64Array,
+  s: number,
+  rowStep: number,
+  colStep: number,
+  out: Float64Array,
+  o: number,
+  argmax: Uint16Array,
+  k: number,
+  rows: number,
+  cols: number,
+): void {
+  for (let i = 0; i < rows; i++, s += rowStep) {
+    for (let j = 0, at = s; j < cols; j++, o++, at += colStep) {
+      const v = x[at], best = out[o];
+      if (v > best || (v !== v && best === best)) {
+        out[o] = v;
+        argmax[o] = k;
+      }
+    }
+  }
+}
+
+/**
+ * Max pooling backward for planes `[p0, p1)`: overwrites those planes of `dx` with zeros
+ * and adds each `dout` element to the pixel of its window that `argmax` names. Works for
+ * both forward strategies, overlapping windows included.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { maxPoolScatterRange } from "./pool.ts";
+ * const g = { channels: 1, height: 2, width: 4, kernelH: 2, kernelW: 2, stride: 1, pad: 0,
+ *   dilation: 1, outH: 1, outW: 3 };
+ * const dx = new Float64Array(8);
+ * maxPoolScatterRange(new Float64Array([1, 2, 3]), new Uint16Array([1, 3, 2]), g, 0, 1, dx);
+ * assert.deepEqual([...dx], [0, 1, 0, 0, 0, 0, 5, 0]);
+ * ```
+ */
+export function maxPoolScatterRange(
+  dout: FloatArray,
+  argmax: Uint16Array,
+  geometry: WindowGeometry,
+  p0: number,
+  p1: number,
+  dx: FloatArray,
+): void {
+  checkPlanes("maxPoolScatterRange", ["dx", dx], ["dout", dout], argmax, geometry, p0, p1);
+  const f32 = sameDType("maxPoolScatterRange", dx, dout);
+  const { height: H, width: W, kernelH: PH, kernelW: PW, stride, outH, outW } = geometry;
+  const taps = PH * PW;
+  // Where tap k lies relative to its window's top-left pixel.
+  const tapOffset = new Int32Array(taps);
+  for (let k = 0; k < taps; k++) tapOffset[k] = Math.floor(k / PW) * W + (k % PW);
+  for (let o = p0 * outH * outW, end = p1 * outH * outW; o < end; o++) {
+    if (argmax[o] >= taps) {
+      throw new Error(
+        `maxPoolScatterRange: argmax[${o}] = ${argmax[o]} is not a tap of a ${PH}×${PW} window`,
+      );
+    }
+  }
+  dx.fill(0, p0 * H * W, p1 * H * W);
+  for (let p = p0; p < p1; p++) {
+    const s = p * H * W, o = p * outH * outW;
+    if (f32) {
+      scatterTapsF32(
+        dout as Float32Array,
+        o,
+        argmax,
+        tapOffset,
+        dx as Float32Array,
+        s,
+        stride * W,
+        stride,
+        outH,
+        outW,
+      );
+    } else {
+      scatterTapsF64(
+        dout as Float64Array,
+        o,
+        argmax,
+        tapOffset,
+        dx as Float64Array,
+        s,
+        stride * W,
+        stride,
+        outH,
+        outW,
+      );
+    }
+  }
+}
+
+/** `dx[s + i·rowStep + j·colStep + tapOffset[argmax[o]]] += dout[o]` over one plane. */
+function scatterTapsF32(
+  dout: Float32Array,
+  o: number,
+  argmax: Uint16Array,
+  tapOffset: Int32Array,
+  dx: Float32Array,
+  s: number,
+  rowStep: number,
+  colStep: number,
+  rows: number,
+  cols: number,
+): void {
+  for (let i = 0; i < rows; i++, s += rowStep) {
+    for (let j = 0, at = s; j < cols; j++, o++, at += colStep) {
+      dx[at + tapOffset[argmax[o]]] += dout[o];
+    }
+  }
+}
+
+/** {@link scatterTapsF32} for float64. */
+function scatterTapsF64(
+  dout: Float64Array,
+  o: number,
+  argmax: Uint16Array,
+  tapOffset: Int32Array,
+  dx: Float64Array,
+  s: number,
+  rowStep: number,
+  colStep: number,
+  rows: number,
+  cols: number,
+): void {
+  for (let i = 0; i < rows; i++, s += rowStep) {
+    for (let j = 0, at = s; j < cols; j++, o++, at += colStep) {
+      dx[at + tapOffset[argmax[o]]] += dout[o];
+    }
+  }
+}
+
+function sameDType(fn: string, a: FloatArray, b: FloatArray): boolean {
+  const f32 = a instanceof Float32Array;
+  if (f32 !== (b instanceof Float32Array)) {
+    throw new Error(`${fn}: the input and output arrays must share a dtype`);
+  }
+  return f32;
+}
+
+/**
+ * Average pooling forward for planes `[p0, p1)`: each output is the mean of its window
+ * (summed in float64, rounded once).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { avgPoolForwardRange } from "./pool.ts";
+ * const g = { channels: 1, height: 2, width: 4, kernelH: 2, kernelW: 2, stride: 2, pad: 0,
+ *   dilation: 1, outH: 1, outW: 2 };
+ * const out = new Float64Array(2);
+ * avgPoolForwardRange(new Float64Array([1, 5, 2, 0, 3, 4, 9, 9]), g, 0, 1, out);
+ * assert.deepEqual([...out], [3.25, 5]);
+ * ```
+ */
+export function avgPoolForwardRange(
+  x: FloatArray,
+  geometry: WindowGeometry,
+  p0: number,
+  p1: number,
+  out: FloatArray,
+): void {
+  checkPlanes("avgPoolForwardRange", ["x", x], ["out", out], null, geometry, p0, p1);
+  const { height: H, width: W, kernelH: PH, kernelW: PW, stride, outH, outW } = geometry;
+  const scale = 1 / (PH * PW);
+  const plane = H * W;
+  for (let p = p0, o = p0 * outH * outW; p < p1; p++) {
+    const base = p * plane;
+    for (let oh = 0; oh < outH; oh++) {
+      for (let ow = 0; ow < outW; ow++, o++) {
+        let acc = 0;
+        for (let kh = 0; kh < PH; kh++) {
+          const row = base + (oh * stride + kh) * W + ow * stride;
+          for (let kw = 0; kw < PW; kw++) acc += x[row + kw];
+        }
+        out[o] = acc * scale;
+      }
+    }
+  }
+}
+
+/**
+ * Average pooling backward for planes `[p0, p1)`: overwrites those planes of `dx` with the
+ * sum, over the windows covering each pixel, of `dout / (poolHeight·poolWidth)`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { avgPoolBackwardRange } from "./pool.ts";
+ * const g = { channels: 1, height: 2, width: 4, kernelH: 2, kernelW: 2, stride: 2, pad: 0,
+ *   dilation: 1, outH: 1, outW: 2 };
+ * const dx = new Float64Array(8);
+ * avgPoolBackwardRange(new Float64Array([4, 8]), g, 0, 1, dx);
+ * assert.deepEqual([...dx], [1, 1, 2, 2, 1, 1, 2, 2]);
+ * ```
+ */
+export function avgPoolBackwardRange(
+  dout: FloatArray,
+  geometry: WindowGeometry,
+  p0: number,
+  p1: number,
+  dx: FloatArray,
+): void {
+  checkPlanes("avgPoolBackwardRange", ["dx", dx], ["dout", dout], null, geometry, p0, p1);
+  const { height: H, width: W, kernelH: PH, kernelW: PW, stride, outH, outW } = geometry;
+  const scale = 1 / (PH * PW);
+  const plane = H * W;
+  dx.fill(0, p0 * plane, p1 * plane);
+  for (let p = p0, o = p0 * outH * outW; p < p1; p++) {
+    const base = p * plane;
+    for (let oh = 0; oh < outH; oh++) {
+      for (let ow = 0; ow < outW; ow++, o++) {
+        const share = dout[o] * scale;
+        for (let kh = 0; kh < PH; kh++) {
+          const row = base + (oh * stride + kh) * W + ow * stride;
+          for (let kw = 0; kw < PW; kw++) dx[row + kw] += share;
+        }
+      }
+    }
+  }
+}
+
+/** Checks the plane range and that every array is long enough for it. */
+function checkPlanes(
+  fn: string,
+  image: [name: string, array: FloatArray],
+  pooled: [name: string, array: FloatArray],
+  argmax: Uint16Array | null,
+  g: WindowGeometry,
+  p0: number,
+  p1: number,
+): void {
+  if (g.channels !== 1 || g.pad !== 0 || g.dilation !== 1) {
+    throw new Error(
+      `${fn}: pooling geometry must have channels 1, pad 0, dilation 1 (planes are the ` +
+        `examples), got channels ${g.channels}, pad ${g.pad}, dilation ${g.dilation}`,
+    );
+  }
+  if (g.kernelH * g.kernelW > MAX_POOL_TAPS) {
+    throw new Error(
+      `${fn}: a ${g.kernelH}×${g.kernelW} window has more than ${MAX_POOL_TAPS} taps`,
+    );
+  }
+  if (!(Number.isInteger(p0) && Number.isInteger(p1) && 0 <= p0 && p0 <= p1)) {
+    throw new Error(`${fn}: plane range [${p0}, ${p1}) must be integers with 0 ≤ p0 ≤ p1`);
+  }
+  const inLen = p1 * g.height * g.width, outLen = p1 * g.outH * g.outW;
+  const check = (name: string, arr: ArrayLike<number>, n: number) => {
+    if (arr.length < n) {
+      throw new Error(`${fn}: ${name} needs at least ${n} elements, got ${arr.length}`);
+    }
+  };
+  check(image[0], image[1], inLen);
+  check(pooled[0], pooled[1], outLen);
+  if (argmax !== null) check("argmax", argmax, outLen);
+}
