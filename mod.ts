@@ -61,6 +61,41 @@ export {
 } from "./lib/layers/affine_relu.ts";
 export { softmaxLoss, svmLoss } from "./lib/layers/losses.ts";
 export {
+  convBackwardNaive,
+  type ConvCache,
+  convForwardNaive,
+  type ConvParam,
+} from "./lib/layers/conv.ts";
+export { convBackwardFast, convForwardFast, convParamGradsFast } from "./lib/layers/conv_fast.ts";
+export {
+  convTransposeBackward,
+  type ConvTransposeCache,
+  convTransposeForward,
+  type ConvTransposeParam,
+} from "./lib/layers/conv_transpose.ts";
+export {
+  avgPoolBackward,
+  avgPoolForward,
+  maxPoolBackwardFast,
+  maxPoolBackwardNaive,
+  type MaxPoolFastCache,
+  maxPoolForwardFast,
+  maxPoolForwardNaive,
+  type PoolCache,
+  type PoolParam,
+} from "./lib/layers/pool.ts";
+export {
+  convBnReluBackward,
+  type ConvBnReluCache,
+  convBnReluForward,
+  convReluBackward,
+  type ConvReluCache,
+  convReluForward,
+  convReluPoolBackward,
+  type ConvReluPoolCache,
+  convReluPoolForward,
+} from "./lib/layers/conv_sandwich.ts";
+export {
   batchnormBackward,
   batchnormBackwardAlt,
   type BatchnormCache,
@@ -148,6 +183,7 @@ export {
 // Models.
 export type { Grads, LossAndGrads, Model, Params } from "./lib/models/model.ts";
 export { TwoLayerNet, type TwoLayerNetOptions } from "./lib/models/two_layer_net.ts";
+export { ThreeLayerConvNet, type ThreeLayerConvNetOptions } from "./lib/models/cnn.ts";
 export {
   FullyConnectedNet,
   type FullyConnectedNetOptions,
