@@ -26,12 +26,24 @@ async function runDeno(args: string[], env: Record<string, string> = {}) {
 /** A script that uses the library's pool through mod.ts at `modUrl` and prints results. */
 function clientScript(modUrl: string): string {
   return `
-import { getPool, setNumThreads } from ${JSON.stringify(modUrl)};
+import { convForwardFast, getPool, Rng, setNumThreads, Tensor } from ${JSON.stringify(modUrl)};
+const rng = new Rng(1);
+const x = Tensor.randn([16, 8, 10, 10], rng, "float32");
+const w = Tensor.randn([4, 8, 3, 3], rng, "float32");
+const b = Tensor.randn([4], rng, "float32");
+await setNumThreads(1);
+const [single] = convForwardFast(x, w, b, { stride: 1, pad: 1 });
 await setNumThreads(2);
 const pool = getPool();
+const [multi] = convForwardFast(x, w, b, { stride: 1, pad: 1 });
 const out = new Float64Array(new SharedArrayBuffer(8 * 64));
 pool.run("pool.fill", { out, value: 1 }, 64);
-console.log(JSON.stringify({ threads: pool.activeThreads, last: out[63], first: out[0] }));
+console.log(JSON.stringify({
+  threads: pool.activeThreads,
+  last: out[63],
+  first: out[0],
+  convEqual: multi.data.every((v, i) => v === single.data[i]),
+}));
 // No close(): the pool must not keep the process alive.
 `;
 }
@@ -46,7 +58,7 @@ Deno.test("a script that uses the pool and never closes it still exits", {
     await Deno.writeTextFile(script, clientScript(new URL("../mod.ts", import.meta.url).href));
     const r = await runDeno(["run", "--no-lock", `--allow-read=${repo}`, script]);
     assert.equal(r.code, 0, r.err);
-    assert.deepEqual(JSON.parse(r.out), { threads: 2, last: 64, first: 1 });
+    assert.deepEqual(JSON.parse(r.out), { threads: 2, last: 64, first: 1, convEqual: true });
     assert.ok(r.seconds < 20, `took ${r.seconds} s`);
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -80,7 +92,7 @@ Deno.test("mod.ts imported from an http URL runs its workers from that URL", {
       { DENO_DIR: join(dir, "deno_dir") },
     );
     assert.equal(r.code, 0, r.err);
-    assert.deepEqual(JSON.parse(r.out), { threads: 2, last: 64, first: 1 });
+    assert.deepEqual(JSON.parse(r.out), { threads: 2, last: 64, first: 1, convEqual: true });
   } finally {
     await server.shutdown();
     await Deno.remove(dir, { recursive: true });

@@ -15,7 +15,7 @@
  * @module
  */
 
-import type { DType, FloatArray } from "../storage.ts";
+import { allocate, type DType, type FloatArray } from "../storage.ts";
 
 /**
  * The sizes of a sliding-window operation on one `(C, H, W)` example: PyTorch `Conv2d`
@@ -464,6 +464,12 @@ function needLength(fn: string, name: string, arr: FloatArray, length: number): 
  */
 export class ScratchBuffers {
   #buffers = new Map<string, FloatArray>();
+  readonly #shared: boolean;
+
+  /** `shared: true` puts the buffers on SharedArrayBuffers, for memory the pool's workers share. */
+  constructor(options: { shared?: boolean } = {}) {
+    this.#shared = options.shared ?? false;
+  }
 
   /** A view of `size` elements of the buffer `name` of `dtype` (contents unspecified). */
   get(name: string, dtype: DType, size: number): FloatArray {
@@ -475,7 +481,7 @@ export class ScratchBuffers {
     if (buf === undefined || buf.length < size) {
       // Growing by at least 1.5× avoids a reallocation on every slightly larger batch.
       const length = Math.max(size, Math.ceil((buf?.length ?? 0) * 1.5));
-      buf = dtype === "float32" ? new Float32Array(length) : new Float64Array(length);
+      buf = allocate(dtype, length, this.#shared);
       this.#buffers.set(key, buf);
     }
     return buf.length === size ? buf : buf.subarray(0, size);

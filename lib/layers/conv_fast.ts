@@ -30,8 +30,11 @@
  */
 
 import { gemm } from "../kernels/gemm.ts";
-import { col2im, defaultScratch, im2col, rowSums, type ScratchBuffers } from "../kernels/im2col.ts";
-import { dtypeOf, type FloatArray } from "../storage.ts";
+import { col2im, defaultScratch, im2col, rowSums, ScratchBuffers } from "../kernels/im2col.ts";
+import { registerJob } from "../parallel/jobs.ts";
+import { getPool } from "../parallel/pool.ts";
+import { sharedView, useParallel } from "../parallel/shared.ts";
+import { allocate, dtypeOf, type FloatArray } from "../storage.ts";
 import { Tensor } from "../tensor.ts";
 import {
   checkConvBackward,
@@ -338,6 +341,75 @@ export function sumPartials(
   for (let i = 0; i < size; i++) out[i] = acc[i];
 }
 
+// ------------------------------------------------------------------ the parallel split
+//
+// Pool tasks are chunks (see convChunkSize): the chunking depends on the layer's shape
+// only, each chunk's outputs and gradient partials have their own place in memory, and
+// the partials are summed in chunk order on the calling thread. So results are bitwise
+// identical for any number of threads. Every thread uses its own `defaultScratch`.
+
+/** Buffers that the pool's workers read or write: shared memory, owned by the caller. */
+const sharedScratch = new ScratchBuffers({ shared: true });
+
+interface ForwardJob {
+  x: FloatArray;
+  w: FloatArray;
+  b: FloatArray | null;
+  geometry: ConvGeometry;
+  out: FloatArray;
+}
+
+interface BackwardJob {
+  dout: FloatArray;
+  x: FloatArray | null;
+  w: FloatArray;
+  geometry: ConvGeometry;
+  dx: FloatArray | null;
+  dwPartials: FloatArray | null;
+  dbPartials: Float64Array | null;
+}
+
+/** Examples [n0, n1) of the chunks [k0, k1). */
+function chunkExamples(g: ConvGeometry, k0: number, k1: number): [number, number] {
+  const nb = convChunkSize(g);
+  return [Math.min(g.batch, k0 * nb), Math.min(g.batch, k1 * nb)];
+}
+
+registerJob("conv.forward", (a: ForwardJob, k0: number, k1: number) => {
+  const [n0, n1] = chunkExamples(a.geometry, k0, k1);
+  convForwardRange(a.x, a.w, a.b, a.geometry, a.out, n0, n1);
+});
+
+registerJob("conv.backward", (a: BackwardJob, k0: number, k1: number) => {
+  const [n0, n1] = chunkExamples(a.geometry, k0, k1);
+  convBackwardRange(a.dout, a.x, a.w, a.geometry, n0, n1, a.dx, a.dwPartials, a.dbPartials);
+});
+
+/** Runs the forward pass over all chunks, on the pool when it pays. */
+function forwardAll(x: Tensor, w: Tensor, b: Tensor, g: ConvGeometry): Tensor {
+  const chunks = convChunkCount(g);
+  const parallel = useParallel(chunks);
+  const shape = [g.batch, g.filters, g.outH, g.outW];
+  // On the pool, the output must be shared memory whatever the storage setting.
+  const out = new Tensor(
+    allocate(x.dtype, shape.reduce((a, d) => a * d, 1), parallel || undefined),
+    shape,
+  );
+  if (!parallel) {
+    convForwardRange(x.data, w.data, b.data, g, out.data, 0, g.batch, defaultScratch);
+    return out;
+  }
+  const job: ForwardJob = {
+    x: sharedView(x.data, sharedScratch, "conv.x"),
+    w: sharedView(w.data, sharedScratch, "conv.w"),
+    b: sharedView(b.data, sharedScratch, "conv.b"),
+    geometry: g,
+    out: out.data,
+  };
+  getPool().run("conv.forward", job, chunks);
+  return out;
+}
+
 /**
  * The output of a convolution by im2col and GEMM; same contract as `convForwardNaive`
  * (returns `[out (N, F, Ho, Wo), cache]`) and also accepts `dilation` and `groups`.
@@ -366,9 +438,7 @@ export function convForwardFast(
   convParam: ConvParam,
 ): [Tensor, ConvCache] {
   const g = convGeometry("convForwardFast", x, w, b, convParam);
-  const out = Tensor.zeros([g.batch, g.filters, g.outH, g.outW], x.dtype);
-  convForwardRange(x.data, w.data, b.data, g, out.data, 0, g.batch, defaultScratch);
-  return [out, [x, w, b, convParam]];
+  return [forwardAll(x, w, b, g), [x, w, b, convParam]];
 }
 
 /**
@@ -393,7 +463,9 @@ export function convForwardFast(
  */
 export function convBackwardFast(dout: Tensor, cache: ConvCache): [Tensor, Tensor, Tensor] {
   const g = checkConvBackward("convBackwardFast", dout, cache);
-  const dx = Tensor.zeros(cache[0].shape, cache[0].dtype);
+  const [x] = cache;
+  const parallel = useParallel(convChunkCount(g));
+  const dx = new Tensor(allocate(x.dtype, x.size, parallel || undefined), x.shape);
   const [dw, db] = backward(dout, cache, g, dx);
   return [dx, dw, db];
 }
@@ -431,20 +503,35 @@ function backward(
 ): [Tensor, Tensor] {
   const [x, w, b] = cache;
   const slots = convChunkCount(g);
-  const dwPartials = defaultScratch.get("conv.dwPartials", x.dtype, slots * w.size);
-  const dbPartials = defaultScratch.getFloat64("conv.dbPartials", slots * g.filters);
-  convBackwardRange(
-    dout.data,
-    x.data,
-    w.data,
-    g,
-    0,
-    g.batch,
-    dx === null ? null : dx.data,
-    dwPartials,
-    dbPartials,
-    defaultScratch,
-  );
+  const parallel = useParallel(slots);
+  const scratch = parallel ? sharedScratch : defaultScratch;
+  const dwPartials = scratch.get("conv.dwPartials", x.dtype, slots * w.size);
+  const dbPartials = scratch.getFloat64("conv.dbPartials", slots * g.filters);
+  if (parallel) {
+    const job: BackwardJob = {
+      dout: sharedView(dout.data, sharedScratch, "conv.dout"),
+      x: sharedView(x.data, sharedScratch, "conv.x"),
+      w: sharedView(w.data, sharedScratch, "conv.w"),
+      geometry: g,
+      dx: dx === null ? null : dx.data,
+      dwPartials,
+      dbPartials,
+    };
+    getPool().run("conv.backward", job, slots);
+  } else {
+    convBackwardRange(
+      dout.data,
+      x.data,
+      w.data,
+      g,
+      0,
+      g.batch,
+      dx === null ? null : dx.data,
+      dwPartials,
+      dbPartials,
+      defaultScratch,
+    );
+  }
   const dw = Tensor.zeros(w.shape, w.dtype);
   sumPartials(dwPartials, slots, w.size, dw.data, defaultScratch);
   const db = Tensor.zeros(b.shape, b.dtype);

@@ -6,3 +6,4 @@
  */
 
 import "./jobs.ts";
+import "../layers/conv_fast.ts";

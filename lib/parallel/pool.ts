@@ -21,7 +21,6 @@
  */
 
 import { Worker } from "node:worker_threads";
-import "./all_jobs.ts";
 import { getJob } from "./jobs.ts";
 import {
   CTRL_DONE,
