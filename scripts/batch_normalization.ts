@@ -449,6 +449,8 @@ async function runWeightInit(d: DataSplits): Promise<Record<string, unknown>> {
     xLabel: "Weight initialization scale",
     yLabel,
     logX: true,
+    // A diverged net's loss (1e7) would flatten every other curve on a linear axis.
+    logY: key === "finalLoss",
     series: Object.entries(series).map(([name, s]): PlotSeries => ({
       name,
       x: scales,
