@@ -28,6 +28,11 @@ export interface SolverModel {
    * `params`.
    */
   loss(X: Tensor, y?: Int32Array): Tensor | [number, Record<string, Tensor>];
+  /**
+   * Batchnorm state, if the model has any (`FullyConnectedNet` with batchnorm). The running
+   * statistics are kept together with the best parameters, see {@link Solver.train}.
+   */
+  bnParams?: { runningMean?: Tensor; runningVar?: Tensor }[];
 }
 
 /** Training and validation data (cs231n's `data` dict). */
@@ -116,7 +121,8 @@ const OPTION_NAMES: readonly string[] = [
  * validation accuracy are checked after the first iteration, at the end of every epoch
  * and after the last iteration; the learning rate decays at every epoch end. When
  * training ends, `model.params` holds copies of the parameters with the best validation
- * accuracy.
+ * accuracy, and (a departure from cs231n, which forgets them) a batchnorm model's running
+ * statistics are those of the same moment.
  *
  * @example
  * ```ts
@@ -191,6 +197,7 @@ export class Solver {
   bestValAcc = 0;
   /** Copies of the parameters that reached `bestValAcc`. */
   bestParams: Record<string, Tensor> = {};
+  #bestRunningStats: { runningMean?: Tensor; runningVar?: Tensor }[] | null = null;
   /** Minibatch loss of every iteration. */
   lossHistory: number[] = [];
   /** Training accuracy at every accuracy check. */
@@ -397,6 +404,7 @@ export class Solver {
           if (valAcc > this.bestValAcc) {
             this.bestValAcc = valAcc;
             this.bestParams = cloneParams(this.model.params);
+            this.#bestRunningStats = cloneRunningStats(this.model.bnParams);
           }
           if (epochEnd) {
             this.#onEpoch?.({
@@ -420,6 +428,14 @@ export class Solver {
     // leave the model without parameters, so the current ones are kept.)
     if (Object.keys(this.bestParams).length > 0) {
       for (const [p, w] of Object.entries(this.bestParams)) this.model.params[p] = w.clone();
+      // Unlike cs231n, batchnorm running statistics go back to the best epoch's too: the
+      // best weights with the last epoch's statistics would not be the model that scored
+      // bestValAcc.
+      this.#bestRunningStats?.forEach((stats, i) => {
+        const bn = this.model.bnParams?.[i];
+        if (bn && stats.runningMean) bn.runningMean = stats.runningMean.clone();
+        if (bn && stats.runningVar) bn.runningVar = stats.runningVar.clone();
+      });
     }
   }
 
@@ -498,6 +514,16 @@ function copyConfig(config: OptimConfig): OptimConfig {
   return Object.fromEntries(
     Object.entries(config).map(([k, v]) => [k, v instanceof Tensor ? v.clone() : v]),
   );
+}
+
+function cloneRunningStats(
+  bnParams: SolverModel["bnParams"],
+): { runningMean?: Tensor; runningVar?: Tensor }[] | null {
+  if (!bnParams) return null;
+  return bnParams.map((bn) => ({
+    runningMean: bn.runningMean?.clone(),
+    runningVar: bn.runningVar?.clone(),
+  }));
 }
 
 function cloneParams(params: Record<string, Tensor>): Record<string, Tensor> {

@@ -5,6 +5,7 @@ import { formatEpochLine } from "../lib/progress.ts";
 import { Rng } from "../lib/rng.ts";
 import { Solver, type SolverData, type SolverModel, type SolverOptions } from "../lib/solver.ts";
 import { Tensor } from "../lib/tensor.ts";
+import { FullyConnectedNet } from "../lib/models/fc_net.ts";
 import { type OptimConfig, sgd } from "../lib/optim.ts";
 
 /** A softmax linear classifier, scores = X·W + b, written for these tests only. */
@@ -461,4 +462,47 @@ Deno.test("Solver.step: a missing or misshapen gradient names the parameter", ()
     () => solver.step(),
     /Solver.step: model.loss returned shape \[3,2\] as the gradient of "W" \(parameter shape \[2,3\]\)/,
   );
+});
+
+Deno.test("Solver: batchnorm running statistics are restored with the best parameters", () => {
+  const rng = new Rng(3);
+  const N = 60, D = 6, C = 3;
+  const XTrain = Tensor.randn([N, D], rng);
+  const yTrain = Int32Array.from({ length: N }, (_, i) => i % C);
+  // Validation labels unrelated to the inputs: its accuracy wanders, so the best epoch is
+  // (for this seed) not the last one, which is the case the restore matters for.
+  const XVal = Tensor.randn([30, D], rng);
+  const yVal = Int32Array.from({ length: 30 }, () => rng.randint(C));
+  const model = new FullyConnectedNet({
+    hiddenDims: [8],
+    inputDim: D,
+    numClasses: C,
+    normalization: "batchnorm",
+    weightScale: 0.5,
+    dtype: "float64",
+    rng,
+  });
+  // Watch the running mean at every improvement of validation accuracy at an epoch end.
+  let best = -Infinity, bestEpoch = -1;
+  let bestMean: number[] = [];
+  const solver = new Solver(model, { XTrain, yTrain, XVal, yVal }, {
+    updateRule: "sgd",
+    optimConfig: { learningRate: 0.1 },
+    numEpochs: 8,
+    batchSize: 10,
+    verbose: false,
+    rng,
+    onEpoch: ({ epoch, valAcc }) => {
+      if (valAcc > best) {
+        [best, bestEpoch] = [valAcc, epoch];
+        bestMean = [...model.bnParams[0].runningMean!.data];
+      }
+    },
+  });
+  solver.train();
+  // The case that matters: the best epoch is neither the first check nor the last epoch.
+  assert.equal(solver.bestValAcc, best);
+  assert.ok(bestEpoch > 0 && bestEpoch < 8, `best epoch ${bestEpoch}`);
+  assert.deepEqual([...model.bnParams[0].runningMean!.data], bestMean);
+  assert.equal(solver.checkAccuracy(XVal, yVal), solver.bestValAcc);
 });
