@@ -162,3 +162,65 @@ export function formatTable(header: string[], rows: (string | number)[][]): stri
 export function section(title: string): void {
   console.log(`\n=== ${title} ${"=".repeat(Math.max(0, 70 - title.length))}`);
 }
+
+/**
+ * The sections chosen with `--only a,b` (all of `sections` when absent); an unknown name
+ * ends the script with a message listing the valid ones.
+ */
+export function parseSections<S extends string>(flags: Flags, sections: readonly S[]): Set<S> {
+  if (flags.only === undefined) return new Set(sections);
+  const chosen = (flags.only as string).split(",").map((s) => s.trim()).filter(Boolean);
+  for (const s of chosen) {
+    if (!(sections as readonly string[]).includes(s)) {
+      console.error(
+        `--only: unknown section ${JSON.stringify(s)}; choose from ${sections.join(", ")}`,
+      );
+      Deno.exit(2);
+    }
+  }
+  return new Set(chosen as S[]);
+}
+
+/** `x` rounded to `digits` decimals, for results.json. */
+export function round(x: number, digits = 4): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+/** The last element of a history. */
+export function last<T>(a: readonly T[]): T {
+  return a[a.length - 1];
+}
+
+/**
+ * Tables printed as they are made and collected as Markdown for the script's results.md.
+ */
+export class MarkdownReport {
+  readonly #sections: string[] = [];
+
+  /** Prints a table and adds it, as Markdown, under `title` (with an optional note). */
+  table(title: string, header: string[], rows: (string | number)[][], note = ""): void {
+    console.log("\n" + formatTable(header, rows));
+    const md = [
+      `| ${header.join(" | ")} |`,
+      `|${header.map(() => "---").join("|")}|`,
+      ...rows.map((r) => `| ${r.join(" | ")} |`),
+    ];
+    this.#sections.push(`## ${title}\n\n${note ? note + "\n\n" : ""}${md.join("\n")}\n`);
+  }
+
+  /** Adds a free-form Markdown section. */
+  add(markdown: string): void {
+    this.#sections.push(markdown);
+  }
+
+  /** Writes `<dir>/results.md`: a `# heading`, an intro paragraph, then the sections. */
+  async write(dir: string, heading: string, intro: string): Promise<void> {
+    const path = join(dir, "results.md");
+    await Deno.writeTextFile(
+      path,
+      `# ${heading}\n\n${intro ? intro + "\n\n" : ""}${this.#sections.join("\n")}`,
+    );
+    console.log(`Wrote ${path}`);
+  }
+}

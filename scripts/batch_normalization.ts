@@ -31,12 +31,14 @@ import type { DataSplits } from "../lib/data/preprocess.ts";
 import { Tensor } from "../lib/tensor.ts";
 import { figure, type PlotSeries, writeSvg } from "../lib/vis/plot.ts";
 import {
-  type Flags,
-  formatTable,
   intFlag,
+  last,
   loadData,
+  MarkdownReport,
   outputDir,
   parseFlags,
+  parseSections,
+  round,
   section,
   writeResults,
 } from "./_cli.ts";
@@ -73,7 +75,7 @@ const flags = parseFlags(
 
 const quick = flags.quick as boolean;
 const seed = intFlag(flags, "seed");
-const only = parseSections(flags);
+const only = parseSections(flags, SECTIONS);
 const numTrain = quick ? 200 : intFlag(flags, "num-train", 1);
 const numScales = quick ? 4 : intFlag(flags, "scales", 1);
 const epochs = quick ? 2 : 10;
@@ -81,7 +83,7 @@ const dir = await outputDir(flags, quick ? `${SCRIPT}/quick` : SCRIPT);
 const started = performance.now();
 
 /** Markdown sections of results.md, in order. */
-const report: string[] = [];
+const report = new MarkdownReport();
 
 const needsData = only.has("baseline") || only.has("weight-init") || only.has("batch-size");
 const data = needsData
@@ -107,54 +109,17 @@ if (data && only.has("weight-init")) results.weightInit = await runWeightInit(da
 if (data && only.has("batch-size")) results.batchSize = await runBatchSize(data);
 results.totalSeconds = round((performance.now() - started) / 1000, 1);
 await writeResults(dir, results);
-const mdPath = join(dir, "results.md");
-await Deno.writeTextFile(
-  mdPath,
-  `# Batch normalization (${quick ? "quick run" : "full run"})\n\n` +
-    (data
-      ? `Data: ${data.dataset}${data.isMini ? " (mini subset)" : ""}, ` +
-        `${Math.min(numTrain, data.XTrain.shape[0])} training images, ` +
-        `${data.XVal.shape[0]} validation images; seed ${seed}.\n\n`
-      : "") +
-    report.join("\n"),
+await report.write(
+  dir,
+  `Batch normalization (${quick ? "quick run" : "full run"})`,
+  data
+    ? `Data: ${data.dataset}${data.isMini ? " (mini subset)" : ""}, ` +
+      `${Math.min(numTrain, data.XTrain.shape[0])} training images, ` +
+      `${data.XVal.shape[0]} validation images; seed ${seed}.`
+    : "",
 );
-console.log(`Wrote ${mdPath}`);
 
 // ---------------------------------------------------------------------------------------
-
-function parseSections(f: Flags): Set<string> {
-  if (f.only === undefined) return new Set(SECTIONS);
-  const chosen = (f.only as string).split(",").map((s) => s.trim()).filter(Boolean);
-  for (const s of chosen) {
-    if (!(SECTIONS as readonly string[]).includes(s)) {
-      console.error(
-        `--only: unknown section ${JSON.stringify(s)}; choose from ${SECTIONS.join(", ")}`,
-      );
-      Deno.exit(2);
-    }
-  }
-  return new Set(chosen);
-}
-
-function round(x: number, digits = 4): number {
-  const f = 10 ** digits;
-  return Math.round(x * f) / f;
-}
-
-function last<T>(a: T[]): T {
-  return a[a.length - 1];
-}
-
-/** Prints a table and adds it, as Markdown, to results.md under `title`. */
-function table(title: string, header: string[], rows: (string | number)[][], note = ""): void {
-  console.log("\n" + formatTable(header, rows));
-  const md = [
-    `| ${header.join(" | ")} |`,
-    `|${header.map(() => "---").join("|")}|`,
-    ...rows.map((r) => `| ${r.join(" | ")} |`),
-  ];
-  report.push(`## ${title}\n\n${note ? note + "\n\n" : ""}${md.join("\n")}\n`);
-}
 
 /** numpy's `logspace(start, stop, num)`: `10 ** linspace(start, stop, num)`. */
 function logspace(start: number, stop: number, num: number): number[] {
@@ -206,7 +171,7 @@ function runChecks(): Record<string, unknown> {
   const fmt = (
     s: { means: number[]; stds: number[] },
   ) => [s.means.map((v) => v.toFixed(3)).join(", "), s.stds.map((v) => v.toFixed(3)).join(", ")];
-  table(
+  report.table(
     "Batchnorm forward statistics (N=200, D=3)",
     ["output", "column means", "column stds"],
     [
@@ -245,7 +210,7 @@ function runChecks(): Record<string, unknown> {
       dbeta: relError(dbeta, evalNumericalGradientArray((t) => forward(x, g, t)[0], b, dout)),
     };
   }
-  table(
+  report.table(
     "Gradient checks (relative error, N=4, D=5)",
     ["backward", "dx", "dgamma", "dbeta"],
     Object.entries(errors).map(([k, e]) => [
@@ -281,7 +246,7 @@ function runChecks(): Record<string, unknown> {
     altMs: round(altMs, 4),
     speedup: round(graphMs / altMs, 2),
   };
-  table(
+  report.table(
     "Backward forms (N=100, D=500, float64)",
     ["form", "median ms"],
     [["computation graph", timing.graphMs], ["closed form (alt)", timing.altMs]],
@@ -380,7 +345,7 @@ async function runBaseline(d: DataSplits): Promise<Record<string, unknown>> {
       summary.seconds,
     ]);
   }
-  table(
+  report.table(
     "6-layer net with and without batchnorm",
     ["net", "final loss", "final train acc", "final val acc", "best val acc", "seconds"],
     rows,
@@ -488,7 +453,7 @@ async function runWeightInit(d: DataSplits): Promise<Record<string, unknown>> {
     bestValBatchnorm: Math.max(...series.batchnorm.bestVal.filter((v) => !Number.isNaN(v))),
     bestValBaseline: Math.max(...series.baseline.bestVal.filter((v) => !Number.isNaN(v))),
   };
-  table(
+  report.table(
     "Weight-initialization sweep (8-layer net, hidden [50 × 7])",
     [
       "scale",
@@ -584,7 +549,7 @@ async function runBatchSize(d: DataSplits): Promise<Record<string, unknown>> {
       ], { title: `Effect of batch size on ${normalization}` }),
     );
     console.log(`Wrote ${path}`);
-    table(
+    report.table(
       `Batch size and ${normalization}`,
       ["run", "final train acc", "final val acc", "best val acc", "seconds"],
       rows,

@@ -60,13 +60,15 @@ import { Tensor } from "../lib/tensor.ts";
 import { toImage, upscale, visualizeGrid } from "../lib/vis/grid.ts";
 import { type RasterImage, readPng, writePng } from "../lib/vis/png.ts";
 import {
-  type Flags,
   formatTable,
   intFlag,
+  last,
   loadData,
   numberFlag,
   outputDir,
   parseFlags,
+  parseSections,
+  round,
   section,
   writeResults,
 } from "./_cli.ts";
@@ -121,7 +123,7 @@ const flags = parseFlags(
 const quick = flags.quick as boolean;
 const seed = intFlag(flags, "seed");
 const threads = intFlag(flags, "threads", 1);
-const only = parseSections(flags);
+const only = parseSections(flags, SECTIONS);
 const dir = await outputDir(flags, quick ? `${SCRIPT}/quick` : SCRIPT);
 const started = performance.now();
 await setNumThreads(threads);
@@ -162,25 +164,6 @@ results.totalSeconds = round((performance.now() - started) / 1000, 1);
 await writeResults(dir, results);
 
 // ---------------------------------------------------------------------------------------
-
-function parseSections(f: Flags): Set<string> {
-  if (f.only === undefined) return new Set(SECTIONS);
-  const chosen = (f.only as string).split(",").map((s) => s.trim()).filter(Boolean);
-  for (const s of chosen) {
-    if (!(SECTIONS as readonly string[]).includes(s)) {
-      console.error(
-        `--only: unknown section ${JSON.stringify(s)}; choose from ${SECTIONS.join(", ")}`,
-      );
-      Deno.exit(2);
-    }
-  }
-  return new Set(chosen);
-}
-
-function round(x: number, digits = 4): number {
-  const f = 10 ** digits;
-  return Math.round(x * f) / f;
-}
 
 function exp(x: number): string {
   return x.toExponential(2);
@@ -644,7 +627,6 @@ async function runOverfit(d: DataSplits): Promise<Record<string, unknown>> {
   const t0 = performance.now();
   solver.train();
   const seconds = (performance.now() - t0) / 1000;
-  const last = <T>(a: T[]) => a[a.length - 1];
   const trainAcc = last(solver.trainAccHistory), valAcc = last(solver.valAccHistory);
   console.log(
     "\n" + formatTable(["images", "epochs", "final train acc", "final val acc", "seconds"], [[

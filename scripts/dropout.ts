@@ -26,12 +26,14 @@ import type { DataSplits } from "../lib/data/preprocess.ts";
 import { Tensor } from "../lib/tensor.ts";
 import { figure, type PlotSeries, writeSvg } from "../lib/vis/plot.ts";
 import {
-  type Flags,
-  formatTable,
   intFlag,
+  last,
   loadData,
+  MarkdownReport,
   outputDir,
   parseFlags,
+  parseSections,
+  round,
   section,
   writeResults,
 } from "./_cli.ts";
@@ -73,14 +75,14 @@ const flags = parseFlags(
 
 const quick = flags.quick as boolean;
 const seed = intFlag(flags, "seed");
-const only = parseSections(flags);
+const only = parseSections(flags, SECTIONS);
 const numTrain = quick ? 200 : intFlag(flags, "num-train", 1);
 const epochs = quick ? 3 : intFlag(flags, "epochs", 1);
 const sweepRatios = quick ? [1, 0.5, 0.25] : parseRatios(flags.ratios as string);
 const repeats = quick ? 2 : intFlag(flags, "repeats", 1);
 const dir = await outputDir(flags, quick ? `${SCRIPT}/quick` : SCRIPT);
 const started = performance.now();
-const report: string[] = [];
+const report = new MarkdownReport();
 
 const needsData = only.has("regularization") || only.has("sweep");
 const data = needsData
@@ -108,34 +110,17 @@ if (data && only.has("regularization")) results.regularization = await runRegula
 if (data && only.has("sweep")) results.sweep = runSweep(data);
 results.totalSeconds = round((performance.now() - started) / 1000, 1);
 await writeResults(dir, results);
-const mdPath = join(dir, "results.md");
-await Deno.writeTextFile(
-  mdPath,
-  `# Dropout (${quick ? "quick run" : "full run"})\n\n` +
-    (data
-      ? `Data: ${data.dataset}${data.isMini ? " (mini subset)" : ""}, ` +
-        `${Math.min(numTrain, data.XTrain.shape[0])} training images, ` +
-        `${data.XVal.shape[0]} validation images; seed ${seed}.\n\n`
-      : "") +
-    report.join("\n"),
+await report.write(
+  dir,
+  `Dropout (${quick ? "quick run" : "full run"})`,
+  data
+    ? `Data: ${data.dataset}${data.isMini ? " (mini subset)" : ""}, ` +
+      `${Math.min(numTrain, data.XTrain.shape[0])} training images, ` +
+      `${data.XVal.shape[0]} validation images; seed ${seed}.`
+    : "",
 );
-console.log(`Wrote ${mdPath}`);
 
 // ---------------------------------------------------------------------------------------
-
-function parseSections(f: Flags): Set<string> {
-  if (f.only === undefined) return new Set(SECTIONS);
-  const chosen = (f.only as string).split(",").map((s) => s.trim()).filter(Boolean);
-  for (const s of chosen) {
-    if (!(SECTIONS as readonly string[]).includes(s)) {
-      console.error(
-        `--only: unknown section ${JSON.stringify(s)}; choose from ${SECTIONS.join(", ")}`,
-      );
-      Deno.exit(2);
-    }
-  }
-  return new Set(chosen);
-}
 
 function parseRatios(list: string): number[] {
   const ratios = list.split(",").map((s) => Number(s.trim()));
@@ -146,26 +131,6 @@ function parseRatios(list: string): number[] {
     }
   }
   return ratios;
-}
-
-function round(x: number, digits = 4): number {
-  const f = 10 ** digits;
-  return Math.round(x * f) / f;
-}
-
-function last<T>(a: T[]): T {
-  return a[a.length - 1];
-}
-
-/** Prints a table and adds it, as Markdown, to results.md under `title`. */
-function table(title: string, header: string[], rows: (string | number)[][], note = ""): void {
-  console.log("\n" + formatTable(header, rows));
-  const md = [
-    `| ${header.join(" | ")} |`,
-    `|${header.map(() => "---").join("|")}|`,
-    ...rows.map((r) => `| ${r.join(" | ")} |`),
-  ];
-  report.push(`## ${title}\n\n${note ? note + "\n\n" : ""}${md.join("\n")}\n`);
 }
 
 function meanOf(t: Tensor): number {
@@ -204,7 +169,7 @@ function runChecks(): Record<string, unknown> {
       row.trainZeroFraction.toFixed(4),
     ]);
   }
-  table(
+  report.table(
     "Dropout forward statistics (x = randn(500, 500) + 10)",
     ["keep p", "input mean", "train output mean", "test output mean", "fraction zeroed (train)"],
     forwardRows,
@@ -245,7 +210,7 @@ function runChecks(): Record<string, unknown> {
     nets[`keep=${keep}`] = { initialLoss: loss, maxRelativeError: worst };
     netRows.push([keep, loss.toFixed(4), worst.toExponential(2)]);
   }
-  table(
+  report.table(
     "FullyConnectedNet with dropout: initial loss and gradient check",
     ["keep ratio", "initial loss", "max relative error"],
     netRows,
@@ -349,7 +314,7 @@ async function runRegularization(d: DataSplits): Promise<Record<string, unknown>
       sum.gap.toFixed(3),
     ]);
   }
-  table(
+  report.table(
     "Regularization experiment (keep ratios 1 and 0.25)",
     ["keep ratio", "final train acc", "final val acc", "best val acc", "train − val gap"],
     rows,
@@ -397,7 +362,7 @@ function runSweep(d: DataSplits): Record<string, unknown> {
       fmt(entry.gap),
     ]);
   }
-  table(
+  report.table(
     "Keep-ratio sweep",
     ["keep ratio", "final train acc", "final val acc", "best val acc", "train − val gap"],
     rows,

@@ -23,10 +23,13 @@ import {
   type Flags,
   formatTable,
   intFlag,
+  last,
   loadData,
   numberFlag,
   outputDir,
   parseFlags,
+  parseSections,
+  round,
   section,
   writeResults,
 } from "./_cli.ts";
@@ -95,7 +98,7 @@ const quick = flags.quick as boolean;
 const demo = flags.demo as boolean;
 const seed = intFlag(flags, "seed");
 const SECTIONS = ["gradcheck", "overfit", "update-rules", "best"] as const;
-const only = parseSections(flags);
+const only = parseSections(flags, SECTIONS);
 // Demo and quick runs get their own folders so they never overwrite a full run's results.
 const dir = await outputDir(flags, demo ? `${SCRIPT}/demo` : quick ? `${SCRIPT}/quick` : SCRIPT);
 const started = performance.now();
@@ -133,20 +136,6 @@ await writeResults(dir, results);
 
 // ---------------------------------------------------------------------------------------
 
-function parseSections(f: Flags): Set<string> {
-  if (f.only === undefined) return new Set(SECTIONS);
-  const chosen = (f.only as string).split(",").map((s) => s.trim()).filter(Boolean);
-  for (const s of chosen) {
-    if (!(SECTIONS as readonly string[]).includes(s)) {
-      console.error(
-        `--only: unknown section ${JSON.stringify(s)}; choose from ${SECTIONS.join(", ")}`,
-      );
-      Deno.exit(2);
-    }
-  }
-  return new Set(chosen);
-}
-
 /** `--normalization`: none, batchnorm or layernorm. */
 function normalizationFlag(f: Flags): Normalization {
   const v = f.normalization as string;
@@ -164,11 +153,6 @@ function keepRatioFlag(f: Flags): number {
     Deno.exit(2);
   }
   return v;
-}
-
-function round(x: number, digits = 4): number {
-  const f = 10 ** digits;
-  return Math.round(x * f) / f;
 }
 
 /** The notebook's first cell: initial loss and gradient check of a small net, in float64. */
@@ -306,7 +290,6 @@ async function runUpdateRules(d: DataSplits): Promise<Record<string, unknown>> {
     solver.train();
     const seconds = (performance.now() - t0) / 1000;
     solvers[rule] = solver;
-    const last = <T>(a: T[]) => a[a.length - 1];
     rows.push([
       rule,
       learningRate,
