@@ -138,7 +138,13 @@ export async function loadData(
 /** The script's output folder (created): `--out` or `out/<script>`. */
 export async function outputDir(flags: Flags, script: string): Promise<string> {
   const dir = (flags.out as string | undefined) ?? join("out", script);
-  await Deno.mkdir(dir, { recursive: true });
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+  } catch (e) {
+    // Most often a permission error: the tasks grant writing to out/ only.
+    console.error(`${script}: cannot create the output directory ${dir}: ${(e as Error).message}`);
+    Deno.exit(2);
+  }
   return dir;
 }
 
