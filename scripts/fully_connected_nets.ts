@@ -52,15 +52,15 @@ const flags = parseFlags(
       value: "LIST",
       help: "comma-separated sections to run: gradcheck,overfit,update-rules,best (default all)",
     },
-    epochs: { type: "string", default: "12", value: "N", help: "epochs of the best net" },
+    epochs: { type: "string", default: "15", value: "N", help: "epochs of the best net" },
     hidden: {
       type: "string",
       default: "512,256",
       value: "LIST",
       help: "hidden layer widths of the best net",
     },
-    lr: { type: "string", default: "1e-3", value: "X", help: "Adam learning rate of the best net" },
-    "lr-decay": { type: "string", default: "0.9", value: "X", help: "per-epoch lr decay (best)" },
+    lr: { type: "string", default: "3e-3", value: "X", help: "Adam learning rate of the best net" },
+    "lr-decay": { type: "string", default: "0.85", value: "X", help: "per-epoch lr decay (best)" },
     reg: { type: "string", default: "1e-4", value: "X", help: "L2 strength of the best net" },
     "batch-size": {
       type: "string",
@@ -76,7 +76,7 @@ const flags = parseFlags(
     },
     normalization: {
       type: "string",
-      default: "none",
+      default: "batchnorm",
       value: "NAME",
       help: "normalization of the best net's hidden layers: none, batchnorm or layernorm",
     },
