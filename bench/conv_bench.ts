@@ -10,6 +10,10 @@
  * - W3  x(64,64,32,32)  w(64,64,3,3) stride 1 pad 1
  * - max pool 2×2 stride 2 on x(128,32,28,28) (fast and naive)
  *
+ * Everything runs on one thread; the float32 W2b and W3 convolutions and the float32 max
+ * pool run again on two (the worker pool), with the speed-up reported. Reference figures
+ * of other systems on the same machine (docs: /work/shared/FACTS.md) are printed as notes.
+ *
  * Run: deno task bench (or deno bench --allow-read=. bench/conv_bench.ts)
  */
 import { gemm, gemmKernelInfo } from "../lib/kernels/gemm.ts";
@@ -26,9 +30,25 @@ import {
   maxPoolForwardFast,
   maxPoolForwardNaive,
 } from "../lib/layers/pool.ts";
+import { getNumThreads, getPool, setNumThreads } from "../lib/parallel/pool.ts";
 import { Rng } from "../lib/rng.ts";
 import { type DType, Tensor } from "../lib/tensor.ts";
 import { note, ratio, timed } from "./_report.ts";
+
+/**
+ * A bench body that first switches the library to `threads` threads with all workers
+ * loaded (only on the first call of a bench whose predecessor used another count: Deno
+ * runs benches in order). It is async so that Deno awaits the switch: a pool's workers
+ * load on the event loop, which a synchronous bench never yields to.
+ */
+function onThreads(threads: number, fn: () => void): () => Promise<void> {
+  return async () => {
+    const ready = getNumThreads() === threads &&
+      (threads === 1 || getPool().activeThreads === threads);
+    if (!ready) await setNumThreads(threads);
+    fn();
+  };
+}
 
 /** Calls per label left out of the derived figures: they include V8's tier-up. */
 const UNTIMED_CALLS = 3;
@@ -61,11 +81,18 @@ const rng = new Rng(0);
 note(`GEMM kernel: ${gemmKernelInfo().description}`);
 
 for (const dtype of ["float32", "float64"] as const) {
-  for (const shape of shapes) benchConv(shape, dtype);
-  benchPool(dtype);
+  for (const shape of shapes) benchConv(shape, dtype, 1);
+  benchPool(dtype, 1);
 }
+for (const shape of shapes.filter((s) => s.name !== "W1")) benchConv(shape, "float32", 2);
+benchPool("float32", 2);
 
-function benchConv(shape: ConvShape, dtype: DType): void {
+note("Reference, same machine, float32 (median ms; FACTS.md), 1 / 2 threads:");
+note("  PyTorch (oneDNN) fwd+bwd: W2b 28 / 14, W3 144 / 73-96; max pool fwd 14.7, fwd+bwd 16.5");
+note("  numpy im2col + OpenBLAS fwd+bwd: W2b 61-69 / 38-54, W3 283-301 / 168-221");
+note("  TF.js WebAssembly backend, forward only: W2b 34, W3 159");
+
+function benchConv(shape: ConvShape, dtype: DType, threads: number): void {
   const { name, stride, pad } = shape;
   const x = Tensor.randn(shape.x, rng, dtype);
   const w = Tensor.randn(shape.w, rng, dtype).mul(0.1);
@@ -76,20 +103,38 @@ function benchConv(shape: ConvShape, dtype: DType): void {
   const F = g.filters, K = g.channels * g.kernelH * g.kernelW, P = g.outH * g.outW;
   // Forward: one F×K by K×P product per example; backward: two more of the same size.
   const gflop = (2 * g.batch * F * K * P) / 1e9;
-  const tag = `${dtype} ${name}`;
+  const tag = threads === 1 ? `${dtype} ${name}` : `${dtype} ${name} ${threads} threads`;
   const group = `conv ${tag}`;
 
   const fwd = `conv fwd fast ${tag}`;
-  Deno.bench(fwd, { group, baseline: true }, () => {
-    measured(fwd, "GFLOP/s", gflop, () => convForwardFast(x, w, b, param));
-  });
+  Deno.bench(
+    fwd,
+    { group, baseline: true },
+    onThreads(threads, () => {
+      measured(fwd, "GFLOP/s", gflop, () => convForwardFast(x, w, b, param));
+    }),
+  );
   const fwdBwd = `conv fwd+bwd fast ${tag}`;
-  Deno.bench(fwdBwd, { group }, () => {
-    measured(fwdBwd, "GFLOP/s", 3 * gflop, () => {
-      const [, cache] = convForwardFast(x, w, b, param);
-      convBackwardFast(dout, cache);
-    });
-  });
+  Deno.bench(
+    fwdBwd,
+    { group },
+    onThreads(threads, () => {
+      measured(fwdBwd, "GFLOP/s", 3 * gflop, () => {
+        const [, cache] = convForwardFast(x, w, b, param);
+        convBackwardFast(dout, cache);
+      });
+    }),
+  );
+  if (threads > 1) {
+    const one = `${dtype} ${name}`;
+    ratio(`${one} fwd: ${threads} threads ÷ 1 thread speed`, fwd, `conv fwd fast ${one}`);
+    ratio(
+      `${one} fwd+bwd: ${threads} threads ÷ 1 thread speed (goal ≥ 1.8)`,
+      fwdBwd,
+      `conv fwd+bwd fast ${one}`,
+    );
+    return;
+  }
 
   // The GEMM calls of the fast convolution, alone: per chunk of nb examples, W·cols
   // (forward), dout·colsᵀ (dw) and Wᵀ·dout (dcols), on operands of the same sizes.
@@ -135,28 +180,51 @@ function benchConv(shape: ConvShape, dtype: DType): void {
   }
 }
 
-function benchPool(dtype: DType): void {
+function benchPool(dtype: DType, threads: number): void {
   const x = Tensor.randn([128, 32, 28, 28], rng, dtype);
   const p = { poolHeight: 2, poolWidth: 2, stride: 2 };
   const dout = Tensor.randn([128, 32, 14, 14], rng, dtype);
-  const group = `max pool ${dtype}`;
+  const suffix = threads === 1 ? "" : `, ${threads} threads`;
+  const group = `max pool ${dtype}${suffix}`;
   // Work unit: million input pixels per second.
   const mpix = x.size / 1e6;
   const labels = {
-    fastFwd: `max pool 2×2 fwd fast ${dtype} x(128,32,28,28)`,
-    fastFwdBwd: `max pool 2×2 fwd+bwd fast ${dtype} x(128,32,28,28)`,
+    fastFwd: `max pool 2×2 fwd fast ${dtype} x(128,32,28,28)${suffix}`,
+    fastFwdBwd: `max pool 2×2 fwd+bwd fast ${dtype} x(128,32,28,28)${suffix}`,
     naiveFwd: `max pool 2×2 fwd naive ${dtype} x(128,32,28,28)`,
     naiveFwdBwd: `max pool 2×2 fwd+bwd naive ${dtype} x(128,32,28,28)`,
   };
-  Deno.bench(labels.fastFwd, { group, baseline: true }, () => {
-    measured(labels.fastFwd, "Mpixel/s", mpix, () => maxPoolForwardFast(x, p));
-  });
-  Deno.bench(labels.fastFwdBwd, { group }, () => {
-    measured(labels.fastFwdBwd, "Mpixel/s", mpix, () => {
-      const [, cache] = maxPoolForwardFast(x, p);
-      maxPoolBackwardFast(dout, cache);
-    });
-  });
+  Deno.bench(
+    labels.fastFwd,
+    { group, baseline: true },
+    onThreads(threads, () => {
+      measured(labels.fastFwd, "Mpixel/s", mpix, () => maxPoolForwardFast(x, p));
+    }),
+  );
+  Deno.bench(
+    labels.fastFwdBwd,
+    { group },
+    onThreads(threads, () => {
+      measured(labels.fastFwdBwd, "Mpixel/s", mpix, () => {
+        const [, cache] = maxPoolForwardFast(x, p);
+        maxPoolBackwardFast(dout, cache);
+      });
+    }),
+  );
+  if (threads > 1) {
+    const one = `${dtype} x(128,32,28,28)`;
+    ratio(
+      `max pool ${dtype} fwd: ${threads} threads ÷ 1 thread speed`,
+      labels.fastFwd,
+      `max pool 2×2 fwd fast ${one}`,
+    );
+    ratio(
+      `max pool ${dtype} fwd+bwd: ${threads} threads ÷ 1 thread speed`,
+      labels.fastFwdBwd,
+      `max pool 2×2 fwd+bwd fast ${one}`,
+    );
+    return;
+  }
   Deno.bench(labels.naiveFwd, { group, n: 10 }, () => {
     measured(labels.naiveFwd, "Mpixel/s", mpix, () => maxPoolForwardNaive(x, p));
   });

@@ -3,11 +3,14 @@
  * 3×3×32→64 convolution over a batch (M=64, K=288, N=25088). In the same run: the default
  * kernel (`gemm`, WebAssembly SIMD when available), WebAssembly without fused
  * multiply-add, WebAssembly on operands already in its memory (no copies), the JavaScript
- * kernel, and the naive loop. The notes at the end say which kernel `gemm` ran.
+ * kernel, and the naive loop; and `gemmParallel` on two threads for float32 512³ and the
+ * im2col shape (goal: ≥ 1.8× one thread). The notes at the end say which kernel `gemm` ran.
  * Run: deno task bench
  */
 import { gemm, gemmKernelInfo, gemmReference } from "../lib/kernels/gemm.ts";
 import { gemmJs } from "../lib/kernels/gemm_js.ts";
+import { gemmParallel } from "../lib/kernels/gemm_parallel.ts";
+import { getNumThreads, getPool, setNumThreads } from "../lib/parallel/pool.ts";
 import { wasmFeatures } from "../lib/kernels/wasm/features.ts";
 import { createGemmInstance, defaultGemmInstance } from "../lib/kernels/wasm/gemm_instance.ts";
 import { Rng } from "../lib/rng.ts";
@@ -89,6 +92,26 @@ for (const dtype of ["float32", "float64"] as const) {
         timed(l, "GFLOP/s", gflop, () => gemmJs(false, false, M, N, K, 1, A, K, B, N, 0, C, N));
       });
       if (info.name === "wasm") ratio(`wasm vs js, ${short} ${name}`, main, l);
+    }
+
+    if (f32 && (M === 512 || M === 64)) {
+      // Two threads: operands on shared memory, as tensors are by default.
+      const shared = (a: Float32Array | Float64Array) => {
+        const copy = new Float32Array(new SharedArrayBuffer(4 * a.length));
+        copy.set(a);
+        return copy;
+      };
+      const [sA, sB, sC] = [shared(A), shared(B), shared(C)];
+      const l = label("2 threads");
+      let calls = 0;
+      Deno.bench(`gemmParallel 2 threads ${group}`, { group }, async () => {
+        if (getNumThreads() !== 2 || getPool().activeThreads !== 2) await setNumThreads(2);
+        const run = () => gemmParallel(false, false, M, N, K, 1, sA, K, sB, N, 0, sC, N);
+        // The first calls warm the workers up (compiling, first touches): not timed.
+        if (calls++ < 3) run();
+        else timed(l, "GFLOP/s", gflop, run);
+      });
+      ratio(`2 threads vs 1, ${short} ${name} (goal ≥ 1.8)`, l, main);
     }
 
     if (M === 256) {

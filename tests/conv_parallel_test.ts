@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
+import { gemm, setGemmKernel } from "../lib/kernels/gemm.ts";
+import { GEMM_PARALLEL_MIN_MULADDS, gemmParallel } from "../lib/kernels/gemm_parallel.ts";
+import { adamKernel } from "../lib/kernels/optim_kernels.ts";
+import { affineBackward, affineForward } from "../lib/layers/affine.ts";
 import { convBackwardFast, convForwardFast, convParamGradsFast } from "../lib/layers/conv_fast.ts";
-import type { ConvParam } from "../lib/layers/conv.ts";
+import { maxPoolBackwardFast, maxPoolForwardFast } from "../lib/layers/pool.ts";
+import { relError } from "../lib/gradient_check.ts";
+import { convBackwardNaive, convForwardNaive, type ConvParam } from "../lib/layers/conv.ts";
 import { getPool, setNumThreads } from "../lib/parallel/pool.ts";
 import { Rng } from "../lib/rng.ts";
 import { setSharedStorage } from "../lib/storage.ts";
@@ -78,4 +84,173 @@ Deno.test("parallel conv accepts tensors on plain (non-shared) memory", sanitize
     setSharedStorage(true);
     await setNumThreads(1);
   }
+});
+
+// ------------------------------------------------------------ the other parallel layers
+
+/** Shared-memory float32 (or float64) array of random values. */
+function sharedRandom(n: number, rng: Rng, dtype: "float32" | "float64" = "float32") {
+  const a = dtype === "float32"
+    ? new Float32Array(new SharedArrayBuffer(4 * n))
+    : new Float64Array(new SharedArrayBuffer(8 * n));
+  for (let i = 0; i < n; i++) a[i] = rng.normal();
+  return a;
+}
+
+function assertBitwise(got: ArrayLike<number>, want: ArrayLike<number>, what: string) {
+  assert.equal(got.length, want.length, `${what}: length`);
+  for (let i = 0; i < want.length; i++) {
+    if (!Object.is(got[i], want[i])) {
+      assert.fail(`${what}: element ${i} is ${got[i]} on the pool, ${want[i]} on one thread`);
+    }
+  }
+}
+
+Deno.test(
+  "gemmParallel is bitwise identical to gemm, cutting rows or columns",
+  sanitizers,
+  async (t) => {
+    try {
+      await setNumThreads(3);
+      assert.equal(getPool().activeThreads, 3);
+      const rng = new Rng(21);
+      // [transA, transB, M, N, K]: tall products cut rows, wide ones cut columns; both
+      // transpositions; sizes off the tile and block multiples.
+      const cases: [boolean, boolean, number, number, number][] = [
+        [false, false, 301, 90, 170],
+        [false, false, 40, 1003, 130],
+        [true, false, 257, 80, 211],
+        [false, true, 50, 700, 150],
+        [true, true, 150, 161, 199],
+      ];
+      for (const dtype of ["float32", "float64"] as const) {
+        for (const [transA, transB, M, N, K] of cases) {
+          // Large enough that gemmParallel really hands the product to the pool.
+          assert.ok(M * N * K >= GEMM_PARALLEL_MIN_MULADDS);
+          await t.step(`${dtype} ${transA ? "T" : "N"}${transB ? "T" : "N"} ${M}×${N}×${K}`, () => {
+            // Leading dimensions with gaps, beta ≠ 0 (C is read), and the C gaps must survive.
+            const lda = (transA ? M : K) + 3, ldb = (transB ? K : N) + 5, ldc = N + 2;
+            const A = sharedRandom((transA ? K : M) * lda, rng, dtype);
+            const B = sharedRandom((transB ? N : K) * ldb, rng, dtype);
+            const C0 = sharedRandom(M * ldc, rng, dtype);
+            const want = C0.slice();
+            gemm(transA, transB, M, N, K, 0.75, A, lda, B, ldb, -0.5, want, ldc);
+            const got = C0.slice(); // plain memory: computed on shared scratch, copied back
+            gemmParallel(transA, transB, M, N, K, 0.75, A, lda, B, ldb, -0.5, got, ldc);
+            assertBitwise(got, want, "C");
+            const inPlace = sharedRandom(C0.length, rng, dtype);
+            inPlace.set(C0);
+            gemmParallel(transA, transB, M, N, K, 0.75, A, lda, B, ldb, -0.5, inPlace, ldc);
+            assertBitwise(inPlace, want, "C on shared memory");
+          });
+        }
+      }
+    } finally {
+      await setNumThreads(1);
+    }
+  },
+);
+
+Deno.test(
+  "affine and max-pool layers are bitwise identical on 1 and 3 threads",
+  sanitizers,
+  async (t) => {
+    const rng = new Rng(22);
+    const x = Tensor.randn([64, 2000], rng, "float32");
+    const w = Tensor.randn([2000, 100], rng, "float32");
+    const b = Tensor.randn([100], rng, "float32");
+    const dout = Tensor.randn([64, 100], rng, "float32");
+    // ≥ 2M pixels, so that pooling goes to the pool; a tiling and an overlapping window.
+    const image = Tensor.randn([8, 16, 128, 128], rng, "float32");
+    const pools = [
+      { poolHeight: 2, poolWidth: 2, stride: 2 },
+      { poolHeight: 3, poolWidth: 3, stride: 1 },
+    ];
+    const runAll = () => {
+      const [out, cache] = affineForward(x, w, b);
+      const [dx, dw, db] = affineBackward(dout, cache);
+      const pooled = pools.map((p) => {
+        const [pout, pcache] = maxPoolForwardFast(image, p);
+        const pdout = Tensor.randn(pout.shape, new Rng(5), "float32");
+        return [pout, maxPoolBackwardFast(pdout, pcache), pcache.argmax] as const;
+      });
+      return { out, dx, dw, db, pooled };
+    };
+    try {
+      await setNumThreads(1);
+      const single = runAll();
+      await setNumThreads(3);
+      const multi = runAll();
+      await t.step("affine", () => {
+        for (const key of ["out", "dx", "dw", "db"] as const) {
+          assertBitwise(multi[key].data, single[key].data, key);
+        }
+      });
+      await t.step("max pool", () => {
+        for (let i = 0; i < pools.length; i++) {
+          const [out1, dx1, arg1] = single.pooled[i], [out3, dx3, arg3] = multi.pooled[i];
+          assertBitwise(out3.data, out1.data, `pool ${i} out`);
+          assertBitwise(dx3.data, dx1.data, `pool ${i} dx`);
+          assertBitwise(arg3, arg1, `pool ${i} argmax`);
+        }
+      });
+    } finally {
+      await setNumThreads(1);
+    }
+  },
+);
+
+Deno.test('conv\'s JavaScript path (GEMM kernel "js") agrees with the WebAssembly path', () => {
+  const c = cases[2]; // grouped and dilated
+  const wasm = run(c, "float64");
+  setGemmKernel("js");
+  try {
+    const js = run(c, "float64");
+    for (const key of Object.keys(wasm) as (keyof typeof wasm)[]) {
+      const a = js[key].data, b = wasm[key].data;
+      let worst = 0;
+      for (let i = 0; i < a.length; i++) {
+        worst = Math.max(worst, Math.abs(a[i] - b[i]) / (1 + Math.abs(b[i])));
+      }
+      assert.ok(worst < 1e-12, `${key}: the two paths differ by ${worst}`);
+    }
+  } finally {
+    setGemmKernel("auto");
+  }
+});
+
+Deno.test("adamKernel is bitwise identical on 1 and 3 threads", sanitizers, async () => {
+  const rng = new Rng(23);
+  const n = 300_001; // above the parallel threshold, not a multiple of the task size
+  const [w, dw, m] = [0, 1, 2].map(() => sharedRandom(n, rng));
+  const v = sharedRandom(n, rng).map(Math.abs); // plain memory: copied to shared scratch
+  const step = () => {
+    const outs = [0, 1, 2].map(() => new Float32Array(n));
+    adamKernel(w, dw, m, v, 1e-3, 0.9, 0.999, 1e-8, 3, outs[0], outs[1], outs[2]);
+    return outs;
+  };
+  try {
+    await setNumThreads(1);
+    const single = step();
+    await setNumThreads(3);
+    const multi = step();
+    single.forEach((want, i) => assertBitwise(multi[i], want, `output ${i}`));
+  } finally {
+    await setNumThreads(1);
+  }
+});
+
+Deno.test("a 7×7×32 first layer (dW computed transposed) matches the naive loops", () => {
+  // 32 filters × 49 taps fit GEMM's tiles better as 49 × 32: the weight gradient is then
+  // computed transposed and transposed back.
+  const rng = new Rng(24);
+  const x = Tensor.randn([3, 1, 28, 28], rng), w = Tensor.randn([32, 1, 7, 7], rng);
+  const b = Tensor.randn([32], rng);
+  const param = { stride: 1, pad: 3 };
+  const [out, cache] = convForwardFast(x, w, b, param);
+  const [outNaive, cacheNaive] = convForwardNaive(x, w, b, param);
+  const dout = Tensor.randn(out.shape, rng);
+  const fast = convBackwardFast(dout, cache), naive = convBackwardNaive(dout, cacheNaive);
+  const pairs = [[out, outNaive], ...fast.map((g, i) => [g, naive[i]])];
+  for (const [got, want] of pairs) assert.ok(relError(got, want) < 1e-10);
 });

@@ -13,19 +13,22 @@
  * cs231n's reshape path would split it among the ties). A NaN in a window is its maximum,
  * as with `numpy.max`, so a diverging network is not masked by its pooling layers.
  *
- * Both forward strategies reduce tap by tap: the running maximum of a whole plane (or
- * chunk) is compared with one tap's values at a time, so the inner loop is a plain strided
- * sweep with no per-window index arithmetic. What limits it is the comparison itself: on
- * random data the branch that keeps or replaces the maximum is mispredicted about once per
- * window (`Math.max` compiles to branches too, for its NaN and −0 rules), so a 2×2 pool
- * runs at 4–5 ns per input pixel — close to PyTorch's CPU kernel, several times slower
- * than numpy's vectorised reshape-and-max.
+ * Both JavaScript forward strategies reduce tap by tap: the running maximum of a whole
+ * plane (or chunk) is compared with one tap's values at a time, so the inner loop is a plain
+ * strided sweep with no per-window index arithmetic. What limits it is the comparison
+ * itself: on random data the branch that keeps or replaces the maximum is mispredicted about
+ * once per window (`Math.max` compiles to branches too, for its NaN and −0 rules), so a 2×2
+ * pool runs at 4–5 ns per input pixel. The 2×2 stride-2 case — nearly every network's —
+ * therefore runs in WebAssembly when the engine has SIMD (`wasm/pool_module.ts`): the same
+ * fold with lane masks instead of branches, forward and backward, at well under 1 ns per
+ * pixel including the copies in and out of WebAssembly memory.
  *
  * @module
  */
 
-import type { FloatArray } from "../storage.ts";
+import { dtypeOf, type FloatArray } from "../storage.ts";
 import { defaultScratch, im2col, type ScratchBuffers, type WindowGeometry } from "./im2col.ts";
+import { type AuxKernels, auxKernels } from "./wasm/aux_instance.ts";
 
 /** Most taps a max-pooling window may have: `argmax` entries are 16-bit. */
 export const MAX_POOL_TAPS = 65536;
@@ -64,6 +67,11 @@ export function maxPoolTiledRange(
   }
   checkPlanes("maxPoolTiledRange", ["x", x], ["out", out], argmax, geometry, p0, p1);
   const f32 = sameDType("maxPoolTiledRange", x, out);
+  const wasm = PH === 2 ? auxKernels() : null;
+  if (wasm !== null) {
+    maxPool2x2Wasm(wasm, x, geometry, p0, p1, out, argmax);
+    return;
+  }
   const plane = H * W, outPlane = outH * outW;
   startMax(out, argmax, p0 * outPlane, p1 * outPlane);
   for (let p = p0; p < p1; p++) {
@@ -154,6 +162,92 @@ export function maxPoolIm2colRange(
 
 /** Target size, in elements, of a chunk's im2col matrix (as for the convolution). */
 const POOL_COLS_BUDGET = 1 << 18;
+
+/**
+ * Input pixels per round trip through WebAssembly memory (whole planes, at least one):
+ * 16,384 float32 pixels (64 KiB) plus their outputs stay in cache between the copy in, the
+ * kernel and the copy out.
+ */
+const WASM_CHUNK_PIXELS = 16384;
+
+/** Planes `[p0, p1)` in chunks: `body(c0, c1)` per chunk of whole planes. */
+function planeChunks(
+  g: WindowGeometry,
+  p0: number,
+  p1: number,
+  body: (c0: number, c1: number) => void,
+): void {
+  const per = Math.max(1, Math.floor(WASM_CHUNK_PIXELS / (g.height * g.width)));
+  for (let c0 = p0; c0 < p1; c0 += per) body(c0, Math.min(p1, c0 + per));
+}
+
+/** {@link maxPoolTiledRange} for 2×2 windows, by the WebAssembly kernel. */
+function maxPool2x2Wasm(
+  wasm: AuxKernels,
+  x: FloatArray,
+  g: WindowGeometry,
+  p0: number,
+  p1: number,
+  out: FloatArray,
+  argmax: Uint16Array,
+): void {
+  const dtype = dtypeOf(x);
+  const plane = g.height * g.width, outPlane = g.outH * g.outW;
+  const kernel = dtype === "float32" ? wasm.exports.f32_maxPool2x2 : wasm.exports.f64_maxPool2x2;
+  const mark = wasm.gemm.mark();
+  try {
+    const most = Math.min(p1 - p0, Math.max(1, Math.floor(WASM_CHUNK_PIXELS / plane)));
+    const xAt = wasm.alloc(dtype, most * plane), outAt = wasm.alloc(dtype, most * outPlane);
+    const argAt = wasm.alloc("float32", Math.ceil(most * outPlane / 2));
+    const xView = wasm.view(dtype, xAt, most * plane);
+    const outView = wasm.view(dtype, outAt, most * outPlane);
+    const argView = new Uint16Array(wasm.gemm.memory.buffer, argAt, most * outPlane);
+    planeChunks(g, p0, p1, (c0, c1) => {
+      const n = c1 - c0;
+      xView.set(x.subarray(c0 * plane, c1 * plane));
+      kernel(xAt, outAt, argAt, n, g.outH, g.outW);
+      out.set(outView.subarray(0, n * outPlane), c0 * outPlane);
+      argmax.set(argView.subarray(0, n * outPlane), c0 * outPlane);
+    });
+  } finally {
+    wasm.gemm.release(mark);
+  }
+}
+
+/** {@link maxPoolScatterRange} for 2×2 windows that tile the input, in WebAssembly. */
+function maxPool2x2BackWasm(
+  wasm: AuxKernels,
+  dout: FloatArray,
+  argmax: Uint16Array,
+  g: WindowGeometry,
+  p0: number,
+  p1: number,
+  dx: FloatArray,
+): void {
+  const dtype = dtypeOf(dx);
+  const plane = g.height * g.width, outPlane = g.outH * g.outW;
+  const kernel = dtype === "float32"
+    ? wasm.exports.f32_maxPool2x2Back
+    : wasm.exports.f64_maxPool2x2Back;
+  const mark = wasm.gemm.mark();
+  try {
+    const most = Math.min(p1 - p0, Math.max(1, Math.floor(WASM_CHUNK_PIXELS / plane)));
+    const dxAt = wasm.alloc(dtype, most * plane), doutAt = wasm.alloc(dtype, most * outPlane);
+    const argAt = wasm.alloc("float32", Math.ceil(most * outPlane / 2));
+    const dxView = wasm.view(dtype, dxAt, most * plane);
+    const doutView = wasm.view(dtype, doutAt, most * outPlane);
+    const argView = new Uint16Array(wasm.gemm.memory.buffer, argAt, most * outPlane);
+    planeChunks(g, p0, p1, (c0, c1) => {
+      const n = c1 - c0;
+      doutView.set(dout.subarray(c0 * outPlane, c1 * outPlane));
+      argView.set(argmax.subarray(c0 * outPlane, c1 * outPlane));
+      kernel(doutAt, argAt, dxAt, n, g.outH, g.outW);
+      dx.set(dxView.subarray(0, n * plane), c0 * plane);
+    });
+  } finally {
+    wasm.gemm.release(mark);
+  }
+}
 
 /** Running maxima start at −∞ with tap 0, so that an all-(−∞) window still names a tap. */
 function startMax(out: FloatArray, argmax: Uint16Array, from: number, to: number): void {
@@ -248,12 +342,12 @@ export function maxPoolScatterRange(
   // Where tap k lies relative to its window's top-left pixel.
   const tapOffset = new Int32Array(taps);
   for (let k = 0; k < taps; k++) tapOffset[k] = Math.floor(k / PW) * W + (k % PW);
-  for (let o = p0 * outH * outW, end = p1 * outH * outW; o < end; o++) {
-    if (argmax[o] >= taps) {
-      throw new Error(
-        `maxPoolScatterRange: argmax[${o}] = ${argmax[o]} is not a tap of a ${PH}×${PW} window`,
-      );
-    }
+  checkTaps(argmax, p0 * outH * outW, p1 * outH * outW, taps, PH, PW);
+  const tiles2x2 = PH === 2 && PW === 2 && stride === 2 && H === 2 * outH && W === 2 * outW;
+  const wasm = tiles2x2 ? auxKernels() : null;
+  if (wasm !== null) {
+    maxPool2x2BackWasm(wasm, dout, argmax, geometry, p0, p1, dx);
+    return;
   }
   dx.fill(0, p0 * H * W, p1 * H * W);
   for (let p = p0; p < p1; p++) {
@@ -283,6 +377,36 @@ export function maxPoolScatterRange(
         stride,
         outH,
         outW,
+      );
+    }
+  }
+}
+
+/**
+ * Throws unless every `argmax[o]`, o in `[from, to)`, names one of the `taps` taps. OR-ing
+ * the values that are too large keeps the common, valid case free of branches.
+ */
+function checkTaps(
+  argmax: Uint16Array,
+  from: number,
+  to: number,
+  taps: number,
+  PH: number,
+  PW: number,
+): void {
+  let tooLarge = 0;
+  if ((taps & (taps - 1)) === 0) {
+    // A power of two: a valid tap has no bit at or above log2(taps).
+    const high = ~(taps - 1) & 0xffff;
+    for (let o = from; o < to; o++) tooLarge |= argmax[o] & high;
+  } else {
+    for (let o = from; o < to; o++) tooLarge |= argmax[o] >= taps ? 1 : 0;
+  }
+  if (tooLarge === 0) return;
+  for (let o = from; o < to; o++) {
+    if (argmax[o] >= taps) {
+      throw new Error(
+        `maxPoolScatterRange: argmax[${o}] = ${argmax[o]} is not a tap of a ${PH}×${PW} window`,
       );
     }
   }

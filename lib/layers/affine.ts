@@ -3,12 +3,15 @@
  *
  * Every product goes through the GEMM kernel with transposition flags, so `wᵀ` and `xᵀ` are
  * never materialised: GEMM's packing step reads the operands in whichever order it needs.
+ * Large products (a first layer on raw pixels) run on the worker pool (`gemmParallel`),
+ * with the same result bit for bit as on one thread.
  *
  * @module
  */
 
-import { gemm } from "../kernels/gemm.ts";
 import { broadcastRows, columnSums } from "../kernels/elementwise.ts";
+import { gemmParallel } from "../kernels/gemm_parallel.ts";
+import { allocateOutput } from "../parallel/shared.ts";
 import { shapeSize, Tensor } from "../tensor.ts";
 
 /** What {@link affineForward} keeps for the backward pass: the inputs `(x, w, b)`. */
@@ -33,10 +36,11 @@ export type AffineCache = [x: Tensor, w: Tensor, b: Tensor];
  */
 export function affineForward(x: Tensor, w: Tensor, b: Tensor): [Tensor, AffineCache] {
   const { N, D, M } = checkAffineInputs("affineForward", x, w, b);
-  const out = Tensor.zeros([N, M], x.dtype);
+  // Plain memory: fresh shared memory costs a page fault per page (see allocateOutput).
+  const out = new Tensor(allocateOutput(x.dtype, N * M), [N, M]);
   // Seeding every row with the bias lets GEMM add x·w on top (beta = 1): one pass over out.
   broadcastRows(b.data, out.data, N, M);
-  gemm(false, false, N, M, D, 1, x.data, ld(D), w.data, ld(M), 1, out.data, ld(M));
+  gemmParallel(false, false, N, M, D, 1, x.data, ld(D), w.data, ld(M), 1, out.data, ld(M));
   return [out, [x, w, b]];
 }
 
@@ -60,8 +64,8 @@ export function affineForward(x: Tensor, w: Tensor, b: Tensor): [Tensor, AffineC
 export function affineBackward(dout: Tensor, cache: AffineCache): [Tensor, Tensor, Tensor] {
   const [x, w] = cache;
   const { N, D, M } = checkAffineBackward("affineBackward", dout, cache);
-  const dx = Tensor.zeros(x.shape, x.dtype);
-  gemm(false, true, N, D, M, 1, dout.data, ld(M), w.data, ld(M), 0, dx.data, ld(D));
+  const dx = new Tensor(allocateOutput(x.dtype, x.size), x.shape);
+  gemmParallel(false, true, N, D, M, 1, dout.data, ld(M), w.data, ld(M), 0, dx.data, ld(D));
   const [dw, db] = affineParamGrads(dout, cache);
   return [dx, dw, db];
 }
@@ -86,9 +90,9 @@ export function affineBackward(dout: Tensor, cache: AffineCache): [Tensor, Tenso
 export function affineParamGrads(dout: Tensor, cache: AffineCache): [Tensor, Tensor] {
   const [x, w, b] = cache;
   const { N, D, M } = checkAffineBackward("affineParamGrads", dout, cache);
-  const dw = Tensor.zeros(w.shape, w.dtype);
-  gemm(true, false, D, M, N, 1, x.data, ld(D), dout.data, ld(M), 0, dw.data, ld(M));
-  const db = Tensor.zeros(b.shape, b.dtype);
+  const dw = new Tensor(allocateOutput(w.dtype, w.size), w.shape);
+  gemmParallel(true, false, D, M, N, 1, x.data, ld(D), dout.data, ld(M), 0, dw.data, ld(M));
+  const db = new Tensor(allocateOutput(b.dtype, b.size), b.shape);
   columnSums(dout.data, N, M, db.data);
   return [dw, db];
 }

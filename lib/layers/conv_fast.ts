@@ -12,29 +12,42 @@
  * - backward: `dW_chunk = dout_chunk · colsᵀ` and `dcols = Wᵀ · dout_chunk` (GEMM reads the
  *   transposes in place), then `dx_chunk = col2im(dcols)` — a transposed convolution.
  *
- * **Ready to be split across threads.** The range functions ({@link convForwardRange},
+ * **In WebAssembly memory.** With the WebAssembly GEMM (the default), a chunk is copied
+ * into the memory of the thread's GEMM instance with one bulk `set`; im2col, GEMM (on
+ * operands in place), col2im and the reordering between a tensor's (example, filter,
+ * pixel) layout and GEMM's (filter, example·pixel) rows all run there, and one bulk `set`
+ * copies each result out. The JavaScript path (JavaScript GEMM selected, or no SIMD) does
+ * the same with the JavaScript im2col and `gemm`. Per-element JavaScript never touches the
+ * big arrays; measured on 3×3 convolutions of 32–64 channels the layer runs at 80–90% of
+ * the GEMM kernel's own rate on the same products (see `bench/conv_bench.ts`).
+ *
+ * **Split across threads.** The range functions ({@link convForwardRange},
  * {@link convBackwardRange}) take raw arrays, a validated geometry, an example range
  * `[n0, n1)` and the caller's scratch memory, and write only their own examples' outputs.
  * The weight gradient is a sum over the batch, so each chunk writes its own partial
  * `dW`/`db` into a slot of a partials buffer, and {@link sumPartials} adds the slots in
- * chunk order. Chunk boundaries depend only on the geometry, so the result is bitwise the
- * same however the chunks are shared out.
- *
- * All big buffers come from a {@link ScratchBuffers} and are reused across calls, and the
- * copies around GEMM are bulk `set`/`fill` calls, so that GEMM dominates: measured on 3×3
- * convolutions of 32–64 channels, the convolution runs at 75–95% of the GEMM kernel's own
- * rate on the same products (see `bench/conv_bench.ts`). Thin layers (few channels, e.g.
- * an RGB input) are bound by the data movement instead.
+ * chunk order. On the worker pool, threads claim chunks one at a time from a shared
+ * counter. Chunk boundaries depend only on the geometry, so the result is bitwise the same
+ * however the chunks are shared out, and for any number of threads.
  *
  * @module
  */
 
-import { gemm } from "../kernels/gemm.ts";
+import { gemm, gemmInstance } from "../kernels/gemm.ts";
 import { col2im, defaultScratch, im2col, rowSums, ScratchBuffers } from "../kernels/im2col.ts";
+import { type AuxKernels, auxKernels } from "../kernels/wasm/aux_instance.ts";
+import { GEMM_BLOCKING } from "../kernels/wasm/gemm_module.ts";
+import { im2colBounds } from "../kernels/wasm/im2col_module.ts";
 import { registerJob } from "../parallel/jobs.ts";
 import { getPool } from "../parallel/pool.ts";
-import { sharedView, useParallel } from "../parallel/shared.ts";
-import { allocate, dtypeOf, type FloatArray } from "../storage.ts";
+import {
+  allocateOutput,
+  copyBack,
+  sharedTarget,
+  sharedView,
+  useParallel,
+} from "../parallel/shared.ts";
+import { bytesPerElement, type DType, dtypeOf, type FloatArray } from "../storage.ts";
 import { Tensor } from "../tensor.ts";
 import {
   checkConvBackward,
@@ -112,8 +125,154 @@ export function convForwardRange(
   n1: number,
   scratch: ScratchBuffers = defaultScratch,
 ): void {
-  const { channels: C, filters: F, groups, kernelH, kernelW, outH, outW } = geometry;
   checkRange("convForwardRange", geometry, n0, n1);
+  const wasm = wasmFor(x, w, out);
+  if (wasm !== null) {
+    forwardChunksWasm(wasm, x, w, b, geometry, out, rangeChunks(geometry, n0, n1));
+  } else {
+    forwardRangeJs(x, w, b, geometry, out, n0, n1, scratch);
+  }
+}
+
+/** The next chunk `[c0, c1)` to process, or null when there is none left. */
+type ChunkSource = () => [number, number] | null;
+
+/** The chunks of `[n0, n1)` in order: `nb` examples each from `n0`, the last one shorter. */
+function rangeChunks(g: ConvGeometry, n0: number, n1: number): ChunkSource {
+  const nb = convChunkSize(g);
+  let c0 = n0;
+  return () => {
+    if (c0 >= n1) return null;
+    const chunk: [number, number] = [c0, Math.min(n1, c0 + nb)];
+    c0 += nb;
+    return chunk;
+  };
+}
+
+/**
+ * The batch's chunks, each handed to whichever thread asks first: `next[0]` is a shared
+ * counter that every thread of a call increments atomically. A thread that starts late
+ * (waking a worker takes 0.1–0.3 ms here) simply takes fewer chunks. Who computes a chunk
+ * never changes its result, so this keeps results bitwise identical for any thread count.
+ */
+function claimedChunks(g: ConvGeometry, next: Int32Array): ChunkSource {
+  const nb = convChunkSize(g), count = convChunkCount(g);
+  return () => {
+    const k = Atomics.add(next, 0, 1);
+    return k < count ? [k * nb, Math.min(g.batch, (k + 1) * nb)] : null;
+  };
+}
+
+/** The WebAssembly kernels to use for these operands, or null for the JavaScript path. */
+function wasmFor(...arrays: (FloatArray | null)[]): AuxKernels | null {
+  const dtype = dtypeOf(arrays[0]!);
+  if (arrays.some((a) => a !== null && dtypeOf(a) !== dtype)) return null;
+  // The WebAssembly path calls the selected GEMM instance directly; with the JavaScript
+  // GEMM kernel selected (tests, or no SIMD), the whole layer stays in JavaScript.
+  const instance = gemmInstance();
+  return instance === null ? null : auxKernels(instance);
+}
+
+/**
+ * {@link convForwardRange} in WebAssembly memory: per chunk, one bulk copy brings the
+ * chunk's examples in, `im2col` writes the matrix next to them, GEMM reads it in place and
+ * writes `W · cols` (seeded with the bias), and one swap of blocks plus one bulk copy put
+ * the result into `out`'s (example, filter, pixel) layout.
+ */
+function forwardChunksWasm(
+  wasm: AuxKernels,
+  x: FloatArray,
+  w: FloatArray,
+  b: FloatArray | null,
+  g: ConvGeometry,
+  out: FloatArray,
+  chunks: ChunkSource,
+): void {
+  const { channels: C, height: H, width: W, filters: F, groups, kernelH, kernelW } = g;
+  const { stride, outH, outW } = g;
+  const Cg = C / groups, Fg = F / groups;
+  const Kg = Cg * kernelH * kernelW;
+  const P = outH * outW, CHW = C * H * W;
+  const nb = convChunkSize(g);
+  const dtype = dtypeOf(x), bytes = bytesPerElement(dtype);
+  let chunk = chunks();
+  if (chunk === null) return;
+  const most = Math.min(nb, g.batch);
+  const gemm = wasm.gemm;
+  const walk = dtype === "float32" ? wasm.exports.f32_im2col : wasm.exports.f64_im2col;
+  const window = [H, W, kernelH, kernelW, stride, outH, outW] as const;
+  const mark = gemm.mark();
+  try {
+    const wAt = wasm.copyIn(w.length === F * Kg ? w : w.subarray(0, F * Kg));
+    const boundsAt = copyBounds(wasm, g);
+    const xAt = wasm.alloc(dtype, most * CHW);
+    const colsAt = wasm.alloc(dtype, Kg * most * P);
+    const gemmAt = wasm.alloc(dtype, F * most * P);
+    const outAt = most > 1 ? wasm.alloc(dtype, most * F * P) : gemmAt;
+    const xView = wasm.view(dtype, xAt, most * CHW);
+    const gemmView = wasm.view(dtype, gemmAt, F * most * P);
+    const outView = wasm.view(dtype, outAt, most * F * P);
+    for (; chunk !== null; chunk = chunks()) {
+      const [c0, c1] = chunk, m = c1 - c0, cols = m * P;
+      xView.set(x.subarray(c0 * CHW, c1 * CHW));
+      // Seeding each filter's row with its bias lets GEMM add W·cols on top (beta = 1).
+      if (b !== null) { for (let f = 0; f < F; f++) gemmView.fill(b[f], f * cols, (f + 1) * cols); }
+      for (let grp = 0; grp < groups; grp++) {
+        const [cLo, cHi] = [grp * Cg, (grp + 1) * Cg];
+        walk(xAt, colsAt, boundsAt, m, C, cLo, cHi, ...window);
+        gemm.gemmInPlace(
+          dtype,
+          false,
+          false,
+          Fg,
+          cols,
+          Kg,
+          1,
+          wAt + grp * Fg * Kg * bytes,
+          Kg,
+          colsAt,
+          cols,
+          b === null ? 0 : 1,
+          gemmAt + grp * Fg * cols * bytes,
+          cols,
+        );
+      }
+      // GEMM's rows are filters, each holding the chunk's examples side by side; a tensor
+      // holds each example's filters together.
+      if (m > 1) wasm.exports.swapBlocks(gemmAt, outAt, F, m, P * bytes);
+      out.set(outView.subarray(0, m * F * P), c0 * F * P);
+    }
+  } finally {
+    gemm.release(mark);
+  }
+}
+
+/** Elements of the whole GEMM tiles that cover an M × N product (edges rounded up). */
+function tileArea(M: number, N: number, dtype: DType): number {
+  const { MR, NR } = GEMM_BLOCKING[dtype];
+  return Math.ceil(M / MR) * MR * Math.ceil(N / NR) * NR;
+}
+
+/** Copies the run table of `im2colBounds(g)` into WebAssembly memory; returns its offset. */
+function copyBounds(wasm: AuxKernels, g: ConvGeometry): number {
+  const table = im2colBounds(g);
+  const at = wasm.alloc("float32", table.length); // 4-byte entries, like Int32
+  new Int32Array(wasm.gemm.memory.buffer, at, table.length).set(table);
+  return at;
+}
+
+/** {@link convForwardRange} in JavaScript: the fallback, and the readable version. */
+function forwardRangeJs(
+  x: FloatArray,
+  w: FloatArray,
+  b: FloatArray | null,
+  geometry: ConvGeometry,
+  out: FloatArray,
+  n0: number,
+  n1: number,
+  scratch: ScratchBuffers,
+): void {
+  const { channels: C, filters: F, groups, kernelH, kernelW, outH, outW } = geometry;
   const Cg = C / groups, Fg = F / groups;
   const Kg = Cg * kernelH * kernelW;
   const P = outH * outW;
@@ -208,11 +367,8 @@ export function convBackwardRange(
 ): void {
   const fn = "convBackwardRange";
   const { batch: N, channels: C, height: H, width: W, filters: F, groups } = geometry;
-  const { kernelH, kernelW, outH, outW } = geometry;
   checkRange(fn, geometry, n0, n1);
-  const Cg = C / groups, Fg = F / groups;
-  const Kg = Cg * kernelH * kernelW;
-  const P = outH * outW;
+  const Kg = (C / groups) * geometry.kernelH * geometry.kernelW;
   const nb = convChunkSize(geometry);
   if (dwPartials !== null || dbPartials !== null) {
     if (n0 % nb !== 0 || (n1 % nb !== 0 && n1 !== N)) {
@@ -229,6 +385,169 @@ export function convBackwardRange(
   if (dwPartials !== null && x === null) {
     throw new Error(`${fn}: x is needed to compute dwPartials, got null`);
   }
+  const wasm = wasmFor(dout, x, w, dx, dwPartials);
+  if (wasm !== null) {
+    const chunks = rangeChunks(geometry, n0, n1);
+    backwardChunksWasm(wasm, dout, x, w, geometry, chunks, dx, dwPartials, dbPartials);
+  } else {
+    backwardRangeJs(dout, x, w, geometry, n0, n1, dx, dwPartials, dbPartials, scratch);
+  }
+}
+
+/**
+ * {@link convBackwardRange} in WebAssembly memory. Per chunk: `dout` comes in with one bulk
+ * copy and is rearranged into GEMM's (filter, pixel) rows; `dW_chunk = dout · colsᵀ` reads
+ * an im2col matrix built in place; `dcols = Wᵀ · dout` is folded back onto a zeroed `dx`
+ * chunk by `col2im`, which one bulk copy then moves into `dx`.
+ */
+function backwardChunksWasm(
+  wasm: AuxKernels,
+  dout: FloatArray,
+  x: FloatArray | null,
+  w: FloatArray,
+  g: ConvGeometry,
+  chunks: ChunkSource,
+  dx: FloatArray | null,
+  dwPartials: FloatArray | null,
+  dbPartials: Float64Array | null,
+): void {
+  const { channels: C, height: H, width: W, filters: F, groups, kernelH, kernelW } = g;
+  const { stride, outH, outW } = g;
+  const Cg = C / groups, Fg = F / groups;
+  const Kg = Cg * kernelH * kernelW;
+  const P = outH * outW, CHW = C * H * W;
+  const nb = convChunkSize(g);
+  const dtype = dtypeOf(dout), bytes = bytesPerElement(dtype);
+  let chunk = chunks();
+  if (chunk === null) return;
+  const most = Math.min(nb, g.batch);
+  const gemm = wasm.gemm;
+  const ex = wasm.exports;
+  const [im2colWalk, col2imWalk] = dtype === "float32"
+    ? [ex.f32_im2col, ex.f32_col2im]
+    : [ex.f64_im2col, ex.f64_col2im];
+  const window = [H, W, kernelH, kernelW, stride, outH, outW] as const;
+  // dW_g = dout_g · colsᵀ is Fg × Kg. When Fg and Kg fit GEMM's 6×8 (or 6×4) tiles badly
+  // the other way round (the Fashion-MNIST net's 32 × 49: 78% of the tiles' lanes useful,
+  // against 91% for 49 × 32), compute dW_gᵀ = cols · dout_gᵀ and transpose it.
+  const transposedDw = tileArea(Kg, Fg, dtype) < 0.95 * tileArea(Fg, Kg, dtype);
+  const mark = gemm.mark();
+  try {
+    const wAt = dx !== null ? wasm.copyIn(w.length === F * Kg ? w : w.subarray(0, F * Kg)) : 0;
+    const boundsAt = copyBounds(wasm, g);
+    const doutAt = wasm.alloc(dtype, most * F * P);
+    const matrixAt = most > 1 ? wasm.alloc(dtype, F * most * P) : doutAt;
+    const colsAt = dx !== null || dwPartials !== null ? wasm.alloc(dtype, Kg * most * P) : 0;
+    const imageAt = dx !== null || dwPartials !== null ? wasm.alloc(dtype, most * CHW) : 0;
+    const dwAt = dwPartials !== null ? wasm.alloc(dtype, F * Kg) : 0;
+    const dwTAt = dwPartials !== null && transposedDw ? wasm.alloc(dtype, Fg * Kg) : 0;
+    const doutView = wasm.view(dtype, doutAt, most * F * P);
+    const matrixView = wasm.view(dtype, matrixAt, F * most * P);
+    const imageView = wasm.view(dtype, imageAt, imageAt === 0 ? 0 : most * CHW);
+    const dwView = wasm.view(dtype, dwAt, dwAt === 0 ? 0 : F * Kg);
+    for (; chunk !== null; chunk = chunks()) {
+      const [c0, c1] = chunk, m = c1 - c0, cols = m * P;
+      const slot = c0 / nb;
+      doutView.set(dout.subarray(c0 * F * P, c1 * F * P));
+      // GEMM wants this chunk's dout as one (F, m·P) matrix; one example already is one.
+      if (m > 1) ex.swapBlocks(doutAt, matrixAt, m, F, P * bytes);
+      if (dbPartials !== null) rowSums(matrixView, F, cols, dbPartials.subarray(slot * F));
+      const groupRows = (grp: number) => [grp * Cg, (grp + 1) * Cg] as const;
+      if (dwPartials !== null && x !== null) {
+        imageView.set(x.subarray(c0 * CHW, c1 * CHW));
+        for (let grp = 0; grp < groups; grp++) {
+          const [cLo, cHi] = groupRows(grp);
+          im2colWalk(imageAt, colsAt, boundsAt, m, C, cLo, cHi, ...window);
+          const doutAt = matrixAt + grp * Fg * cols * bytes, dwGroup = dwAt + grp * Fg * Kg * bytes;
+          if (transposedDw) {
+            gemm.gemmInPlace(
+              dtype,
+              false,
+              true,
+              Kg,
+              Fg,
+              cols,
+              1,
+              colsAt,
+              cols,
+              doutAt,
+              cols,
+              0,
+              dwTAt,
+              Fg,
+            );
+            ex.swapBlocks(dwTAt, dwGroup, Kg, Fg, bytes);
+          } else {
+            gemm.gemmInPlace(
+              dtype,
+              false,
+              true,
+              Fg,
+              Kg,
+              cols,
+              1,
+              doutAt,
+              cols,
+              colsAt,
+              cols,
+              0,
+              dwGroup,
+              Kg,
+            );
+          }
+        }
+        dwPartials.set(dwView, slot * F * Kg);
+      }
+      if (dx !== null) {
+        imageView.fill(0, 0, m * CHW);
+        for (let grp = 0; grp < groups; grp++) {
+          const [cLo, cHi] = groupRows(grp);
+          // colsAt now receives dcols = W_gᵀ · dout_g, which col2im folds back onto dx.
+          gemm.gemmInPlace(
+            dtype,
+            true,
+            false,
+            Kg,
+            cols,
+            Fg,
+            1,
+            wAt + grp * Fg * Kg * bytes,
+            Kg,
+            matrixAt + grp * Fg * cols * bytes,
+            cols,
+            0,
+            colsAt,
+            cols,
+          );
+          col2imWalk(imageAt, colsAt, boundsAt, m, C, cLo, cHi, ...window);
+        }
+        dx.set(imageView.subarray(0, m * CHW), c0 * CHW);
+      }
+    }
+  } finally {
+    gemm.release(mark);
+  }
+}
+
+/** {@link convBackwardRange} in JavaScript: the fallback, and the readable version. */
+function backwardRangeJs(
+  dout: FloatArray,
+  x: FloatArray | null,
+  w: FloatArray,
+  geometry: ConvGeometry,
+  n0: number,
+  n1: number,
+  dx: FloatArray | null,
+  dwPartials: FloatArray | null,
+  dbPartials: Float64Array | null,
+  scratch: ScratchBuffers,
+): void {
+  const { channels: C, height: H, width: W, filters: F, groups } = geometry;
+  const { kernelH, kernelW, outH, outW } = geometry;
+  const Cg = C / groups, Fg = F / groups;
+  const Kg = Cg * kernelH * kernelW;
+  const P = outH * outW;
+  const nb = convChunkSize(geometry);
   const dtype = dtypeOf(dout);
   for (let c0 = n0; c0 < n1; c0 += nb) {
     const c1 = Math.min(n1, c0 + nb);
@@ -357,6 +676,8 @@ interface ForwardJob {
   b: FloatArray | null;
   geometry: ConvGeometry;
   out: FloatArray;
+  /** The shared chunk counter of {@link claimedChunks}. */
+  next: Int32Array;
 }
 
 interface BackwardJob {
@@ -367,35 +688,58 @@ interface BackwardJob {
   dx: FloatArray | null;
   dwPartials: FloatArray | null;
   dbPartials: Float64Array | null;
+  /** The shared chunk counter of {@link claimedChunks}. */
+  next: Int32Array;
 }
 
-/** Examples [n0, n1) of the chunks [k0, k1). */
-function chunkExamples(g: ConvGeometry, k0: number, k1: number): [number, number] {
-  const nb = convChunkSize(g);
-  return [Math.min(g.batch, k0 * nb), Math.min(g.batch, k1 * nb)];
+// Each thread of a call runs its job once and claims chunks until none is left; the
+// task range the pool hands it is not used.
+registerJob("conv.forward", (a: ForwardJob) => {
+  const chunks = claimedChunks(a.geometry, a.next);
+  const wasm = wasmFor(a.x, a.w, a.out);
+  if (wasm !== null) {
+    forwardChunksWasm(wasm, a.x, a.w, a.b, a.geometry, a.out, chunks);
+    return;
+  }
+  for (let c = chunks(); c !== null; c = chunks()) {
+    forwardRangeJs(a.x, a.w, a.b, a.geometry, a.out, c[0], c[1], defaultScratch);
+  }
+});
+
+registerJob("conv.backward", (a: BackwardJob) => {
+  const chunks = claimedChunks(a.geometry, a.next);
+  const wasm = wasmFor(a.dout, a.x, a.w, a.dx, a.dwPartials);
+  if (wasm !== null) {
+    const { dout, x, w, geometry, dx, dwPartials, dbPartials } = a;
+    backwardChunksWasm(wasm, dout, x, w, geometry, chunks, dx, dwPartials, dbPartials);
+    return;
+  }
+  for (let c = chunks(); c !== null; c = chunks()) {
+    const { dout, x, w, geometry: g, dx, dwPartials, dbPartials } = a;
+    backwardRangeJs(dout, x, w, g, c[0], c[1], dx, dwPartials, dbPartials, defaultScratch);
+  }
+});
+
+/** A fresh chunk counter for one parallel call (see {@link claimedChunks}). */
+function chunkCounter(): Int32Array {
+  const next = new Int32Array(sharedScratch.get("conv.next", "float32", 1).buffer, 0, 1);
+  next[0] = 0;
+  return next;
 }
 
-registerJob("conv.forward", (a: ForwardJob, k0: number, k1: number) => {
-  const [n0, n1] = chunkExamples(a.geometry, k0, k1);
-  convForwardRange(a.x, a.w, a.b, a.geometry, a.out, n0, n1);
-});
-
-registerJob("conv.backward", (a: BackwardJob, k0: number, k1: number) => {
-  const [n0, n1] = chunkExamples(a.geometry, k0, k1);
-  convBackwardRange(a.dout, a.x, a.w, a.geometry, n0, n1, a.dx, a.dwPartials, a.dbPartials);
-});
+/** One job per thread that would share a call made now (each claims its own chunks). */
+function threadsNow(): number {
+  return getPool().activeThreads;
+}
 
 /** Runs the forward pass over all chunks, on the pool when it pays. */
 function forwardAll(x: Tensor, w: Tensor, b: Tensor, g: ConvGeometry): Tensor {
   const chunks = convChunkCount(g);
-  const parallel = useParallel(chunks);
   const shape = [g.batch, g.filters, g.outH, g.outW];
-  // On the pool, the output must be shared memory whatever the storage setting.
-  const out = new Tensor(
-    allocate(x.dtype, shape.reduce((a, d) => a * d, 1), parallel || undefined),
-    shape,
-  );
-  if (!parallel) {
+  const size = g.batch * g.filters * g.outH * g.outW;
+  // Plain memory: fresh shared memory costs a page fault per page (see allocateOutput).
+  const out = new Tensor(allocateOutput(x.dtype, size), shape);
+  if (!useParallel(chunks)) {
     convForwardRange(x.data, w.data, b.data, g, out.data, 0, g.batch, defaultScratch);
     return out;
   }
@@ -404,9 +748,11 @@ function forwardAll(x: Tensor, w: Tensor, b: Tensor, g: ConvGeometry): Tensor {
     w: sharedView(w.data, sharedScratch, "conv.w"),
     b: sharedView(b.data, sharedScratch, "conv.b"),
     geometry: g,
-    out: out.data,
+    out: sharedTarget(out.data, sharedScratch, "conv.out"),
+    next: chunkCounter(),
   };
-  getPool().run("conv.forward", job, chunks);
+  getPool().run("conv.forward", job, threadsNow());
+  copyBack(out.data, job.out);
   return out;
 }
 
@@ -464,9 +810,8 @@ export function convForwardFast(
 export function convBackwardFast(dout: Tensor, cache: ConvCache): [Tensor, Tensor, Tensor] {
   const g = checkConvBackward("convBackwardFast", dout, cache);
   const [x] = cache;
-  const parallel = useParallel(convChunkCount(g));
-  const dx = new Tensor(allocate(x.dtype, x.size, parallel || undefined), x.shape);
-  const [dw, db] = backward(dout, cache, g, dx);
+  const dx = new Tensor(allocateOutput(x.dtype, x.size), x.shape);
+  const [dw, db] = backward(dout, cache, g, dx.data);
   return [dx, dw, db];
 }
 
@@ -495,11 +840,12 @@ export function convParamGradsFast(dout: Tensor, cache: ConvCache): [Tensor, Ten
   return backward(dout, cache, g, null);
 }
 
+/** dW and db, and `dx` when given (filled in place), on the pool when it pays. */
 function backward(
   dout: Tensor,
   cache: ConvCache,
   g: ConvGeometry,
-  dx: Tensor | null,
+  dx: FloatArray | null,
 ): [Tensor, Tensor] {
   const [x, w, b] = cache;
   const slots = convChunkCount(g);
@@ -513,11 +859,13 @@ function backward(
       x: sharedView(x.data, sharedScratch, "conv.x"),
       w: sharedView(w.data, sharedScratch, "conv.w"),
       geometry: g,
-      dx: dx === null ? null : dx.data,
+      dx: dx === null ? null : sharedTarget(dx, sharedScratch, "conv.dx"),
       dwPartials,
       dbPartials,
+      next: chunkCounter(),
     };
-    getPool().run("conv.backward", job, slots);
+    getPool().run("conv.backward", job, threadsNow());
+    if (dx !== null) copyBack(dx, job.dx!);
   } else {
     convBackwardRange(
       dout.data,
@@ -526,15 +874,15 @@ function backward(
       g,
       0,
       g.batch,
-      dx === null ? null : dx.data,
+      dx,
       dwPartials,
       dbPartials,
       defaultScratch,
     );
   }
-  const dw = Tensor.zeros(w.shape, w.dtype);
+  const dw = new Tensor(allocateOutput(w.dtype, w.size), w.shape);
   sumPartials(dwPartials, slots, w.size, dw.data, defaultScratch);
-  const db = Tensor.zeros(b.shape, b.dtype);
+  const db = new Tensor(allocateOutput(b.dtype, b.size), b.shape);
   sumPartials(dbPartials, slots, g.filters, db.data, defaultScratch);
   return [dw, db];
 }

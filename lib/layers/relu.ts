@@ -5,6 +5,7 @@
  */
 
 import { relu, reluMask } from "../kernels/elementwise.ts";
+import { allocateOutput } from "../parallel/shared.ts";
 import { sameShape, Tensor } from "../tensor.ts";
 
 /** What {@link reluForward} keeps for the backward pass: its input `x`. */
@@ -25,7 +26,8 @@ export type ReluCache = Tensor;
  */
 export function reluForward(x: Tensor): [Tensor, ReluCache] {
   if (!(x instanceof Tensor)) throw new Error(`reluForward: x must be a Tensor, got ${x}`);
-  const out = Tensor.zeros(x.shape, x.dtype);
+  // Plain memory: fresh shared memory costs a page fault per page (see allocateOutput).
+  const out = new Tensor(allocateOutput(x.dtype, x.size), x.shape);
   relu(x.data, out.data);
   return [out, x];
 }
@@ -60,7 +62,7 @@ export function reluBackward(dout: Tensor, cache: ReluCache): Tensor {
   if (dout.dtype !== x.dtype) {
     throw new Error(`reluBackward: dout is ${dout.dtype} but the forward pass ran in ${x.dtype}`);
   }
-  const dx = Tensor.zeros(x.shape, x.dtype);
+  const dx = new Tensor(allocateOutput(x.dtype, x.size), x.shape);
   reluMask(dout.data, x.data, dx.data);
   return dx;
 }

@@ -27,6 +27,7 @@ import {
   CTRL_READY,
   CTRL_STATUS,
   CTRL_STRIDE,
+  encodeArgs,
   ERROR_BYTES,
   type JobMessage,
   STATUS_ERROR,
@@ -135,8 +136,14 @@ export class WorkerPool {
     const parts = slots.length + 1;
     const bound = (p: number) => Math.floor((p * numTasks) / parts);
     const seq = ++this.#seq;
+    const encoded = slots.length > 0 ? encodeArgs(args) : args;
     slots.forEach((slot, i) => {
-      const message: JobMessage = { seq, job: name, args, ranges: [[bound(i + 1), bound(i + 2)]] };
+      const message: JobMessage = {
+        seq,
+        job: name,
+        args: encoded,
+        ranges: [[bound(i + 1), bound(i + 2)]],
+      };
       this.#workers[slot - 1]!.postMessage(message);
     });
 

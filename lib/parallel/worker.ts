@@ -14,6 +14,7 @@ import {
   CTRL_READY,
   CTRL_STATUS,
   CTRL_STRIDE,
+  decodeArgs,
   ERROR_BYTES,
   STATUS_ERROR,
   STATUS_OK,
@@ -30,7 +31,8 @@ parentPort!.on("message", (message: JobMessage) => {
   let status = STATUS_OK;
   try {
     const job = getJob(message.job);
-    for (const [start, end] of message.ranges) job(message.args, start, end);
+    const args = decodeArgs(message.args);
+    for (const [start, end] of message.ranges) job(args, start, end);
   } catch (e) {
     status = STATUS_ERROR;
     const err = e instanceof Error ? e : new Error(String(e));

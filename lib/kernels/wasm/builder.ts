@@ -173,6 +173,20 @@ export const i32 = {
   shl: [0x74],
   shr_s: [0x75],
   shr_u: [0x76],
+  /** Loads 16 bits and zero-extends them (e.g. an entry of a Uint16Array). */
+  load16_u: (offset = 0): Code => [0x2f, ...memarg(1, offset)],
+  /** Stores the low 16 bits. */
+  store16: (offset = 0): Code => [0x3b, ...memarg(1, offset)],
+} as const;
+
+/**
+ * Bulk memory operations (memory index 0), both taking byte addresses and a byte count:
+ * `memory.copy` pops (dst, src, n) and behaves like `memmove`; `memory.fill` pops
+ * (dst, byte value, n) like `memset`.
+ */
+export const bulk = {
+  copy: [0xfc, ...uleb(10), 0x00, 0x00],
+  fill: [0xfc, ...uleb(11), 0x00],
 } as const;
 
 /** 32-bit float instructions. */
@@ -182,10 +196,17 @@ export const f32 = {
   store: (offset = 0): Code => [0x38, ...memarg(2, offset)],
   eq: [0x5b],
   ne: [0x5c],
+  lt: [0x5d],
+  gt: [0x5e],
+  le: [0x5f],
+  ge: [0x60],
+  sqrt: [0x91],
   add: [0x92],
   sub: [0x93],
   mul: [0x94],
   div: [0x95],
+  /** IEEE maximum: NaN if either operand is NaN, and max(−0, +0) = +0. */
+  max: [0x97],
   demote_f64: [0xb6],
 } as const;
 
@@ -196,10 +217,17 @@ export const f64 = {
   store: (offset = 0): Code => [0x39, ...memarg(3, offset)],
   eq: [0x61],
   ne: [0x62],
+  lt: [0x63],
+  gt: [0x64],
+  le: [0x65],
+  ge: [0x66],
+  sqrt: [0x9f],
   add: [0xa0],
   sub: [0xa1],
   mul: [0xa2],
   div: [0xa3],
+  /** IEEE maximum, see {@link f32.max}. */
+  max: [0xa5],
   promote_f32: [0xbb],
 } as const;
 
@@ -224,15 +252,87 @@ export const v128 = {
   },
   /** All-zero vector (every lane 0 or +0.0). */
   zero: (): Code => simd(0x0c, ...new Array(16).fill(0)),
+  /** Loads four 16-bit values and zero-extends each into a 32-bit lane. */
+  load16x4_u: (offset = 0): Code => simd(0x04, ...memarg(3, offset)),
+  /** Loads 32 bits into lane 0 and zeroes the other lanes. */
+  load32_zero: (offset = 0): Code => simd(0x5c, ...memarg(2, offset)),
+  /** Loads 64 bits into the low half and zeroes the high half. */
+  load64_zero: (offset = 0): Code => simd(0x5d, ...memarg(3, offset)),
+  /** Stores 32-bit lane `lane` of the vector. */
+  store32_lane: (lane: number, offset = 0): Code => simd(0x5a, ...memarg(2, offset), lane),
+  /** Stores 64-bit lane `lane` of the vector. */
+  store64_lane: (lane: number, offset = 0): Code => simd(0x5b, ...memarg(3, offset), lane),
+  /**
+   * `i8x16.shuffle`: pops b, a; byte i of the result is byte `lanes[i]` of the 32-byte
+   * concatenation a‖b (0–15 from a, 16–31 from b).
+   */
+  shuffle: (lanes: readonly number[]): Code => {
+    if (lanes.length !== 16 || lanes.some((l) => !Number.isInteger(l) || l < 0 || l > 31)) {
+      throw new Error(`v128.shuffle: needs 16 byte indices in [0, 32), got [${lanes}]`);
+    }
+    return simd(0x0d, ...lanes);
+  },
+  not: simd(0x4d),
+  and: simd(0x4e),
+  /** Pops b, a; pushes a & ~b. */
+  andnot: simd(0x4f),
+  or: simd(0x50),
+  xor: simd(0x51),
+  /** Pops c, b, a; pushes (a & c) | (b & ~c): a where the mask c is set, else b. */
+  bitselect: simd(0x52),
+} as const;
+
+/**
+ * A shuffle pattern for {@link v128.shuffle} in units of `laneBytes`-byte lanes: lane i of
+ * the result is lane `lanes[i]` of a‖b. E.g. `lanePattern(4, [0, 2, 4, 6])` takes the even
+ * float32 lanes of two vectors.
+ */
+export function lanePattern(laneBytes: number, lanes: readonly number[]): number[] {
+  if (lanes.length * laneBytes !== 16) {
+    throw new Error(
+      `lanePattern: ${lanes.length} lanes of ${laneBytes} bytes do not make 16 bytes`,
+    );
+  }
+  return lanes.flatMap((l) => Array.from({ length: laneBytes }, (_, b) => l * laneBytes + b));
+}
+
+/** Four 32-bit integer lanes. */
+export const i32x4 = {
+  splat: simd(0x11),
+  extract_lane: (lane: number): Code => simd(0x1b, lane),
+  eq: simd(0x37),
+  add: simd(0xae),
+} as const;
+
+/** Two 64-bit integer lanes. */
+export const i64x2 = {
+  eq: simd(0xd6),
 } as const;
 
 /** Four float32 lanes. */
 export const f32x4 = {
   splat: simd(0x13),
   extract_lane: (lane: number): Code => simd(0x1f, lane),
+  eq: simd(0x41),
+  ne: simd(0x42),
+  lt: simd(0x43),
+  gt: simd(0x44),
+  le: simd(0x45),
+  ge: simd(0x46),
+  sqrt: simd(0xe3),
   add: simd(0xe4),
   sub: simd(0xe5),
   mul: simd(0xe6),
+  div: simd(0xe7),
+  /** Lane-wise IEEE maximum: NaN if either lane is NaN, and max(−0, +0) = +0. */
+  max: simd(0xe9),
+  /**
+   * Pseudo-maximum: pops b, a; lane-wise `a < b ? b : a` (one `maxps` on x64, where the IEEE
+   * `max` takes several instructions for its NaN and signed-zero rules).
+   */
+  pmax: simd(0xeb),
+  /** Rounds the two f64x2 lanes to float32 lanes 0 and 1; lanes 2 and 3 become 0. */
+  demote_f64x2_zero: simd(0x5e),
   /**
    * Relaxed SIMD: pops c, b, a and pushes a·b + c, fused or not at the engine's choice
    * (V8 on x64 with FMA fuses it into one instruction: twice the multiply-add rate).
@@ -244,9 +344,23 @@ export const f32x4 = {
 export const f64x2 = {
   splat: simd(0x14),
   extract_lane: (lane: number): Code => simd(0x21, lane),
+  eq: simd(0x47),
+  ne: simd(0x48),
+  lt: simd(0x49),
+  gt: simd(0x4a),
+  le: simd(0x4b),
+  ge: simd(0x4c),
+  sqrt: simd(0xef),
   add: simd(0xf0),
   sub: simd(0xf1),
   mul: simd(0xf2),
+  div: simd(0xf3),
+  /** Lane-wise IEEE maximum, see {@link f32x4.max}. */
+  max: simd(0xf5),
+  /** Pseudo-maximum `a < b ? b : a`, see {@link f32x4.pmax}. */
+  pmax: simd(0xf7),
+  /** Widens float32 lanes 0 and 1 of an f32x4 to two float64 lanes (exactly). */
+  promote_low_f32x4: simd(0x5f),
   /** Relaxed SIMD: a·b + c, see {@link f32x4.relaxed_madd}. */
   relaxed_madd: simd(0x107),
 } as const;

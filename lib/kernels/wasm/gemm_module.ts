@@ -44,6 +44,7 @@ import {
   forLoop,
   type FunctionBuilder,
   i32,
+  lanePattern,
   local,
   ModuleBuilder,
   v128,
@@ -121,7 +122,7 @@ export function buildGemmModule(options: GemmModuleOptions): Uint8Array<ArrayBuf
 }
 
 /** The dtype-specific instructions, so one generator emits both kernels. */
-class Lanes {
+export class Lanes {
   /** Export name prefix. */
   readonly prefix: string;
   /** Bytes per element. */
@@ -135,6 +136,7 @@ class Lanes {
   /** Loads one element and broadcasts it to every lane. */
   readonly loadSplat: (offset: number) => Code;
 
+  /** The instructions for elements of `dtype`. */
   constructor(dtype: DType) {
     const is32 = dtype === "float32";
     this.prefix = is32 ? "f32_" : "f64_";
@@ -209,6 +211,92 @@ function emitPack(mod: ModuleBuilder, t: Lanes, name: string, width: number): Fu
     ]),
   ];
 
+  // When each line is contiguous along the depth instead (rows of an untransposed A,
+  // columns of a transposed B — the dW and dx products of the layers), load L consecutive
+  // steps of every line as one vector each and transpose L×L blocks with shuffles: the
+  // scalar path below costs a load and a store per element plus address arithmetic, and
+  // was measured at up to 40% of a conv weight-gradient product.
+  const L = t.lanes;
+  const stepStart = f.local("i32");
+  const loaded = Array.from({ length: width }, () => f.local("v128"));
+  const half = [f.local("v128"), f.local("v128"), f.local("v128"), f.local("v128")];
+  const shuffle = (lanes: number[]) => v128.shuffle(lanePattern(t.bytes, lanes));
+  /** Stores the vector `value` (code) at `dst + offset`. */
+  const storeAt = (
+    offset: number,
+    value: Code,
+  ): Code => [local.get(dst), value, v128.store(offset)];
+  const transposed: Code[] = [];
+  if (L === 4) {
+    // Lines in groups of four: a 4×4 transpose in two rounds of shuffles.
+    for (let g = 0; g + 4 <= width; g += 4) {
+      const [l0, l1, l2, l3] = loaded.slice(g, g + 4);
+      transposed.push(
+        [local.get(l0), local.get(l1), shuffle([0, 4, 1, 5]), local.set(half[0])],
+        [local.get(l0), local.get(l1), shuffle([2, 6, 3, 7]), local.set(half[1])],
+        [local.get(l2), local.get(l3), shuffle([0, 4, 1, 5]), local.set(half[2])],
+        [local.get(l2), local.get(l3), shuffle([2, 6, 3, 7]), local.set(half[3])],
+        // Step p of lines g…g+3 goes to dst + p·panelBytes + g·bytes.
+        storeAt(g * 4, [local.get(half[0]), local.get(half[2]), shuffle([0, 1, 4, 5])]),
+        storeAt(panelBytes + g * 4, [
+          local.get(half[0]),
+          local.get(half[2]),
+          shuffle([2, 3, 6, 7]),
+        ]),
+        storeAt(2 * panelBytes + g * 4, [
+          local.get(half[1]),
+          local.get(half[3]),
+          shuffle([0, 1, 4, 5]),
+        ]),
+        storeAt(3 * panelBytes + g * 4, [
+          local.get(half[1]),
+          local.get(half[3]),
+          shuffle([2, 3, 6, 7]),
+        ]),
+      );
+    }
+    if (width % 4 === 2) {
+      // Two lines left (the 6-wide A panels): pairs, stored as 64-bit halves.
+      const g = width - 2, [la, lb] = loaded.slice(g);
+      transposed.push(
+        [local.get(la), local.get(lb), shuffle([0, 4, 1, 5]), local.set(half[0])],
+        [local.get(la), local.get(lb), shuffle([2, 6, 3, 7]), local.set(half[1])],
+        [0, 1, 2, 3].map((p) => [
+          [local.get(dst), local.get(half[p >> 1])],
+          v128.store64_lane(p & 1, p * panelBytes + g * 4),
+        ]),
+      );
+    }
+  } else {
+    // float64: pairs of lines, a 2×2 transpose each.
+    for (let g = 0; g + 2 <= width; g += 2) {
+      const [la, lb] = loaded.slice(g, g + 2);
+      transposed.push(
+        storeAt(g * 8, [local.get(la), local.get(lb), shuffle([0, 2])]),
+        storeAt(panelBytes + g * 8, [local.get(la), local.get(lb), shuffle([1, 3])]),
+      );
+    }
+  }
+  const covered = loaded.length === width &&
+    (L === 4 ? width % 4 !== 1 && width % 4 !== 3 : width % 2 === 0);
+  const transposeCopy: Code = !covered ? [] : [
+    // if (stepStride == bytes && valid >= width): whole blocks of L steps
+    [local.get(stepStride), i32.const(t.bytes), i32.eq],
+    [local.get(valid), i32.const(width), i32.ge_s, i32.and],
+    control.if([
+      forLoop(step, i32.const(0), [local.get(depth), i32.const(-L), i32.and], i32.const(L), [
+        loaded.map((vec, r) => [
+          [local.get(from), local.get(lineOffset[r]), i32.add, v128.load(), local.set(vec)],
+        ]),
+        transposed,
+        addTo(from, i32.const(L * t.bytes)),
+        addTo(dst, i32.const(L * panelBytes)),
+      ]),
+      // The last depth % L steps go through the general loop.
+      [local.get(depth), i32.const(-L), i32.and, local.set(stepStart)],
+    ]),
+  ];
+
   f.emit(
     forLoop(firstLine, i32.const(0), local.get(lines), i32.const(width), [
       // valid = lines - firstLine (≥ 1); from = src + firstLine·lineStride
@@ -221,10 +309,12 @@ function emitPack(mod: ModuleBuilder, t: Lanes, name: string, width: number): Fu
         [i32.const(r), local.get(valid), i32.lt_s, control.select],
         [local.get(lineStride), i32.mul, local.set(offset)],
       ]),
+      [i32.const(0), local.set(stepStart)],
       control.block([
         vectorCopy,
+        transposeCopy,
         // General case: one scalar load per element, the line offsets kept in locals.
-        forLoop(step, i32.const(0), local.get(depth), i32.const(1), [
+        forLoop(step, local.get(stepStart), local.get(depth), i32.const(1), [
           lineOffset.map((offset, r) => [
             [local.get(dst), local.get(from), local.get(offset), i32.add, t.scalar.load()],
             t.scalar.store(r * t.bytes),
