@@ -40,6 +40,7 @@ export {
   gemmKernelInfo,
   setGemmKernel,
 } from "./lib/kernels/gemm.ts";
+export { gemmParallel } from "./lib/kernels/gemm_parallel.ts";
 export { type WasmFeatures, wasmFeatures } from "./lib/kernels/wasm/features.ts";
 export {
   defaultNumThreads,
