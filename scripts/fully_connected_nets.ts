@@ -45,7 +45,7 @@ const flags = parseFlags(
     demo: {
       type: "boolean",
       default: false,
-      help: "short main job: train a small net for 2 epochs, print accuracy, write plots",
+      help: "short main job: train a small net for 5 epochs, print accuracy, write plots",
     },
     only: {
       type: "string",
@@ -343,7 +343,7 @@ async function runDemo(d: DataSplits): Promise<Record<string, unknown>> {
     lrDecay: 0.9,
     reg: 1e-3,
     batchSize: 200,
-    numEpochs: quick ? 1 : 2,
+    numEpochs: quick ? 1 : 5,
     weightScale: 1e-2,
     normalization: null,
     dropoutKeepRatio: 1,
