@@ -102,6 +102,13 @@ for (const dtype of ["float32", "float64"] as const) {
         return copy;
       };
       const [sA, sB, sC] = [shared(A), shared(B), shared(C)];
+      // One thread on the same shared operands: copying out of shared memory into
+      // WebAssembly memory is slower than out of plain memory, so the scaling is reported
+      // both against this and against the plain-memory single-thread figure above.
+      const one = label("1 thread, shared operands");
+      Deno.bench(`gemm 1 thread shared operands ${group}`, { group }, () => {
+        timed(one, "GFLOP/s", gflop, () => gemm(false, false, M, N, K, 1, sA, K, sB, N, 0, sC, N));
+      });
       const l = label("2 threads");
       let calls = 0;
       Deno.bench(`gemmParallel 2 threads ${group}`, { group }, async () => {
@@ -111,7 +118,9 @@ for (const dtype of ["float32", "float64"] as const) {
         if (calls++ < 3) run();
         else timed(l, "GFLOP/s", gflop, run);
       });
-      ratio(`2 threads vs 1, ${short} ${name} (goal ≥ 1.8)`, l, main);
+      ratio(`2 threads vs 1 (plain-memory operands), ${short} ${name} (goal ≥ 1.8)`, l, main);
+      ratio(`2 threads vs 1 (same shared operands), ${short} ${name}`, l, one);
+      ratio(`1 thread: plain vs shared operands, ${short} ${name}`, main, one);
     }
 
     if (M === 256) {
