@@ -12,7 +12,7 @@
  *
  * Everything runs on one thread; the float32 W2b and W3 convolutions and the float32 max
  * pool run again on two (the worker pool), with the speed-up reported. Reference figures
- * of other systems on the same machine (docs: /work/shared/FACTS.md) are printed as notes.
+ * of other systems measured on the same machine are printed as notes.
  *
  * Run: deno task bench (or deno bench --allow-read=. bench/conv_bench.ts)
  */
@@ -87,7 +87,7 @@ for (const dtype of ["float32", "float64"] as const) {
 for (const shape of shapes.filter((s) => s.name !== "W1")) benchConv(shape, "float32", 2);
 benchPool("float32", 2);
 
-note("Reference, same machine, float32 (median ms; FACTS.md), 1 / 2 threads:");
+note("Reference, other systems on the same machine, float32 (median ms), 1 / 2 threads:");
 note("  PyTorch (oneDNN) fwd+bwd: W2b 28 / 14, W3 144 / 73-96; max pool fwd 14.7, fwd+bwd 16.5");
 note("  numpy im2col + OpenBLAS fwd+bwd: W2b 61-69 / 38-54, W3 283-301 / 168-221");
 note("  TF.js WebAssembly backend, forward only: W2b 34, W3 159");
