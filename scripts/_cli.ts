@@ -230,3 +230,21 @@ export class MarkdownReport {
     console.log(`Wrote ${path}`);
   }
 }
+
+/**
+ * What results.json records about the data: where it came from, split sizes (`trainUsed`
+ * when a script trains on a prefix of the training split), image shape, preprocessing.
+ */
+export function datasetSummary(data: DataSplits, trainUsed?: number): Record<string, unknown> {
+  return {
+    name: data.dataset,
+    dir: data.dir,
+    isMini: data.isMini,
+    train: data.XTrain.shape[0],
+    ...(trainUsed === undefined ? {} : { trainUsed: Math.min(trainUsed, data.XTrain.shape[0]) }),
+    val: data.XVal.shape[0],
+    test: data.XTest.shape[0],
+    imageShape: data.XTrain.shape.slice(1),
+    preprocessing: "mean image subtracted, pixel values 0..255 otherwise unscaled (cs231n)",
+  };
+}

@@ -60,6 +60,7 @@ import { Tensor } from "../lib/tensor.ts";
 import { toImage, upscale, visualizeGrid } from "../lib/vis/grid.ts";
 import { type RasterImage, readPng, writePng } from "../lib/vis/png.ts";
 import {
+  datasetSummary,
   formatTable,
   intFlag,
   last,
@@ -138,16 +139,7 @@ const results: Record<string, unknown> = {
   mode: quick ? "quick" : "full",
   threads,
   hardwareConcurrency: defaultNumThreads(),
-  dataset: data && {
-    name: data.dataset,
-    dir: data.dir,
-    isMini: data.isMini,
-    train: data.XTrain.shape[0],
-    val: data.XVal.shape[0],
-    test: data.XTest.shape[0],
-    imageShape: data.XTrain.shape.slice(1),
-    preprocessing: "mean image subtracted, pixel values 0..255 otherwise unscaled (cs231n)",
-  },
+  dataset: data && datasetSummary(data),
   seed,
 };
 

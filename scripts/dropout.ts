@@ -26,6 +26,7 @@ import type { DataSplits } from "../lib/data/preprocess.ts";
 import { Tensor } from "../lib/tensor.ts";
 import { figure, type PlotSeries, writeSvg } from "../lib/vis/plot.ts";
 import {
+  datasetSummary,
   intFlag,
   last,
   loadData,
@@ -91,14 +92,7 @@ const data = needsData
 const results: Record<string, unknown> = {
   script: SCRIPT,
   mode: quick ? "quick" : "full",
-  dataset: data && {
-    name: data.dataset,
-    dir: data.dir,
-    isMini: data.isMini,
-    trainUsed: Math.min(numTrain, data.XTrain.shape[0]),
-    val: data.XVal.shape[0],
-    preprocessing: "mean image subtracted, pixel values 0..255 otherwise unscaled (cs231n)",
-  },
+  dataset: data && datasetSummary(data, numTrain),
   seed,
 };
 

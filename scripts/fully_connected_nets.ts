@@ -20,6 +20,7 @@ import { Solver } from "../lib/solver.ts";
 import type { DataSplits } from "../lib/data/preprocess.ts";
 import { Tensor } from "../lib/tensor.ts";
 import {
+  datasetSummary,
   type Flags,
   formatTable,
   intFlag,
@@ -111,15 +112,7 @@ const inputDim = data.XTrain.size / data.XTrain.shape[0];
 const results: Record<string, unknown> = {
   script: SCRIPT,
   mode: demo ? "demo" : quick ? "quick" : "full",
-  dataset: {
-    name: data.dataset,
-    dir: data.dir,
-    isMini: data.isMini,
-    train: data.XTrain.shape[0],
-    val: data.XVal.shape[0],
-    test: data.XTest.shape[0],
-    preprocessing: "mean image subtracted, pixel values 0..255 otherwise unscaled (cs231n)",
-  },
+  dataset: datasetSummary(data),
   seed,
 };
 
