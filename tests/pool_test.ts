@@ -105,11 +105,38 @@ Deno.test("WorkerPool survives a worker that dies during a job", sanitizers, asy
 });
 
 Deno.test(
+  "WorkerPool hands jobs over to workers that are polling and to workers that sleep",
+  sanitizers,
+  async () => {
+    // spinMs 0: every job wakes a sleeping worker; 1000: every job finds it polling.
+    for (const spinMs of [0, 1000]) {
+      const pool = new WorkerPool(2, { spinMs });
+      try {
+        await pool.ready();
+        const out = sharedFloats(20);
+        for (let i = 0; i < 50; i++) {
+          pool.run("pool.fill", { out, value: i }, 20);
+          assert.equal(out[19], i + 19, `spinMs ${spinMs}, call ${i}`);
+          // Now and then let the worker's poll window lapse.
+          if (i % 10 === 9) await new Promise((r) => setTimeout(r, 5));
+        }
+      } finally {
+        await pool.close();
+      }
+    }
+  },
+);
+
+Deno.test(
   "WorkerPool validates its arguments and refuses use after close",
   sanitizers,
   async () => {
     assert.throws(() => new WorkerPool(0), /numThreads must be a positive integer, got 0/);
     assert.throws(() => new WorkerPool(2, { timeoutMs: 0 }), /timeoutMs must be positive/);
+    assert.throws(
+      () => new WorkerPool(2, { spinMs: -1 }),
+      /spinMs must be non-negative, got -1/,
+    );
     const pool = new WorkerPool(1);
     assert.throws(() => pool.run("no.such.job", {}, 1), /unknown job "no.such.job"/);
     assert.throws(() => pool.run("pool.fill", {}, -1), /numTasks must be a non-negative integer/);

@@ -10,14 +10,24 @@
  * @module
  */
 
-/** Int32 words per worker slot in the control array. */
-export const CTRL_STRIDE = 4;
+import type { MessagePort } from "node:worker_threads";
+
+/**
+ * Int32 words per worker slot in the control array: 16 words = one 64-byte cache line,
+ * so a worker writing its words never invalidates the line another thread is polling.
+ */
+export const CTRL_STRIDE = 16;
 /** Word offset: 1 once the worker has loaded its modules. */
 export const CTRL_READY = 0;
 /** Word offset: sequence number of the last job the worker finished. */
 export const CTRL_DONE = 1;
 /** Word offset: `STATUS_OK` or `STATUS_ERROR` of that job. */
 export const CTRL_STATUS = 2;
+/**
+ * Word offset: the doorbell, how many job messages have been posted to the worker.
+ * The worker sleeps on it (`Atomics.wait`) between jobs instead of in its event loop.
+ */
+export const CTRL_POSTED = 3;
 /** Bytes per slot for an error's message and stack (UTF-8, zero-terminated). */
 export const ERROR_BYTES = 8192;
 
@@ -34,6 +44,13 @@ export interface WorkerInit {
   errors: SharedArrayBuffer;
   /** This worker's slot (1-based: slot 0 is the calling thread). */
   slot: number;
+  /** The worker's end of its job channel, read with `receiveMessageOnPort`. */
+  jobs: MessagePort;
+  /**
+   * How long the worker keeps polling its doorbell after a job before it sleeps, in
+   * milliseconds: a job that follows within this window starts without a futex wake-up.
+   */
+  spinMs: number;
 }
 
 /** One job handed to a worker: run `job` on each [start, end) of `ranges`. */

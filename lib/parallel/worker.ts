@@ -1,16 +1,25 @@
 /**
  * The body of every pool worker. It imports the job table, says it is ready through shared
- * memory, then runs each job message it receives and reports completion (or the error's
- * message and stack) through shared memory, where the blocked calling thread can see it.
+ * memory, then loops forever: sleep on its doorbell word, take the job message off its
+ * channel with `receiveMessageOnPort`, run it, report completion (or the error's message
+ * and stack) through shared memory, where the blocked calling thread can see it.
+ *
+ * **Why a doorbell and not the event loop.** A worker idling in its event loop took
+ * 0.06–0.15 ms (median, p90 more) to notice a posted message after a few milliseconds of
+ * idleness — a tenth of a 2 ms product split over two threads. Sleeping in `Atomics.wait`
+ * and polling for a short while after each job first makes the hand-off a futex wake-up,
+ * or nothing at all when jobs follow each other closely. The worker never returns to its
+ * event loop; `worker.terminate()` still stops it in `Atomics.wait`.
  *
  * @module
  */
 
-import { parentPort, workerData } from "node:worker_threads";
+import { parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
 import "./all_jobs.ts";
 import { getJob } from "./jobs.ts";
 import {
   CTRL_DONE,
+  CTRL_POSTED,
   CTRL_READY,
   CTRL_STATUS,
   CTRL_STRIDE,
@@ -27,7 +36,7 @@ const base = init.slot * CTRL_STRIDE;
 const errorBytes = new Uint8Array(init.errors, init.slot * ERROR_BYTES, ERROR_BYTES);
 const encoder = new TextEncoder();
 
-parentPort!.on("message", (message: JobMessage) => {
+function runJob(message: JobMessage): void {
   let status = STATUS_OK;
   try {
     const job = getJob(message.job);
@@ -44,8 +53,32 @@ parentPort!.on("message", (message: JobMessage) => {
   Atomics.store(ctrl, base + CTRL_STATUS, status);
   Atomics.store(ctrl, base + CTRL_DONE, message.seq);
   Atomics.notify(ctrl, base + CTRL_DONE);
-});
+}
+
+/** Returns once more than `received` jobs have been posted: polls for `spinMs`, then sleeps. */
+function waitForJob(received: number): void {
+  const until = performance.now() + init.spinMs;
+  for (;;) {
+    const posted = Atomics.load(ctrl, base + CTRL_POSTED);
+    if (posted !== received) return;
+    if (performance.now() > until) {
+      Atomics.wait(ctrl, base + CTRL_POSTED, posted);
+      return;
+    }
+  }
+}
 
 Atomics.store(ctrl, base + CTRL_READY, 1);
 Atomics.notify(ctrl, base + CTRL_READY);
 parentPort!.postMessage("ready");
+
+// The caller posts the message, then counts it on the doorbell: once the count has moved,
+// the message is on the channel (retrying covers a channel that delivers a moment late).
+for (let received = 0;;) {
+  waitForJob(received);
+  if (Atomics.load(ctrl, base + CTRL_POSTED) === received) continue;
+  const message = receiveMessageOnPort(init.jobs);
+  if (!message) continue;
+  received++;
+  runJob(message.message as JobMessage);
+}
