@@ -8,6 +8,14 @@
  * a C element's arithmetic does not depend on where its row or column block starts), so
  * the result is bitwise identical to `gemm`'s for any number of threads.
  *
+ * **Who computes what.** Cutting rows, each thread takes one contiguous range of row
+ * blocks (every call copies and packs all of op(B), so one call per thread). Cutting
+ * columns, each thread claims column ranges from a shared counter until none is left —
+ * large ranges first, shrinking as the work runs out (guided self-scheduling) — so a
+ * thread that starts late or runs slow (a busy core, a virtual CPU descheduled for a
+ * moment) simply takes fewer: a column range costs only a copy of op(A), which is small
+ * whenever cutting columns is chosen.
+ *
  * **Which way to cut.** Cutting rows makes every thread copy and pack all of op(B);
  * cutting columns, all of op(A). The cut that duplicates less is taken, counting also the
  * per-row copies a column slice of an untransposed B (or a row slice of a transposed A)
@@ -41,6 +49,11 @@ const COLUMN_BLOCK = 16;
  * matrix is copied one row at a time.
  */
 const COPY_CALL_COST = 100;
+/**
+ * The smallest column range a thread claims, in multiply-adds: about 40 µs of work, so
+ * the per-claim cost (a copy and pack of op(A), a few microseconds) stays small.
+ */
+const MIN_CLAIM_MULADDS = 1 << 21;
 
 /** Shared copies of operands that were on plain memory. */
 const sharedScratch = new ScratchBuffers({ shared: true });
@@ -61,6 +74,15 @@ interface GemmJob {
   ldc: number;
   /** Tasks are blocks of ROW_BLOCK rows of C (true) or COLUMN_BLOCK columns (false). */
   byRows: boolean;
+  /**
+   * Cutting columns: the next unclaimed column block (word 0) — every thread runs the
+   * job once and claims ranges until none is left. Null when cutting rows.
+   */
+  next: Int32Array | null;
+  /** Threads taking part, for the claim sizes. */
+  threads: number;
+  /** Smallest claim, in column blocks. */
+  minClaim: number;
 }
 
 /** Runs the blocks [t0, t1) of a {@link GemmJob} as one `gemm` call. */
@@ -108,7 +130,39 @@ function runBlocks(j: GemmJob, t0: number, t1: number): void {
   }
 }
 
-registerJob("gemm.blocks", runBlocks);
+/**
+ * Claims the next range of column blocks of `j` (guided self-scheduling: a share of what
+ * is left, never less than `minClaim`), or returns null when all are taken.
+ */
+function claimColumns(j: GemmJob, total: number): [number, number] | null {
+  const next = j.next!;
+  for (;;) {
+    const start = Atomics.load(next, 0);
+    if (start >= total) return null;
+    const size = Math.max(j.minClaim, Math.ceil((total - start) / (2 * j.threads)));
+    const end = Math.min(total, start + size);
+    if (Atomics.compareExchange(next, 0, start, end) === start) return [start, end];
+  }
+}
+
+registerJob("gemm.blocks", (j: GemmJob, t0: number, t1: number) => {
+  if (j.byRows) {
+    runBlocks(j, t0, t1);
+    return;
+  }
+  const total = Math.ceil(j.N / COLUMN_BLOCK);
+  for (let range = claimColumns(j, total); range !== null; range = claimColumns(j, total)) {
+    runBlocks(j, range[0], range[1]);
+  }
+});
+
+/** A zeroed shared counter for one call's column claims. */
+function sharedCounter(): Int32Array {
+  const counter = sharedScratch.get("gemm.next", "float32", 1);
+  const next = new Int32Array(counter.buffer, counter.byteOffset, 1);
+  Atomics.store(next, 0, 0);
+  return next;
+}
 
 /**
  * Same contract and result as {@link gemm} (bitwise: see the module notes), computed on the
@@ -179,8 +233,18 @@ export function gemmParallel(
     C: target,
     ldc,
     byRows,
+    next: null,
+    threads: 1,
+    minClaim: 1,
   };
-  getPool().run("gemm.blocks", job, byRows ? rowTasks : columnTasks);
+  const pool = getPool();
+  if (!byRows) {
+    job.next = sharedCounter();
+    job.threads = pool.activeThreads;
+    job.minClaim = Math.ceil(MIN_CLAIM_MULADDS / (COLUMN_BLOCK * M * K));
+  }
+  // Cutting columns, each thread runs the job once and claims its own ranges.
+  pool.run("gemm.blocks", job, byRows ? rowTasks : Math.min(columnTasks, job.threads));
   if (!cShared) {
     // Only C's elements, not the gaps between its rows, which gemm leaves alone.
     if (ldc === N) C.set(target.subarray(0, M * N));
