@@ -41,6 +41,7 @@ export {
   setGemmKernel,
 } from "./lib/kernels/gemm.ts";
 export { gemmParallel } from "./lib/kernels/gemm_parallel.ts";
+export { gemmParallelInPlace, sharedGemmInstance } from "./lib/kernels/gemm_parallel_in_place.ts";
 export { type WasmFeatures, wasmFeatures } from "./lib/kernels/wasm/features.ts";
 export {
   defaultNumThreads,

@@ -3,18 +3,21 @@
  * 3×3×32→64 convolution over a batch (M=64, K=288, N=25088). In the same run: the default
  * kernel (`gemm`, WebAssembly SIMD when available), WebAssembly without fused
  * multiply-add, WebAssembly on operands already in its memory (no copies), the JavaScript
- * kernel, and the naive loop; and `gemmParallel` on two threads for float32 512³ and the
- * im2col shape (goal: ≥ 1.8× one thread). The notes at the end say which kernel `gemm` ran.
+ * kernel, and the naive loop. For float32 512³ and the im2col shape, thread scaling in
+ * interleaved rounds: one thread (plain arrays, shared arrays, in place) against two
+ * (`gemmParallel` on shared arrays, `gemmParallelInPlace`); goal: two threads ≥ 1.8× the
+ * fastest one-thread call. The notes at the end say which kernel `gemm` ran.
  * Run: deno task bench
  */
 import { gemm, gemmKernelInfo, gemmReference } from "../lib/kernels/gemm.ts";
 import { gemmJs } from "../lib/kernels/gemm_js.ts";
 import { gemmParallel } from "../lib/kernels/gemm_parallel.ts";
-import { getNumThreads, getPool, setNumThreads } from "../lib/parallel/pool.ts";
+import { gemmParallelInPlace, sharedGemmInstance } from "../lib/kernels/gemm_parallel_in_place.ts";
+import { setNumThreads } from "../lib/parallel/pool.ts";
 import { wasmFeatures } from "../lib/kernels/wasm/features.ts";
 import { createGemmInstance, defaultGemmInstance } from "../lib/kernels/wasm/gemm_instance.ts";
 import { Rng } from "../lib/rng.ts";
-import { note, ratio, timed } from "./_report.ts";
+import { note, pairedRounds, ratio, reportRounds, timed } from "./_report.ts";
 
 type Shape = { name: string; M: number; N: number; K: number };
 const shapes: Shape[] = [
@@ -95,32 +98,62 @@ for (const dtype of ["float32", "float64"] as const) {
     }
 
     if (f32 && (M === 512 || M === 64)) {
-      // Two threads: operands on shared memory, as tensors are by default.
+      // Thread scaling, measured in interleaved rounds (see pairedRounds): one thread on
+      // plain memory (the fastest one-thread call on ordinary arrays), one thread and two
+      // threads on shared memory (as tensors are by default), and one and two threads on
+      // operands resident in the shared WebAssembly memory (no copies at all).
       const shared = (a: Float32Array | Float64Array) => {
         const copy = new Float32Array(new SharedArrayBuffer(4 * a.length));
         copy.set(a);
         return copy;
       };
       const [sA, sB, sC] = [shared(A), shared(B), shared(C)];
-      // One thread on the same shared operands: copying out of shared memory into
-      // WebAssembly memory is slower than out of plain memory, so the scaling is reported
-      // both against this and against the plain-memory single-thread figure above.
-      const one = label("1 thread, shared operands");
-      Deno.bench(`gemm 1 thread shared operands ${group}`, { group }, () => {
-        timed(one, "GFLOP/s", gflop, () => gemm(false, false, M, N, K, 1, sA, K, sB, N, 0, sC, N));
-      });
-      const l = label("2 threads");
-      let calls = 0;
-      Deno.bench(`gemmParallel 2 threads ${group}`, { group }, async () => {
-        if (getNumThreads() !== 2 || getPool().activeThreads !== 2) await setNumThreads(2);
-        const run = () => gemmParallel(false, false, M, N, K, 1, sA, K, sB, N, 0, sC, N);
-        // The first calls warm the workers up (compiling, first touches): not timed.
-        if (calls++ < 3) run();
-        else timed(l, "GFLOP/s", gflop, run);
-      });
-      ratio(`2 threads vs 1 (plain-memory operands), ${short} ${name} (goal ≥ 1.8)`, l, main);
-      ratio(`2 threads vs 1 (same shared operands), ${short} ${name}`, l, one);
-      ratio(`1 thread: plain vs shared operands, ${short} ${name}`, main, one);
+      Deno.bench(
+        `thread scaling, interleaved ${group}`,
+        { group, n: 1, warmup: 0 },
+        async () => {
+          await setNumThreads(2);
+          const arena = sharedGemmInstance();
+          const mark = arena.mark();
+          const a = arena.alloc(dtype, M * K), b = arena.alloc(dtype, K * N);
+          const c = arena.alloc(dtype, M * N);
+          arena.view(dtype, a, M * K).set(A);
+          arena.view(dtype, b, K * N).set(B);
+          const times = await pairedRounds({
+            "1 thread, plain": () => gemm(false, false, M, N, K, 1, A, K, B, N, 0, C, N),
+            "1 thread, shared": () => gemm(false, false, M, N, K, 1, sA, K, sB, N, 0, sC, N),
+            "2 threads, shared (gemmParallel)": () =>
+              gemmParallel(false, false, M, N, K, 1, sA, K, sB, N, 0, sC, N),
+            "1 thread, in place": () =>
+              arena.gemmInPlace(dtype, false, false, M, N, K, 1, a, K, b, N, 0, c, N),
+            "2 threads, in place (gemmParallelInPlace)": () =>
+              gemmParallelInPlace(dtype, false, false, M, N, K, 1, a, K, b, N, 0, c, N),
+          }, M === 512 ? 100 : 40);
+          arena.release(mark);
+          reportRounds(`${short} ${name}, 1 vs 2 threads`, times, "GFLOP/s", gflop, [
+            [
+              "2 threads in place vs 1 thread plain (goal ≥ 1.8)",
+              "2 threads, in place (gemmParallelInPlace)",
+              "1 thread, plain",
+            ],
+            [
+              "2 threads vs 1, both in place",
+              "2 threads, in place (gemmParallelInPlace)",
+              "1 thread, in place",
+            ],
+            [
+              "2 threads vs 1, both on shared arrays",
+              "2 threads, shared (gemmParallel)",
+              "1 thread, shared",
+            ],
+            [
+              "2 threads on shared arrays vs 1 thread plain",
+              "2 threads, shared (gemmParallel)",
+              "1 thread, plain",
+            ],
+          ]);
+        },
+      );
     }
 
     if (M === 256) {

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { gemm, setGemmKernel } from "../lib/kernels/gemm.ts";
+import { gemm, gemmReference, setGemmKernel } from "../lib/kernels/gemm.ts";
+import { gemmParallelInPlace, sharedGemmInstance } from "../lib/kernels/gemm_parallel_in_place.ts";
+import { createGemmInstance } from "../lib/kernels/wasm/gemm_instance.ts";
 import { GEMM_PARALLEL_MIN_MULADDS, gemmParallel } from "../lib/kernels/gemm_parallel.ts";
 import { adamKernel } from "../lib/kernels/optim_kernels.ts";
 import { affineBackward, affineForward } from "../lib/layers/affine.ts";
@@ -9,7 +11,7 @@ import { relError } from "../lib/gradient_check.ts";
 import { convBackwardNaive, convForwardNaive, type ConvParam } from "../lib/layers/conv.ts";
 import { getPool, setNumThreads } from "../lib/parallel/pool.ts";
 import { Rng } from "../lib/rng.ts";
-import { setSharedStorage } from "../lib/storage.ts";
+import { type FloatArray, setSharedStorage } from "../lib/storage.ts";
 import { Tensor } from "../lib/tensor.ts";
 
 const sanitizers = { sanitizeOps: true, sanitizeResources: true };
@@ -150,6 +152,102 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "gemmParallelInPlace is bitwise identical to gemmInPlace, cutting rows or columns",
+  sanitizers,
+  async (t) => {
+    const inst = sharedGemmInstance();
+    try {
+      await setNumThreads(3);
+      const rng = new Rng(22);
+      const cases: [boolean, boolean, number, number, number][] = [
+        [false, false, 301, 90, 170], // tall: rows
+        [false, false, 40, 1003, 130], // wide: columns, claimed
+        [true, true, 150, 161, 199],
+        [false, true, 50, 700, 150],
+      ];
+      for (const dtype of ["float32", "float64"] as const) {
+        for (const [transA, transB, M, N, K] of cases) {
+          assert.ok(M * N * K >= GEMM_PARALLEL_MIN_MULADDS);
+          await t.step(`${dtype} ${transA ? "T" : "N"}${transB ? "T" : "N"} ${M}×${N}×${K}`, () => {
+            const mark = inst.mark();
+            const lda = (transA ? M : K) + 3, ldb = (transB ? K : N) + 5, ldc = N + 2;
+            const put = (values: FloatArray) => {
+              const offset = inst.alloc(dtype, values.length);
+              inst.view(dtype, offset, values.length).set(values);
+              return offset;
+            };
+            const a = put(sharedRandom((transA ? K : M) * lda, rng, dtype));
+            const b = put(sharedRandom((transB ? N : K) * ldb, rng, dtype));
+            const C0 = sharedRandom(M * ldc, rng, dtype);
+            const want = put(C0), got = put(C0);
+            inst.gemmInPlace(dtype, transA, transB, M, N, K, 0.75, a, lda, b, ldb, -0.5, want, ldc);
+            gemmParallelInPlace(
+              dtype,
+              transA,
+              transB,
+              M,
+              N,
+              K,
+              0.75,
+              a,
+              lda,
+              b,
+              ldb,
+              -0.5,
+              got,
+              ldc,
+            );
+            const view = (offset: number) => inst.view(dtype, offset, C0.length).slice();
+            assertBitwise(view(got), view(want), "C");
+            // It really is A·B: compare with the reference loop.
+            const ref = C0.slice();
+            const A = inst.view(dtype, a, (transA ? K : M) * lda).slice();
+            const B = inst.view(dtype, b, (transB ? N : K) * ldb).slice();
+            gemmReference(transA, transB, M, N, K, 0.75, A, lda, B, ldb, -0.5, ref, ldc);
+            const tol = dtype === "float32" ? 1e-3 : 1e-10;
+            const c = view(got);
+            for (let i = 0; i < c.length; i++) assert.ok(Math.abs(c[i] - ref[i]) < tol, `C[${i}]`);
+            inst.release(mark);
+          });
+        }
+      }
+      await t.step("bad offsets are named", () => {
+        const end = inst.memory.buffer.byteLength;
+        assert.throws(
+          () => gemmParallelInPlace("float32", false, false, 4, 4, 4, 1, 2, 4, 0, 4, 0, 0, 4),
+          /gemmParallelInPlace: aOffset must be a non-negative multiple of 4, got 2/,
+        );
+        assert.throws(
+          () => gemmParallelInPlace("float32", false, false, 4, 4, 4, 1, 0, 4, 0, 4, 0, end, 4),
+          /gemmParallelInPlace: c spans bytes \[\d+, \d+\) but the memory has \d+/,
+        );
+      });
+    } finally {
+      await setNumThreads(1);
+    }
+  },
+);
+
+Deno.test("a guest GemmInstance allocates nothing and needs its scratch", () => {
+  const owner = sharedGemmInstance();
+  const guest = createGemmInstance({ memory: owner.memory, guest: true });
+  assert.throws(
+    () => guest.alloc("float32", 4),
+    /guest instance; allocate with the memory's owner/,
+  );
+  assert.throws(
+    () => guest.gemmInPlace("float32", false, false, 1, 1, 1, 1, 0, 1, 0, 1, 0, 0, 1),
+    /a guest instance needs useScratch\(\) before multiplying/,
+  );
+  assert.throws(() => guest.useScratch(3), /offset must be a non-negative multiple of 16, got 3/);
+  assert.throws(
+    () => guest.useScratch(owner.memory.buffer.byteLength),
+    /lies beyond the memory/,
+  );
+  assert.throws(() => createGemmInstance({ guest: true }), /a guest instance needs the owner's/);
+});
 
 Deno.test(
   "affine and max-pool layers are bitwise identical on 1 and 3 threads",

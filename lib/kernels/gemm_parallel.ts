@@ -30,6 +30,13 @@ import { getPool } from "../parallel/pool.ts";
 import { sharedView, useParallel } from "../parallel/shared.ts";
 import { dtypeOf, type FloatArray, isShared } from "../storage.ts";
 import { checkGemmArgs } from "./_gemm_args.ts";
+import {
+  COLUMN_BLOCK,
+  type ColumnClaims,
+  columnClaims,
+  forEachClaim,
+  ROW_BLOCK,
+} from "./_gemm_split.ts";
 import { gemm, gemmInstance } from "./gemm.ts";
 import { ScratchBuffers } from "./im2col.ts";
 
@@ -40,20 +47,11 @@ import { ScratchBuffers } from "./im2col.ts";
  */
 export const GEMM_PARALLEL_MIN_MULADDS: number = 1 << 22;
 
-/** Rows per task when cutting rows (a multiple of both kernels' 6-row tile). */
-const ROW_BLOCK = 6;
-/** Columns per task when cutting columns (a multiple of both kernels' tile widths). */
-const COLUMN_BLOCK = 16;
 /**
  * What one `TypedArray.set` call costs, in copied elements: a column slice of a row-major
  * matrix is copied one row at a time.
  */
 const COPY_CALL_COST = 100;
-/**
- * The smallest column range a thread claims, in multiply-adds: about 40 µs of work, so
- * the per-claim cost (a copy and pack of op(A), a few microseconds) stays small.
- */
-const MIN_CLAIM_MULADDS = 1 << 21;
 
 /** Shared copies of operands that were on plain memory. */
 const sharedScratch = new ScratchBuffers({ shared: true });
@@ -74,15 +72,8 @@ interface GemmJob {
   ldc: number;
   /** Tasks are blocks of ROW_BLOCK rows of C (true) or COLUMN_BLOCK columns (false). */
   byRows: boolean;
-  /**
-   * Cutting columns: the next unclaimed column block (word 0) — every thread runs the
-   * job once and claims ranges until none is left. Null when cutting rows.
-   */
-  next: Int32Array | null;
-  /** Threads taking part, for the claim sizes. */
-  threads: number;
-  /** Smallest claim, in column blocks. */
-  minClaim: number;
+  /** Cutting columns: every thread runs the job once and claims column ranges here. */
+  claims: ColumnClaims | null;
 }
 
 /** Runs the blocks [t0, t1) of a {@link GemmJob} as one `gemm` call. */
@@ -130,39 +121,10 @@ function runBlocks(j: GemmJob, t0: number, t1: number): void {
   }
 }
 
-/**
- * Claims the next range of column blocks of `j` (guided self-scheduling: a share of what
- * is left, never less than `minClaim`), or returns null when all are taken.
- */
-function claimColumns(j: GemmJob, total: number): [number, number] | null {
-  const next = j.next!;
-  for (;;) {
-    const start = Atomics.load(next, 0);
-    if (start >= total) return null;
-    const size = Math.max(j.minClaim, Math.ceil((total - start) / (2 * j.threads)));
-    const end = Math.min(total, start + size);
-    if (Atomics.compareExchange(next, 0, start, end) === start) return [start, end];
-  }
-}
-
 registerJob("gemm.blocks", (j: GemmJob, t0: number, t1: number) => {
-  if (j.byRows) {
-    runBlocks(j, t0, t1);
-    return;
-  }
-  const total = Math.ceil(j.N / COLUMN_BLOCK);
-  for (let range = claimColumns(j, total); range !== null; range = claimColumns(j, total)) {
-    runBlocks(j, range[0], range[1]);
-  }
+  if (j.claims === null) runBlocks(j, t0, t1);
+  else forEachClaim(j.claims, Math.ceil(j.N / COLUMN_BLOCK), (s, e) => runBlocks(j, s, e));
 });
-
-/** A zeroed shared counter for one call's column claims. */
-function sharedCounter(): Int32Array {
-  const counter = sharedScratch.get("gemm.next", "float32", 1);
-  const next = new Int32Array(counter.buffer, counter.byteOffset, 1);
-  Atomics.store(next, 0, 0);
-  return next;
-}
 
 /**
  * Same contract and result as {@link gemm} (bitwise: see the module notes), computed on the
@@ -233,18 +195,13 @@ export function gemmParallel(
     C: target,
     ldc,
     byRows,
-    next: null,
-    threads: 1,
-    minClaim: 1,
+    claims: null,
   };
   const pool = getPool();
-  if (!byRows) {
-    job.next = sharedCounter();
-    job.threads = pool.activeThreads;
-    job.minClaim = Math.ceil(MIN_CLAIM_MULADDS / (COLUMN_BLOCK * M * K));
-  }
+  const threads = pool.activeThreads;
+  if (!byRows) job.claims = columnClaims(sharedScratch, "gemm.next", threads, M, K);
   // Cutting columns, each thread runs the job once and claims its own ranges.
-  pool.run("gemm.blocks", job, byRows ? rowTasks : Math.min(columnTasks, job.threads));
+  pool.run("gemm.blocks", job, byRows ? rowTasks : Math.min(columnTasks, threads));
   if (!cShared) {
     // Only C's elements, not the gaps between its rows, which gemm leaves alone.
     if (ldc === N) C.set(target.subarray(0, M * N));

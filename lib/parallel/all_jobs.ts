@@ -7,6 +7,7 @@
 
 import "./jobs.ts";
 import "../kernels/gemm_parallel.ts";
+import "../kernels/gemm_parallel_in_place.ts";
 import "../kernels/optim_kernels.ts";
 import "../layers/conv_fast.ts";
 import "../layers/pool.ts";

@@ -39,6 +39,21 @@ export function getJob(name: string): Job {
   return job;
 }
 
+/**
+ * Which thread of the pool this is: 0 on the calling thread, the worker's slot (1, 2, …)
+ * on a pool worker. Jobs use it to pick per-thread resources, e.g. packing scratch.
+ */
+export function threadSlot(): number {
+  return slot;
+}
+
+let slot = 0;
+
+/** Called once by a pool worker (`worker.ts`) with its slot. */
+export function setThreadSlot(workerSlot: number): void {
+  slot = workerSlot;
+}
+
 // Diagnostic jobs: a pool self-test, and the faults the pool must survive (tests use them).
 
 /** Writes `args.value + i` at every index i in [start, end) of the shared `args.out`. */

@@ -16,7 +16,7 @@
 
 import { parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
 import "./all_jobs.ts";
-import { getJob } from "./jobs.ts";
+import { getJob, setThreadSlot } from "./jobs.ts";
 import {
   CTRL_DONE,
   CTRL_POSTED,
@@ -35,6 +35,7 @@ const ctrl = new Int32Array(init.control);
 const base = init.slot * CTRL_STRIDE;
 const errorBytes = new Uint8Array(init.errors, init.slot * ERROR_BYTES, ERROR_BYTES);
 const encoder = new TextEncoder();
+setThreadSlot(init.slot);
 
 function runJob(message: JobMessage): void {
   let status = STATUS_OK;

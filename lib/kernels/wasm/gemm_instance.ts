@@ -28,10 +28,15 @@ export interface GemmInstanceOptions {
   /**
    * The memory to work in. Default: a new private memory. Pass a shared memory
    * (`new WebAssembly.Memory({ initial, maximum, shared: true })`) to let other threads
-   * see the operands; the instance then owns all allocation in it, so at most one
-   * instance may use a given memory.
+   * see the operands. One instance owns all allocation in a memory; others on the same
+   * memory (one per thread) must be `guest`s.
    */
   memory?: WebAssembly.Memory;
+  /**
+   * Create a guest instance: it allocates nothing in `memory` (its owner does) and must
+   * be given packing scratch with `useScratch` before it multiplies. Default false.
+   */
+  guest?: boolean;
   /**
    * Use `relaxed_madd` (fused multiply-add). Default: whenever the engine supports relaxed
    * SIMD. `false` selects the `mul` + `add` kernel (for tests and benchmarks).
@@ -123,18 +128,26 @@ export class GemmInstance {
   /** Which kernel this is. */
   readonly info: GemmKernelInfo;
   private readonly kernels: Record<DType, KernelExports>;
-  /** Packing scratch, sized for the larger dtype, at the bottom of the memory. */
-  private readonly packedA: number;
-  private readonly packedB: number;
-  private readonly edgeTile: number;
-  /** End of the scratch: allocations start here. */
+  /** Packing scratch, sized for the larger dtype (see {@link gemmScratchBytes}). */
+  private packedA = -1;
+  private packedB = -1;
+  private edgeTile = -1;
+  /** Whether this instance allocates in its memory (false: a guest, see the constructor). */
+  private readonly owner: boolean;
+  /** End of the own scratch: allocations start here. */
   private readonly scratchEnd: number;
   /** First free byte: everything below is scratch or allocated. */
   private top: number;
 
-  /** Use {@link createGemmInstance}. */
-  constructor(memory: WebAssembly.Memory, relaxed: boolean) {
+  /**
+   * Use {@link createGemmInstance}. A *guest* instance (`owner = false`) works in a memory
+   * that another instance allocates in — several threads' instances on one shared memory:
+   * it allocates nothing and is given its packing scratch with
+   * {@link GemmInstance.useScratch}.
+   */
+  constructor(memory: WebAssembly.Memory, relaxed: boolean, owner = true) {
     this.memory = memory;
+    this.owner = owner;
     const instance = new WebAssembly.Instance(compiledModule(relaxed, isSharedMemory(memory)), {
       env: { memory },
     });
@@ -154,13 +167,32 @@ export class GemmInstance {
         `register tiles, ${relaxed ? "relaxed_madd (fused)" : "mul + add"}, packing in WASM`,
     };
     this.top = 0;
-    const scratch = (elements: (b: typeof f32) => number) =>
-      this.allocBytes(Math.max(elements(f32) * 4, elements(f64) * 8));
-    // Panel counts round up: a partial last panel still occupies a whole one.
-    this.packedA = scratch((b) => Math.ceil(b.MC / b.MR) * b.MR * b.KC);
-    this.packedB = scratch((b) => Math.ceil(b.NC / b.NR) * b.NR * b.KC);
-    this.edgeTile = scratch((b) => b.MR * b.NR);
+    if (owner) this.useScratch(this.allocBytes(gemmScratchBytes()));
     this.scratchEnd = this.top;
+  }
+
+  /**
+   * Points this instance's packing scratch at the {@link gemmScratchBytes} bytes starting
+   * at byte `offset` (16-byte aligned) of its memory. Owners get theirs when created;
+   * guests must be given one before multiplying, and no two threads may share one.
+   */
+  useScratch(offset: number): void {
+    const end = offset + gemmScratchBytes();
+    if (!Number.isInteger(offset) || offset < 0 || offset % ALIGN !== 0) {
+      throw new Error(
+        `GemmInstance.useScratch: offset must be a non-negative multiple of ${ALIGN}, got ${offset}`,
+      );
+    }
+    if (end > this.memory.buffer.byteLength) {
+      throw new Error(
+        `GemmInstance.useScratch: the scratch [${offset}, ${end}) lies beyond the memory ` +
+          `(${this.memory.buffer.byteLength} bytes)`,
+      );
+    }
+    const [a, b] = scratchLayout();
+    this.packedA = offset;
+    this.packedB = offset + a;
+    this.edgeTile = offset + a + b;
   }
 
   /**
@@ -177,6 +209,11 @@ export class GemmInstance {
 
   /** Bump allocation of `bytes` (rounded up to 16), growing the memory if needed. */
   private allocBytes(bytes: number): number {
+    if (!this.owner) {
+      throw new Error(
+        "GemmInstance.alloc: this is a guest instance; allocate with the memory's owner",
+      );
+    }
     const offset = this.top;
     const end = offset + Math.ceil(bytes / ALIGN) * ALIGN;
     const have = this.memory.buffer.byteLength;
@@ -253,34 +290,24 @@ export class GemmInstance {
     cOffset: number,
     ldc: number,
   ): void {
-    const fn = "GemmInstance.gemmInPlace";
-    if (dtype !== "float32" && dtype !== "float64") {
-      throw new Error(`${fn}: dtype must be "float32" or "float64", got ${JSON.stringify(dtype)}`);
-    }
-    const bytes = bytesOf(dtype);
-    // Sizes and leading dimensions as in gemm; then the byte ranges must lie in memory.
-    const spans = checkGemmArgs(fn, transA, transB, M, N, K, ANY, lda, ANY, ldb, ANY, ldc);
-    const inMemory = (name: string, offset: number, span: number) => {
-      const limit = this.memory.buffer.byteLength;
-      if (!Number.isInteger(offset) || offset < 0 || offset % bytes !== 0) {
-        throw new Error(
-          `${fn}: ${name}Offset must be a non-negative multiple of ${bytes}, got ${offset}`,
-        );
-      }
-      if (offset + span * bytes > limit) {
-        throw new Error(
-          `${fn}: ${name} spans bytes [${offset}, ${offset + span * bytes}) but the memory ` +
-            `has ${limit}`,
-        );
-      }
-    };
-    // BLAS semantics: with alpha = 0 or K = 0, A and B are not read.
+    checkInPlaceArgs(
+      "GemmInstance.gemmInPlace",
+      this.memory,
+      dtype,
+      transA,
+      transB,
+      M,
+      N,
+      K,
+      alpha,
+      aOffset,
+      lda,
+      bOffset,
+      ldb,
+      cOffset,
+      ldc,
+    );
     const skipAB = alpha === 0 || K === 0;
-    if (!skipAB) {
-      inMemory("a", aOffset, spans.a);
-      inMemory("b", bOffset, spans.b);
-    }
-    inMemory("c", cOffset, spans.c);
     if (M === 0 || N === 0) return;
     this.run(
       dtype,
@@ -322,6 +349,9 @@ export class GemmInstance {
     c: number,
     ldc: number,
   ): void {
+    if (this.packedA < 0) {
+      throw new Error("GemmInstance: a guest instance needs useScratch() before multiplying");
+    }
     const { MC, KC, NC } = GEMM_BLOCKING[dtype];
     const kernel = this.kernels[dtype];
     const bytes = bytesOf(dtype);
@@ -478,6 +508,81 @@ export class GemmInstance {
   }
 }
 
+/**
+ * Bytes of the three packing buffers [packed A, packed B, edge tile], each sized for the
+ * larger of the two dtypes and rounded up to 16 bytes. Panel counts round up: a partial
+ * last panel still occupies a whole one.
+ */
+function scratchLayout(): [number, number, number] {
+  const f32 = GEMM_BLOCKING.float32, f64 = GEMM_BLOCKING.float64;
+  const bytes = (elements: (b: typeof f32) => number) =>
+    Math.ceil(Math.max(elements(f32) * 4, elements(f64) * 8) / ALIGN) * ALIGN;
+  return [
+    bytes((b) => Math.ceil(b.MC / b.MR) * b.MR * b.KC),
+    bytes((b) => Math.ceil(b.NC / b.NR) * b.NR * b.KC),
+    bytes((b) => b.MR * b.NR),
+  ];
+}
+
+/**
+ * The packing scratch one GEMM instance needs, in bytes (about 6.6 MB: mostly the packed
+ * block of B). Owners of a memory reserve this much for each guest instance.
+ */
+export function gemmScratchBytes(): number {
+  const [a, b, tile] = scratchLayout();
+  return a + b + tile;
+}
+
+/**
+ * Checks the arguments of an in-place GEMM on `memory` (see `GemmInstance.gemmInPlace`):
+ * a known dtype, sizes and leading dimensions as in `gemm`, and byte offsets aligned to
+ * the dtype whose matrices lie inside the memory. Throws an Error naming `fn`.
+ */
+export function checkInPlaceArgs(
+  fn: string,
+  memory: WebAssembly.Memory,
+  dtype: DType,
+  transA: boolean,
+  transB: boolean,
+  M: number,
+  N: number,
+  K: number,
+  alpha: number,
+  aOffset: number,
+  lda: number,
+  bOffset: number,
+  ldb: number,
+  cOffset: number,
+  ldc: number,
+): void {
+  if (dtype !== "float32" && dtype !== "float64") {
+    throw new Error(`${fn}: dtype must be "float32" or "float64", got ${JSON.stringify(dtype)}`);
+  }
+  const bytes = bytesOf(dtype);
+  // Sizes and leading dimensions as in gemm; then the byte ranges must lie in memory.
+  const spans = checkGemmArgs(fn, transA, transB, M, N, K, ANY, lda, ANY, ldb, ANY, ldc);
+  const inMemory = (name: string, offset: number, span: number) => {
+    const limit = memory.buffer.byteLength;
+    if (!Number.isInteger(offset) || offset < 0 || offset % bytes !== 0) {
+      throw new Error(
+        `${fn}: ${name}Offset must be a non-negative multiple of ${bytes}, got ${offset}`,
+      );
+    }
+    if (offset + span * bytes > limit) {
+      throw new Error(
+        `${fn}: ${name} spans bytes [${offset}, ${offset + span * bytes}) but the memory ` +
+          `has ${limit}`,
+      );
+    }
+  };
+  // BLAS semantics: with alpha = 0 or K = 0, A and B are not read.
+  if (alpha !== 0 && K !== 0) {
+    inMemory("a", aOffset, spans.a);
+    inMemory("b", bOffset, spans.b);
+  }
+  inMemory("c", cOffset, spans.c);
+}
+
 /** An operand length that passes any length check (the in-place API checks bytes). */
 const ANY = { length: Infinity };
 
@@ -505,7 +610,11 @@ export function createGemmInstance(options: GemmInstanceOptions = {}): GemmInsta
       "createGemmInstance: relaxed = true but this engine does not support relaxed SIMD",
     );
   }
-  return new GemmInstance(options.memory ?? new WebAssembly.Memory({ initial: 1 }), relaxed);
+  if (options.guest && !options.memory) {
+    throw new Error("createGemmInstance: a guest instance needs the owner's `memory`");
+  }
+  const memory = options.memory ?? new WebAssembly.Memory({ initial: 1 });
+  return new GemmInstance(memory, relaxed, !options.guest);
 }
 
 let defaultInstance: GemmInstance | undefined;
