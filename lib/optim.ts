@@ -14,8 +14,14 @@
  *   fields are filled with the cs231n defaults; the same object is returned, updated, and
  *   must be passed back on the next step.
  *
- * Inputs are never modified: `nextW` and every state tensor are fresh tensors, exactly as
- * the numpy reference rebinds new arrays (`config["velocity"] = v`).
+ * Inputs are never modified: `nextW` is a fresh tensor, and so is a state tensor the first
+ * time a rule writes it — exactly as the numpy reference rebinds new arrays
+ * (`config["velocity"] = v`). On later steps a rule updates *its own* state tensors (the
+ * ones it created and stored in `config`) in place instead of allocating new ones: the
+ * values are the same, and a large layer no longer pays for fresh memory on every step
+ * (for a 6272×100 float32 weight, two 2.5 MB allocations whose first touch cost ~0.75 ms
+ * each — 1.5 ms of a 14 ms ThreeLayerConvNet step). A state tensor you put into `config`
+ * yourself is never modified.
  *
  * @module
  */
@@ -130,7 +136,7 @@ export function sgdMomentum(
   const momentum = hyperparameter(rule, config, "momentum", 0.9, "finite");
   const velocity = stateTensor(rule, config, "velocity", w);
   const nextW = Tensor.zerosLike(w);
-  const nextVelocity = Tensor.zerosLike(w);
+  const nextVelocity = nextState(velocity);
   sgdMomentumKernel(w.data, dw.data, velocity.data, lr, momentum, nextW.data, nextVelocity.data);
   config.velocity = nextVelocity;
   return [nextW, config];
@@ -162,7 +168,7 @@ export function rmsprop(w: Tensor, dw: Tensor, config: OptimConfig = {}): [Tenso
   const epsilon = hyperparameter(rule, config, "epsilon", 1e-8, "nonNegative");
   const cache = stateTensor(rule, config, "cache", w);
   const nextW = Tensor.zerosLike(w);
-  const nextCache = Tensor.zerosLike(w);
+  const nextCache = nextState(cache);
   rmspropKernel(w.data, dw.data, cache.data, lr, decayRate, epsilon, nextW.data, nextCache.data);
   config.cache = nextCache;
   return [nextW, config];
@@ -202,8 +208,8 @@ export function adam(w: Tensor, dw: Tensor, config: OptimConfig = {}): [Tensor, 
   }
   const t = config.t + 1;
   const nextW = Tensor.zerosLike(w);
-  const nextM = Tensor.zerosLike(w);
-  const nextV = Tensor.zerosLike(w);
+  const nextM = nextState(m);
+  const nextV = nextState(v);
   adamKernel(
     w.data,
     dw.data,
@@ -317,7 +323,12 @@ function stateTensor(
   key: "velocity" | "cache" | "m" | "v",
   w: Tensor,
 ): Tensor {
-  const state = config[key] ??= Tensor.zerosLike(w);
+  let state = config[key];
+  if (state === undefined) {
+    state = Tensor.zerosLike(w);
+    ownState.add(state);
+    config[key] = state;
+  }
   if (!(state instanceof Tensor) || !sameShape(state.shape, w.shape) || state.dtype !== w.dtype) {
     const got = state instanceof Tensor ? `${state.dtype} [${state.shape}]` : String(state);
     throw new Error(
@@ -325,4 +336,19 @@ function stateTensor(
     );
   }
   return state;
+}
+
+/** State tensors the rules created themselves: theirs to update in place. */
+const ownState = new WeakSet<Tensor>();
+
+/**
+ * Where a rule writes the next value of a state tensor: the tensor itself if the rule
+ * created it (the kernels are elementwise, so reading and writing one array is safe), else
+ * a fresh tensor that becomes the rule's own.
+ */
+function nextState(state: Tensor): Tensor {
+  if (ownState.has(state)) return state;
+  const fresh = Tensor.zerosLike(state);
+  ownState.add(fresh);
+  return fresh;
 }

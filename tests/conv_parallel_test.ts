@@ -333,6 +333,16 @@ Deno.test("adamKernel is bitwise identical on 1 and 3 threads", sanitizers, asyn
     await setNumThreads(3);
     const multi = step();
     single.forEach((want, i) => assertBitwise(multi[i], want, `output ${i}`));
+    // The moments updated in place (outputs aliasing inputs, as the optimizer does with
+    // its own state), on shared memory (m) and on plain memory (v): the same values.
+    const [mInPlace, vInPlace] = [m.slice(), v.slice()];
+    const sharedM = sharedRandom(n, rng);
+    sharedM.set(mInPlace);
+    const outW = new Float32Array(n);
+    adamKernel(w, dw, sharedM, vInPlace, 1e-3, 0.9, 0.999, 1e-8, 3, outW, sharedM, vInPlace);
+    assertBitwise(outW, single[0], "w, moments in place");
+    assertBitwise(sharedM, single[1], "m in place");
+    assertBitwise(vInPlace, single[2], "v in place");
   } finally {
     await setNumThreads(1);
   }

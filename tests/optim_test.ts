@@ -8,6 +8,7 @@ import {
   sgdMomentum,
   UPDATE_RULES,
 } from "../lib/optim.ts";
+import { Rng } from "../lib/rng.ts";
 import { Tensor } from "../lib/tensor.ts";
 
 /** cs231n's `rel_error`: max |a - b| / max(1e-8, |a| + |b|). */
@@ -258,4 +259,37 @@ Deno.test("getUpdateRule and UPDATE_RULES: cs231n and camelCase names", () => {
     /getUpdateRule: unknown update rule "adagrad"; valid: "sgd", "sgd_momentum", "sgdMomentum", "rmsprop", "adam"/,
   );
   assert.throws(() => getUpdateRule("toString"), /unknown update rule "toString"/);
+});
+
+Deno.test("update rules: state given in config is never modified; their own state is updated in place", async (t) => {
+  const rng = new Rng(5);
+  const rules = [
+    ["sgdMomentum", sgdMomentum, "velocity"],
+    ["rmsprop", rmsprop, "cache"],
+    ["adam", adam, "m"],
+    ["adam", adam, "v"],
+  ] as const;
+  for (const [name, rule, key] of rules) {
+    await t.step(`${name} config.${key}`, () => {
+      const w = Tensor.randn([3000], rng, "float32"); // long enough for the WebAssembly path
+      const dw1 = Tensor.randn([3000], rng, "float32"), dw2 = Tensor.randn([3000], rng, "float32");
+      const given = Tensor.randn([3000], rng, "float32").abs();
+      const givenCopy = Array.from(given.data);
+      const config: OptimConfig = { [key]: given };
+      const [w1] = rule(w, dw1, config);
+      assert.deepEqual(Array.from(given.data), givenCopy, "the caller's tensor is untouched");
+      const own = config[key]!;
+      assert.notEqual(own, given, "the first step stores a fresh tensor");
+      // Reference for step 2: the same state, but handed in as a caller's (fresh output).
+      const reference: OptimConfig = { ...config, [key]: own.clone() };
+      for (const other of ["velocity", "cache", "m", "v"] as const) {
+        if (other !== key && config[other]) reference[other] = config[other]!.clone();
+      }
+      const [wRef] = rule(w1, dw2, reference);
+      const [w2] = rule(w1, dw2, config);
+      assert.equal(config[key], own, "the rule's own state tensor is reused");
+      assert.deepEqual(Array.from(own.data), Array.from(reference[key]!.data));
+      assert.deepEqual(Array.from(w2.data), Array.from(wRef.data));
+    });
+  }
 });
