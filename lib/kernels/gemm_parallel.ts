@@ -70,15 +70,16 @@ interface GemmJob {
   beta: number;
   C: FloatArray;
   ldc: number;
-  /** Tasks are blocks of ROW_BLOCK rows of C (true) or COLUMN_BLOCK columns (false). */
-  byRows: boolean;
-  /** Cutting columns: every thread runs the job once and claims column ranges here. */
+  /**
+   * Null: tasks are blocks of ROW_BLOCK rows of C. Otherwise tasks are blocks of
+   * COLUMN_BLOCK columns, and every thread runs the job once and claims ranges here.
+   */
   claims: ColumnClaims | null;
 }
 
 /** Runs the blocks [t0, t1) of a {@link GemmJob} as one `gemm` call. */
 function runBlocks(j: GemmJob, t0: number, t1: number): void {
-  if (j.byRows) {
+  if (j.claims === null) {
     const r0 = t0 * ROW_BLOCK, r1 = Math.min(j.M, t1 * ROW_BLOCK);
     if (r0 >= r1) return;
     // Row r of op(A) starts at A[r·lda] (column r of A when transposed).
@@ -194,7 +195,6 @@ export function gemmParallel(
     beta,
     C: target,
     ldc,
-    byRows,
     claims: null,
   };
   const pool = getPool();
