@@ -99,7 +99,9 @@ export class TwoLayerNet implements Model {
     if (y == null) return scores;
 
     const [dataLoss, dscores] = softmaxLoss(scores, y);
-    const loss = dataLoss + 0.5 * reg * (sumOfSquares(W1.data) + sumOfSquares(W2.data));
+    const loss = reg === 0
+      ? dataLoss
+      : dataLoss + 0.5 * reg * (sumOfSquares(W1.data) + sumOfSquares(W2.data));
 
     const [dhidden, dW2, db2] = affineBackward(dscores, scoresCache);
     // This is affineReluBackward without its dx = dout·W1ᵀ product: nobody needs the
