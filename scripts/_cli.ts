@@ -148,6 +148,69 @@ export async function outputDir(flags: Flags, script: string): Promise<string> {
   return dir;
 }
 
+/** What {@link startScript} hands a script: its parsed flags and the shared settings. */
+export interface ScriptContext<S extends string> {
+  flags: Flags;
+  /** `--quick`: tiny data and few epochs. */
+  quick: boolean;
+  /** `--seed`. */
+  seed: number;
+  /** The sections chosen with `--only` (all when the script has none to choose). */
+  only: Set<S>;
+  /** The output folder, created: `--out`, else `out/<script>` (`/quick` for quick runs). */
+  dir: string;
+  /** Seconds since the script started, rounded to 0.1 s. */
+  elapsedSeconds(): number;
+}
+
+/**
+ * The preamble every notebook script shares: parses the common flags plus `extra` (and
+ * `--only` when `sections` are given), reads `--seed`, and creates the output folder
+ * (`out/<script>`, or `out/<script>/<subfolder>`; `quick` runs go to `out/<script>/quick`).
+ *
+ * @example
+ * ```ts ignore
+ * const { flags, quick, seed, only, dir } = await startScript({
+ *   script: "knn",
+ *   description: "k-nearest neighbours on Fashion-MNIST",
+ *   sections: ["distances", "cross-validation"] as const,
+ * });
+ * ```
+ */
+export async function startScript<S extends string = never>(options: {
+  script: string;
+  description: string;
+  extra?: Record<string, FlagSpec>;
+  sections?: readonly S[];
+  /** A subfolder of `out/<script>` for this run (default: "quick" for quick runs, else none). */
+  subfolder?: (flags: Flags) => string | undefined;
+}): Promise<ScriptContext<S>> {
+  const started = performance.now();
+  const { script, description, sections } = options;
+  const extra: Record<string, FlagSpec> = { ...options.extra };
+  if (sections !== undefined && sections.length > 0) {
+    extra.only = {
+      type: "string",
+      value: "LIST",
+      help: `comma-separated sections to run: ${sections.join(",")} (default all)`,
+    };
+  }
+  const flags = parseFlags(script, description, extra);
+  const quick = flags.quick as boolean;
+  const seed = intFlag(flags, "seed");
+  const only = parseSections(flags, sections ?? []);
+  const sub = options.subfolder?.(flags) ?? (quick ? "quick" : undefined);
+  const dir = await outputDir(flags, sub === undefined ? script : `${script}/${sub}`);
+  return {
+    flags,
+    quick,
+    seed,
+    only,
+    dir,
+    elapsedSeconds: () => round((performance.now() - started) / 1000, 1),
+  };
+}
+
 /** Writes `results.json` into `dir` and says where it went. */
 export async function writeResults(dir: string, results: unknown): Promise<void> {
   const path = join(dir, "results.json");

@@ -36,11 +36,9 @@ import {
   last,
   loadData,
   MarkdownReport,
-  outputDir,
-  parseFlags,
-  parseSections,
   round,
   section,
+  startScript,
   writeResults,
 } from "./_cli.ts";
 import { writeTrainingCurves } from "./_plots.ts";
@@ -48,17 +46,14 @@ import { writeTrainingCurves } from "./_plots.ts";
 const SCRIPT = "batch_normalization";
 const SECTIONS = ["checks", "baseline", "weight-init", "batch-size"] as const;
 
-const flags = parseFlags(
-  SCRIPT,
-  "Reproduces the cs231n 'Batch normalization' notebook on Fashion-MNIST: layer checks, a\n" +
+const { flags, quick, seed, only, dir, elapsedSeconds } = await startScript({
+  script: SCRIPT,
+  description:
+    "Reproduces the cs231n 'Batch normalization' notebook on Fashion-MNIST: layer checks, a\n" +
     "6-layer net with and without batchnorm, the weight-initialization sweep and the\n" +
     "batch-size experiment for batchnorm and layernorm.",
-  {
-    only: {
-      type: "string",
-      value: "LIST",
-      help: `comma-separated sections to run: ${SECTIONS.join(",")} (default all)`,
-    },
+  sections: SECTIONS,
+  extra: {
     "num-train": {
       type: "string",
       default: "1000",
@@ -72,16 +67,11 @@ const flags = parseFlags(
       help: "weight scales of the sweep, logspace(-4, 0, N)",
     },
   },
-);
+});
 
-const quick = flags.quick as boolean;
-const seed = intFlag(flags, "seed");
-const only = parseSections(flags, SECTIONS);
 const numTrain = quick ? 200 : intFlag(flags, "num-train", 1);
 const numScales = quick ? 4 : intFlag(flags, "scales", 1);
 const epochs = quick ? 2 : 10;
-const dir = await outputDir(flags, quick ? `${SCRIPT}/quick` : SCRIPT);
-const started = performance.now();
 
 /** Markdown sections of results.md, in order. */
 const report = new MarkdownReport();
@@ -101,7 +91,7 @@ if (only.has("checks")) results.checks = runChecks();
 if (data && only.has("baseline")) results.baseline = await runBaseline(data);
 if (data && only.has("weight-init")) results.weightInit = await runWeightInit(data);
 if (data && only.has("batch-size")) results.batchSize = await runBatchSize(data);
-results.totalSeconds = round((performance.now() - started) / 1000, 1);
+results.totalSeconds = elapsedSeconds();
 await writeResults(dir, results);
 await report.write(
   dir,

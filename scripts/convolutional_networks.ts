@@ -66,11 +66,9 @@ import {
   last,
   loadData,
   numberFlag,
-  outputDir,
-  parseFlags,
-  parseSections,
   round,
   section,
+  startScript,
   writeResults,
 } from "./_cli.ts";
 import { writeTrainingCurves } from "./_plots.ts";
@@ -88,17 +86,14 @@ const SECTIONS = [
   "groupnorm",
 ] as const;
 
-const flags = parseFlags(
-  SCRIPT,
-  "Reproduces the cs231n 'Convolutional networks' notebook: naive and fast layers with a\n" +
+const { flags, quick, seed, only, dir, elapsedSeconds } = await startScript({
+  script: SCRIPT,
+  description:
+    "Reproduces the cs231n 'Convolutional networks' notebook: naive and fast layers with a\n" +
     "timing table, the image-processing aside, ThreeLayerConvNet checks, overfitting 100\n" +
     "images, one epoch on Fashion-MNIST, spatial batchnorm and group norm.",
-  {
-    only: {
-      type: "string",
-      value: "LIST",
-      help: `comma-separated sections to run: ${SECTIONS.join(",")} (default all)`,
-    },
+  sections: SECTIONS,
+  extra: {
     threads: {
       type: "string",
       default: String(defaultNumThreads()),
@@ -119,14 +114,9 @@ const flags = parseFlags(
       help: "init std (train; cs231n's default)",
     },
   },
-);
+});
 
-const quick = flags.quick as boolean;
-const seed = intFlag(flags, "seed");
 const threads = intFlag(flags, "threads", 1);
-const only = parseSections(flags, SECTIONS);
-const dir = await outputDir(flags, quick ? `${SCRIPT}/quick` : SCRIPT);
-const started = performance.now();
 await setNumThreads(threads);
 
 const needsData = only.has("overfit") || only.has("train");
@@ -152,7 +142,7 @@ if (data && only.has("overfit")) results.overfit = await runOverfit(data);
 if (data && only.has("train")) results.train = await runTrain(data);
 if (only.has("spatial-batchnorm")) results.spatialBatchnorm = runSpatialBatchnorm();
 if (only.has("groupnorm")) results.groupnorm = runGroupnorm();
-results.totalSeconds = round((performance.now() - started) / 1000, 1);
+results.totalSeconds = elapsedSeconds();
 await writeResults(dir, results);
 
 // ---------------------------------------------------------------------------------------

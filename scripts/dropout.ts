@@ -31,27 +31,20 @@ import {
   last,
   loadData,
   MarkdownReport,
-  outputDir,
-  parseFlags,
-  parseSections,
-  round,
   section,
+  startScript,
   writeResults,
 } from "./_cli.ts";
 
 const SCRIPT = "dropout";
 const SECTIONS = ["checks", "regularization", "sweep"] as const;
 
-const flags = parseFlags(
-  SCRIPT,
-  "Reproduces the cs231n 'Dropout' notebook on Fashion-MNIST: layer checks, the\n" +
+const { flags, quick, seed, only, dir, elapsedSeconds } = await startScript({
+  script: SCRIPT,
+  description: "Reproduces the cs231n 'Dropout' notebook on Fashion-MNIST: layer checks, the\n" +
     "regularization experiment (keep ratios 1 and 0.25) and a finer sweep of keep ratios.",
-  {
-    only: {
-      type: "string",
-      value: "LIST",
-      help: `comma-separated sections to run: ${SECTIONS.join(",")} (default all)`,
-    },
+  sections: SECTIONS,
+  extra: {
     "num-train": {
       type: "string",
       default: "500",
@@ -72,17 +65,12 @@ const flags = parseFlags(
       help: "seeds per keep ratio in the sweep (seed, seed+1, ...); results are averaged",
     },
   },
-);
+});
 
-const quick = flags.quick as boolean;
-const seed = intFlag(flags, "seed");
-const only = parseSections(flags, SECTIONS);
 const numTrain = quick ? 200 : intFlag(flags, "num-train", 1);
 const epochs = quick ? 3 : intFlag(flags, "epochs", 1);
 const sweepRatios = quick ? [1, 0.5, 0.25] : parseRatios(flags.ratios as string);
 const repeats = quick ? 2 : intFlag(flags, "repeats", 1);
-const dir = await outputDir(flags, quick ? `${SCRIPT}/quick` : SCRIPT);
-const started = performance.now();
 const report = new MarkdownReport();
 
 const needsData = only.has("regularization") || only.has("sweep");
@@ -102,7 +90,7 @@ const runs = new Map<string, Solver>();
 if (only.has("checks")) results.checks = runChecks();
 if (data && only.has("regularization")) results.regularization = await runRegularization(data);
 if (data && only.has("sweep")) results.sweep = runSweep(data);
-results.totalSeconds = round((performance.now() - started) / 1000, 1);
+results.totalSeconds = elapsedSeconds();
 await writeResults(dir, results);
 await report.write(
   dir,

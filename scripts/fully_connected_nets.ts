@@ -27,31 +27,29 @@ import {
   last,
   loadData,
   numberFlag,
-  outputDir,
-  parseFlags,
-  parseSections,
   round,
   section,
+  startScript,
   writeResults,
 } from "./_cli.ts";
 import { writeFirstLayerWeights, writeTrainingCurves } from "./_plots.ts";
 
 const SCRIPT = "fully_connected_nets";
+const SECTIONS = ["gradcheck", "overfit", "update-rules", "best"] as const;
 
-const flags = parseFlags(
-  SCRIPT,
-  "Reproduces the cs231n 'Fully-connected nets' notebook: gradient check, overfitting 50\n" +
+const { flags, quick, seed, only, dir, elapsedSeconds } = await startScript({
+  script: SCRIPT,
+  description:
+    "Reproduces the cs231n 'Fully-connected nets' notebook: gradient check, overfitting 50\n" +
     "images, the update-rule comparison and the best fully-connected net, on Fashion-MNIST.",
-  {
+  sections: SECTIONS,
+  // Demo and quick runs get their own folders so they never overwrite a full run's results.
+  subfolder: (flags) => flags.demo ? "demo" : flags.quick ? "quick" : undefined,
+  extra: {
     demo: {
       type: "boolean",
       default: false,
       help: "short main job: train a small net for 5 epochs, print accuracy, write plots",
-    },
-    only: {
-      type: "string",
-      value: "LIST",
-      help: "comma-separated sections to run: gradcheck,overfit,update-rules,best (default all)",
     },
     epochs: { type: "string", default: "15", value: "N", help: "epochs of the best net" },
     hidden: {
@@ -93,16 +91,9 @@ const flags = parseFlags(
       help: "write a safetensors checkpoint of the best net after every epoch",
     },
   },
-);
+});
 
-const quick = flags.quick as boolean;
 const demo = flags.demo as boolean;
-const seed = intFlag(flags, "seed");
-const SECTIONS = ["gradcheck", "overfit", "update-rules", "best"] as const;
-const only = parseSections(flags, SECTIONS);
-// Demo and quick runs get their own folders so they never overwrite a full run's results.
-const dir = await outputDir(flags, demo ? `${SCRIPT}/demo` : quick ? `${SCRIPT}/quick` : SCRIPT);
-const started = performance.now();
 
 const data = await loadData(
   flags,
@@ -124,7 +115,7 @@ if (demo) {
   if (only.has("update-rules")) results.updateRules = await runUpdateRules(data);
   if (only.has("best")) results.best = await runBest(data);
 }
-results.totalSeconds = round((performance.now() - started) / 1000, 1);
+results.totalSeconds = elapsedSeconds();
 await writeResults(dir, results);
 
 // ---------------------------------------------------------------------------------------
