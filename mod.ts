@@ -50,7 +50,7 @@ export {
   setNumThreads,
   WorkerPool,
   type WorkerPoolOptions,
-} from "./lib/parallel/pool.ts";
+} from "./lib/parallel/worker_pool.ts";
 export { type Job, registerJob } from "./lib/parallel/jobs.ts";
 
 // Layers and losses.

@@ -9,7 +9,7 @@
  * needs no data files. Run: deno bench --allow-read=. bench/cnn_epoch_bench.ts
  */
 import { ThreeLayerConvNet } from "../lib/models/cnn.ts";
-import { getNumThreads, getPool, setNumThreads } from "../lib/parallel/pool.ts";
+import { getNumThreads, getPool, setNumThreads } from "../lib/parallel/worker_pool.ts";
 import { Rng } from "../lib/rng.ts";
 import { Solver } from "../lib/solver.ts";
 import { Tensor } from "../lib/tensor.ts";

@@ -18,19 +18,15 @@
  */
 import { gemm, gemmKernelInfo } from "../lib/kernels/gemm.ts";
 import { convBackwardNaive, convForwardNaive, convGeometry } from "../lib/layers/conv.ts";
-import {
-  convBackwardFast,
-  convChunkCount,
-  convChunkSize,
-  convForwardFast,
-} from "../lib/layers/conv_fast.ts";
+import { convChunkCount, convChunkSize } from "../lib/kernels/conv.ts";
+import { convBackwardFast, convForwardFast } from "../lib/layers/conv_fast.ts";
 import {
   maxPoolBackwardFast,
   maxPoolBackwardNaive,
   maxPoolForwardFast,
   maxPoolForwardNaive,
 } from "../lib/layers/pool.ts";
-import { getNumThreads, getPool, setNumThreads } from "../lib/parallel/pool.ts";
+import { getNumThreads, getPool, setNumThreads } from "../lib/parallel/worker_pool.ts";
 import { Rng } from "../lib/rng.ts";
 import { type DType, Tensor } from "../lib/tensor.ts";
 import { note, ratio, timed } from "./_report.ts";

@@ -13,7 +13,7 @@ import { gemm, gemmKernelInfo, gemmReference } from "../lib/kernels/gemm.ts";
 import { gemmJs } from "../lib/kernels/gemm_js.ts";
 import { gemmParallel } from "../lib/kernels/gemm_parallel.ts";
 import { gemmParallelInPlace, sharedGemmInstance } from "../lib/kernels/gemm_parallel_in_place.ts";
-import { setNumThreads } from "../lib/parallel/pool.ts";
+import { setNumThreads } from "../lib/parallel/worker_pool.ts";
 import { wasmFeatures } from "../lib/kernels/wasm/features.ts";
 import { createGemmInstance, defaultGemmInstance } from "../lib/kernels/wasm/gemm_instance.ts";
 import { Rng } from "../lib/rng.ts";

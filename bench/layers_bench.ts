@@ -9,7 +9,7 @@ import { reluJs, reluMaskJs } from "../lib/kernels/elementwise.ts";
 import { affineBackward, affineForward } from "../lib/layers/affine.ts";
 import { reluBackward, reluForward } from "../lib/layers/relu.ts";
 import { TwoLayerNet } from "../lib/models/two_layer_net.ts";
-import { getNumThreads, getPool, setNumThreads } from "../lib/parallel/pool.ts";
+import { getNumThreads, getPool, setNumThreads } from "../lib/parallel/worker_pool.ts";
 import { Rng } from "../lib/rng.ts";
 import { Solver } from "../lib/solver.ts";
 import { Tensor } from "../lib/tensor.ts";

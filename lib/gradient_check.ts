@@ -11,6 +11,7 @@
  * @module
  */
 
+import { checkTensor } from "./tensor_checks.ts";
 import { getGlobalRng, type Rng } from "./rng.ts";
 import { sameShape, stridesOf, Tensor } from "./tensor.ts";
 
@@ -91,9 +92,7 @@ export function evalNumericalGradientArray(
 ): Tensor {
   const { h = 1e-5 } = options;
   checkInputs("evalNumericalGradientArray", x, h);
-  if (!(dout instanceof Tensor)) {
-    throw new Error(`evalNumericalGradientArray: dout must be a Tensor, got ${dout}`);
-  }
+  checkTensor("evalNumericalGradientArray", "dout", dout);
   const grad = Tensor.zerosLike(x);
   const data = x.data;
   const dd = dout.data;
@@ -218,7 +217,7 @@ export function relError(a: Tensor | number, b: Tensor | number): number {
 }
 
 function checkInputs(fn: string, x: Tensor, h: number): void {
-  if (!(x instanceof Tensor)) throw new Error(`${fn}: x must be a Tensor, got ${x}`);
+  checkTensor(fn, "x", x);
   if (!(h > 0) || !Number.isFinite(h)) {
     throw new Error(`${fn}: h must be a positive finite step, got ${h}`);
   }

@@ -52,7 +52,7 @@ import {
 } from "../lib/layers/spatial_groupnorm.ts";
 import type { BatchnormParam } from "../lib/layers/batchnorm.ts";
 import { ThreeLayerConvNet } from "../lib/models/cnn.ts";
-import { defaultNumThreads, getNumThreads, setNumThreads } from "../lib/parallel/pool.ts";
+import { defaultNumThreads, getNumThreads, setNumThreads } from "../lib/parallel/worker_pool.ts";
 import { Rng } from "../lib/rng.ts";
 import { Solver } from "../lib/solver.ts";
 import type { DType } from "../lib/storage.ts";

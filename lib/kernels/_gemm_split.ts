@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { ScratchBuffers } from "./im2col.ts";
+import type { ScratchBuffers } from "../scratch.ts";
 
 /** Rows per task when cutting rows (a multiple of both kernels' 6-row tile). */
 export const ROW_BLOCK = 6;

@@ -7,7 +7,7 @@
  */
 
 import type { DType, FloatArray } from "../storage.ts";
-import type { AuxKernels } from "./wasm/aux_instance.ts";
+import type { LayerKernels } from "./wasm/layer_kernels.ts";
 
 /**
  * Elements per round trip: 8,192 (32 KiB of float32) per operand keeps the copy in, the
@@ -28,7 +28,7 @@ export const WASM_MIN_LENGTH = 256;
  * write their results over their inputs). All arrays have elements of `dtype`.
  */
 export function streamThrough(
-  wasm: AuxKernels,
+  wasm: LayerKernels,
   dtype: DType,
   n: number,
   inputs: FloatArray[],

@@ -25,9 +25,9 @@
  * @module
  */
 
-import { registerJob } from "../parallel/jobs.ts";
-import { getPool } from "../parallel/pool.ts";
-import { sharedView, useParallel } from "../parallel/shared.ts";
+import { registerJob, registerWorkerModule } from "../parallel/jobs.ts";
+import { getPool, useParallel } from "../parallel/worker_pool.ts";
+import { ScratchBuffers, sharedView } from "../scratch.ts";
 import { dtypeOf, type FloatArray, isShared } from "../storage.ts";
 import { checkGemmArgs } from "./_gemm_args.ts";
 import {
@@ -38,7 +38,6 @@ import {
   ROW_BLOCK,
 } from "./_gemm_split.ts";
 import { gemm, gemmInstance } from "./gemm.ts";
-import { ScratchBuffers } from "./im2col.ts";
 
 /**
  * Below this many multiply-adds `M·N·K` (about 0.1 ms of one thread's work),
@@ -121,6 +120,9 @@ function runBlocks(j: GemmJob, t0: number, t1: number): void {
     );
   }
 }
+
+// The pool's workers load this module, so they know the job registered below.
+registerWorkerModule(import.meta.url);
 
 registerJob("gemm.blocks", (j: GemmJob, t0: number, t1: number) => {
   if (j.claims === null) runBlocks(j, t0, t1);

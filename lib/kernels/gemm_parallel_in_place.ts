@@ -21,9 +21,9 @@
  * @module
  */
 
-import { registerJob, threadSlot } from "../parallel/jobs.ts";
-import { getPool } from "../parallel/pool.ts";
-import { useParallel } from "../parallel/shared.ts";
+import { registerJob, registerWorkerModule, threadSlot } from "../parallel/jobs.ts";
+import { getPool, useParallel } from "../parallel/worker_pool.ts";
+import { ScratchBuffers } from "../scratch.ts";
 import type { DType } from "../storage.ts";
 import {
   COLUMN_BLOCK,
@@ -33,7 +33,6 @@ import {
   ROW_BLOCK,
 } from "./_gemm_split.ts";
 import { GEMM_PARALLEL_MIN_MULADDS } from "./gemm_parallel.ts";
-import { ScratchBuffers } from "./im2col.ts";
 import {
   checkInPlaceArgs,
   createGemmInstance,
@@ -124,6 +123,9 @@ function runBlocks(inst: GemmInstance, j: InPlaceJob, t0: number, t1: number): v
     inst.gemmInPlace(dtype, transA, transB, M, c1 - c0, K, alpha, a, lda, b, ldb, beta, c, ldc);
   }
 }
+
+// The pool's workers load this module, so they know the job registered below.
+registerWorkerModule(import.meta.url);
 
 registerJob("gemm.inPlace", (j: InPlaceJob, t0: number, t1: number) => {
   const inst = instanceFor(j);

@@ -1,6 +1,6 @@
 /**
  * The hot loops of the normalization layers (batch, spatial batch, layer and group
- * normalization) and of dropout.
+ * normalization).
  *
  * Every normalization of the course is one of two patterns over a tensor viewed, in
  * row-major order, as `(outer, channels, inner)`:
@@ -28,6 +28,7 @@
  * @module
  */
 
+import { needLength } from "./_checks.ts";
 import type { FloatArray } from "../storage.ts";
 
 /**
@@ -54,9 +55,9 @@ export function channelMoments(
   mean: FloatArray,
   variance: FloatArray,
 ): void {
-  need("channelMoments", "x", x, outer * channels * inner);
-  need("channelMoments", "mean", mean, channels);
-  need("channelMoments", "variance", variance, channels);
+  needLength("channelMoments", "x", x, outer * channels * inner);
+  needLength("channelMoments", "mean", mean, channels);
+  needLength("channelMoments", "variance", variance, channels);
   const count = outer * inner;
   const acc = scratch(0, channels);
   const mu = scratch(1, channels);
@@ -125,9 +126,9 @@ export function rowMoments(
   mean: FloatArray,
   variance: FloatArray,
 ): void {
-  need("rowMoments", "x", x, rows * size);
-  need("rowMoments", "mean", mean, rows);
-  need("rowMoments", "variance", variance, rows);
+  needLength("rowMoments", "x", x, rows * size);
+  needLength("rowMoments", "mean", mean, rows);
+  needLength("rowMoments", "variance", variance, rows);
   for (let r = 0; r < rows; r++) {
     const base = r * size;
     let s = 0;
@@ -162,8 +163,8 @@ export function inverseStd(
   count: number,
   out: FloatArray,
 ): void {
-  need("inverseStd", "variance", variance, count);
-  need("inverseStd", "out", out, count);
+  needLength("inverseStd", "variance", variance, count);
+  needLength("inverseStd", "out", out, count);
   for (let i = 0; i < count; i++) out[i] = 1 / Math.sqrt(variance[i] + eps);
 }
 
@@ -188,9 +189,9 @@ export function momentumAverage(
   count: number,
   out: FloatArray,
 ): void {
-  need("momentumAverage", "running", running, count);
-  need("momentumAverage", "batch", batch, count);
-  need("momentumAverage", "out", out, count);
+  needLength("momentumAverage", "running", running, count);
+  needLength("momentumAverage", "batch", batch, count);
+  needLength("momentumAverage", "out", out, count);
   for (let i = 0; i < count; i++) out[i] = momentum * running[i] + (1 - momentum) * batch[i];
 }
 
@@ -228,12 +229,12 @@ export function normalizeChannels(
   out: FloatArray,
 ): void {
   const size = outer * channels * inner;
-  need("normalizeChannels", "x", x, size);
+  needLength("normalizeChannels", "x", x, size);
   for (const [name, a] of [["shift", shift], ["scale", scale], ["gamma", gamma], ["beta", beta]]) {
-    need("normalizeChannels", name as string, a as FloatArray, channels);
+    needLength("normalizeChannels", name as string, a as FloatArray, channels);
   }
-  if (xHat !== null) need("normalizeChannels", "xHat", xHat, size);
-  need("normalizeChannels", "out", out, size);
+  if (xHat !== null) needLength("normalizeChannels", "xHat", xHat, size);
+  needLength("normalizeChannels", "out", out, size);
   if (inner === 1) {
     for (let n = 0; n < outer; n++) {
       const base = n * channels;
@@ -305,13 +306,13 @@ export function normalizeGroups(
   out: FloatArray,
 ): void {
   const size = outer * channels * inner;
-  need("normalizeGroups", "x", x, size);
-  need("normalizeGroups", "mean", mean, outer * groups);
-  need("normalizeGroups", "invStd", invStd, outer * groups);
-  need("normalizeGroups", "gamma", gamma, channels);
-  need("normalizeGroups", "beta", beta, channels);
-  need("normalizeGroups", "xHat", xHat, size);
-  need("normalizeGroups", "out", out, size);
+  needLength("normalizeGroups", "x", x, size);
+  needLength("normalizeGroups", "mean", mean, outer * groups);
+  needLength("normalizeGroups", "invStd", invStd, outer * groups);
+  needLength("normalizeGroups", "gamma", gamma, channels);
+  needLength("normalizeGroups", "beta", beta, channels);
+  needLength("normalizeGroups", "xHat", xHat, size);
+  needLength("normalizeGroups", "out", out, size);
   const perGroup = channels / groups;
   if (inner === 1) {
     for (let n = 0; n < outer; n++) {
@@ -381,13 +382,13 @@ export function channelNormBackward(
 ): void {
   const size = outer * channels * inner;
   const fn = "channelNormBackward";
-  need(fn, "dout", dout, size);
-  need(fn, "xHat", xHat, size);
-  need(fn, "gamma", gamma, channels);
-  need(fn, "invStd", invStd, channels);
-  need(fn, "dx", dx, size);
-  need(fn, "dgamma", dgamma, channels);
-  need(fn, "dbeta", dbeta, channels);
+  needLength(fn, "dout", dout, size);
+  needLength(fn, "xHat", xHat, size);
+  needLength(fn, "gamma", gamma, channels);
+  needLength(fn, "invStd", invStd, channels);
+  needLength(fn, "dx", dx, size);
+  needLength(fn, "dgamma", dgamma, channels);
+  needLength(fn, "dbeta", dbeta, channels);
   const count = outer * inner;
   const sumDout = scratch(0, channels);
   const sumDoutXHat = scratch(1, channels);
@@ -485,14 +486,14 @@ export function channelNormBackwardGraph(
 ): void {
   const size = outer * channels * inner;
   const fn = "channelNormBackwardGraph";
-  need(fn, "dout", dout, size);
-  need(fn, "x", x, size);
-  need(fn, "mean", mean, channels);
-  need(fn, "variance", variance, channels);
-  need(fn, "gamma", gamma, channels);
-  need(fn, "dx", dx, size);
-  need(fn, "dgamma", dgamma, channels);
-  need(fn, "dbeta", dbeta, channels);
+  needLength(fn, "dout", dout, size);
+  needLength(fn, "x", x, size);
+  needLength(fn, "mean", mean, channels);
+  needLength(fn, "variance", variance, channels);
+  needLength(fn, "gamma", gamma, channels);
+  needLength(fn, "dx", dx, size);
+  needLength(fn, "dgamma", dgamma, channels);
+  needLength(fn, "dbeta", dbeta, channels);
   const count = outer * inner;
   const sumDout = scratch(0, channels); // dbeta
   const sumDoutXHat = scratch(1, channels); // dgamma
@@ -620,13 +621,13 @@ export function groupNormBackward(
 ): void {
   const size = outer * channels * inner;
   const fn = "groupNormBackward";
-  need(fn, "dout", dout, size);
-  need(fn, "xHat", xHat, size);
-  need(fn, "gamma", gamma, channels);
-  need(fn, "invStd", invStd, outer * groups);
-  need(fn, "dx", dx, size);
-  need(fn, "dgamma", dgamma, channels);
-  need(fn, "dbeta", dbeta, channels);
+  needLength(fn, "dout", dout, size);
+  needLength(fn, "xHat", xHat, size);
+  needLength(fn, "gamma", gamma, channels);
+  needLength(fn, "invStd", invStd, outer * groups);
+  needLength(fn, "dx", dx, size);
+  needLength(fn, "dgamma", dgamma, channels);
+  needLength(fn, "dbeta", dbeta, channels);
   const perGroup = channels / groups;
   const count = perGroup * inner;
   const sumDout = scratch(0, channels);
@@ -683,55 +684,6 @@ export function groupNormBackward(
   for (let c = 0; c < channels; c++) {
     dgamma[c] = sumDoutXHat[c];
     dbeta[c] = sumDout[c];
-  }
-}
-
-/**
- * Draws an inverted-dropout mask: `mask[i] = (u < p) / p` with `u = rng.random()`, one
- * uniform draw per element in order (cs231n's `(np.random.rand(*x.shape) < p) / p`), so
- * kept units are scaled by `1 / p` and the expected activation is unchanged.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { Rng } from "../rng.ts";
- * import { dropoutMask } from "./normalization.ts";
- * const mask = new Float64Array(1000);
- * dropoutMask(new Rng(0), 0.5, mask);
- * assert.ok(mask.every((m) => m === 0 || m === 2));
- * ```
- */
-export function dropoutMask(rng: { random(): number }, p: number, mask: FloatArray): void {
-  const keep = 1 / p;
-  const n = mask.length;
-  for (let i = 0; i < n; i++) mask[i] = rng.random() < p ? keep : 0;
-}
-
-/**
- * `out[i] = a[i] · mask[i]` for the first `a.length` elements: dropout's forward
- * (`a = x`) and backward (`a = dout`) pass. The product is formed in double precision and
- * rounded once to `out`'s type, as numpy does for a float32 array times a float64 mask.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { applyMask } from "./normalization.ts";
- * const out = new Float32Array(3);
- * applyMask(new Float32Array([1, 2, 3]), new Float64Array([0, 4, 4]), out);
- * assert.deepEqual([...out], [0, 8, 12]);
- * ```
- */
-export function applyMask(a: FloatArray, mask: FloatArray, out: FloatArray): void {
-  const n = a.length;
-  need("applyMask", "mask", mask, n);
-  need("applyMask", "out", out, n);
-  for (let i = 0; i < n; i++) out[i] = a[i] * mask[i];
-}
-
-/** A short buffer would make typed-array writes vanish silently: fail loudly instead. */
-function need(fn: string, name: string, arr: FloatArray, length: number): void {
-  if (arr.length < length) {
-    throw new Error(`${fn}: ${name} needs at least ${length} elements, got ${arr.length}`);
   }
 }
 

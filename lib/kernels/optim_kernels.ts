@@ -10,13 +10,12 @@
  * @module
  */
 
-import { registerJob } from "../parallel/jobs.ts";
-import { getPool } from "../parallel/pool.ts";
-import { copyBack, sharedTarget, sharedView, useParallel } from "../parallel/shared.ts";
+import { registerJob, registerWorkerModule } from "../parallel/jobs.ts";
+import { getPool, useParallel } from "../parallel/worker_pool.ts";
+import { copyBack, ScratchBuffers, sharedTarget, sharedView } from "../scratch.ts";
 import { dtypeOf, type FloatArray } from "../storage.ts";
 import { streamThrough, WASM_MIN_LENGTH } from "./_stream.ts";
-import { ScratchBuffers } from "./im2col.ts";
-import { auxKernels } from "./wasm/aux_instance.ts";
+import { layerKernels } from "./wasm/layer_kernels.ts";
 
 /**
  * Vanilla SGD: `outW = w - learningRate * dw`.
@@ -166,6 +165,9 @@ interface AdamJob {
   inverse2: number;
 }
 
+// The pool's workers load this module, so they know the job registered below.
+registerWorkerModule(import.meta.url);
+
 registerJob("optim.adam", (a: AdamJob, b0: number, b1: number) => {
   adamRange(a, b0 * ADAM_BLOCK, Math.min(a.w.length, b1 * ADAM_BLOCK));
 });
@@ -177,7 +179,7 @@ function adamRange(a: AdamJob, i0: number, i1: number): void {
   const dtype = dtypeOf(a.w);
   const arrays = [a.dw, a.m, a.v, a.outW, a.outM, a.outV];
   const wasm = n >= WASM_MIN_LENGTH && arrays.every((x) => dtypeOf(x) === dtype)
-    ? auxKernels()
+    ? layerKernels()
     : null;
   if (wasm !== null) {
     const kernel = dtype === "float32" ? wasm.exports.f32_adam : wasm.exports.f64_adam;

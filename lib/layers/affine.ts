@@ -9,9 +9,10 @@
  * @module
  */
 
+import { checkSameDType, checkTensor } from "../tensor_checks.ts";
 import { broadcastRows, columnSums } from "../kernels/elementwise.ts";
 import { gemmParallel } from "../kernels/gemm_parallel.ts";
-import { allocateOutput } from "../parallel/shared.ts";
+import { allocateOutput } from "../scratch.ts";
 import { shapeSize, Tensor } from "../tensor.ts";
 
 /** What {@link affineForward} keeps for the backward pass: the inputs `(x, w, b)`. */
@@ -109,14 +110,7 @@ interface AffineDims {
 }
 
 function checkAffineInputs(fn: string, x: Tensor, w: Tensor, b: Tensor): AffineDims {
-  for (const [name, t] of [["x", x], ["w", w], ["b", b]] as const) {
-    if (!(t instanceof Tensor)) throw new Error(`${fn}: ${name} must be a Tensor, got ${t}`);
-  }
-  if (x.dtype !== w.dtype || x.dtype !== b.dtype) {
-    throw new Error(
-      `${fn}: x, w and b must share a dtype, got x ${x.dtype}, w ${w.dtype}, b ${b.dtype}`,
-    );
-  }
+  checkSameDType(fn, { x, w, b });
   if (x.ndim < 1) {
     throw new Error(`${fn}: x needs a batch axis, shape (N, d1, ..., dk); got shape [${x.shape}]`);
   }
@@ -147,7 +141,7 @@ function checkAffineBackward(fn: string, dout: Tensor, cache: AffineCache): Affi
   }
   const [x, w, b] = cache;
   const dims = checkAffineInputs(fn, x, w, b);
-  if (!(dout instanceof Tensor)) throw new Error(`${fn}: dout must be a Tensor, got ${dout}`);
+  checkTensor(fn, "dout", dout);
   if (dout.ndim !== 2 || dout.shape[0] !== dims.N || dout.shape[1] !== dims.M) {
     throw new Error(
       `${fn}: dout has shape [${dout.shape}] but the forward output had shape ` +

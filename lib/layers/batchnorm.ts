@@ -13,6 +13,7 @@
  * @module
  */
 
+import { checkTensor } from "../tensor_checks.ts";
 import {
   channelMoments,
   channelNormBackward,
@@ -337,11 +338,6 @@ export function channelBatchnormBackward(
     );
   }
   return [dx, dgamma, dbeta];
-}
-
-/** Throws unless `t` is a Tensor, naming the argument. */
-export function checkTensor(fn: string, name: string, t: unknown): asserts t is Tensor {
-  if (!(t instanceof Tensor)) throw new Error(`${fn}: ${name} must be a Tensor, got ${t}`);
 }
 
 /**

@@ -12,7 +12,10 @@
  * @module
  */
 
-import type { WindowGeometry } from "../kernels/im2col.ts";
+import { checkSameDType, checkTensor } from "../tensor_checks.ts";
+import type { ConvGeometry } from "../kernels/conv.ts";
+
+export type { ConvGeometry };
 import { Tensor } from "../tensor.ts";
 
 /**
@@ -35,16 +38,6 @@ export interface ConvParam {
 
 /** What a convolution's forward pass keeps: its inputs `(x, w, b, convParam)`. */
 export type ConvCache = [x: Tensor, w: Tensor, b: Tensor, convParam: ConvParam];
-
-/** Every size a convolution needs, derived and validated once by {@link convGeometry}. */
-export interface ConvGeometry extends WindowGeometry {
-  /** Examples in the batch, `N`. */
-  batch: number;
-  /** Output channels (filters), `F`. */
-  filters: number;
-  /** Channel groups. */
-  groups: number;
-}
 
 /**
  * Computes the output of a convolution with loops over every output element and kernel tap.
@@ -190,20 +183,7 @@ export function convGeometry(
   b: Tensor,
   convParam: ConvParam,
 ): ConvGeometry {
-  for (const [name, t] of [["x", x], ["w", w], ["b", b]] as const) {
-    if (!(t instanceof Tensor)) throw new Error(`${fn}: ${name} must be a Tensor, got ${t}`);
-  }
-  if (x.dtype !== w.dtype || x.dtype !== b.dtype) {
-    throw new Error(
-      `${fn}: x, w and b must share a dtype, got x ${x.dtype}, w ${w.dtype}, b ${b.dtype}`,
-    );
-  }
-  if (x.ndim !== 4) {
-    throw new Error(`${fn}: x must be 4-d, shape (N, C, H, W); got shape [${x.shape}]`);
-  }
-  if (w.ndim !== 4) {
-    throw new Error(`${fn}: w must be 4-d, shape (F, C/groups, HH, WW); got shape [${w.shape}]`);
-  }
+  checkConvTensors(fn, x, w, b, "(N, C, H, W)", "(F, C/groups, HH, WW)");
   const { stride, pad, dilation, groups } = checkConvParam(fn, convParam);
   const [N, C, H, W] = x.shape;
   const [F, Cg, HH, WW] = w.shape;
@@ -312,8 +292,37 @@ export function checkConvBackward(fn: string, dout: Tensor, cache: ConvCache): C
   }
   const [x, w, b, convParam] = cache;
   const g = convGeometry(fn, x, w, b, convParam);
-  if (!(dout instanceof Tensor)) throw new Error(`${fn}: dout must be a Tensor, got ${dout}`);
-  const expected = [g.batch, g.filters, g.outH, g.outW];
+  checkConvDout(fn, dout, [g.batch, g.filters, g.outH, g.outW], x);
+  return g;
+}
+
+/**
+ * The checks every convolution front door (plain and transposed) starts with: `x`, `w` and
+ * `b` are Tensors of one dtype and `x`, `w` are 4-d (their layouts named in the message).
+ */
+export function checkConvTensors(
+  fn: string,
+  x: Tensor,
+  w: Tensor,
+  b: Tensor,
+  xLayout: string,
+  wLayout: string,
+): void {
+  checkSameDType(fn, { x, w, b });
+  if (x.ndim !== 4) {
+    throw new Error(`${fn}: x must be 4-d, shape ${xLayout}; got shape [${x.shape}]`);
+  }
+  if (w.ndim !== 4) {
+    throw new Error(`${fn}: w must be 4-d, shape ${wLayout}; got shape [${w.shape}]`);
+  }
+}
+
+/**
+ * Checks a convolution's backward input: `dout` is a Tensor of the forward output's shape
+ * `expected` and of the forward input `x`'s dtype.
+ */
+export function checkConvDout(fn: string, dout: Tensor, expected: number[], x: Tensor): void {
+  checkTensor(fn, "dout", dout);
   if (dout.ndim !== 4 || dout.shape.some((d, i) => d !== expected[i])) {
     throw new Error(
       `${fn}: dout has shape [${dout.shape}] but the forward output had shape [${expected}]`,
@@ -322,5 +331,4 @@ export function checkConvBackward(fn: string, dout: Tensor, cache: ConvCache): C
   if (dout.dtype !== x.dtype) {
     throw new Error(`${fn}: dout is ${dout.dtype} but the forward pass ran in ${x.dtype}`);
   }
-  return g;
 }

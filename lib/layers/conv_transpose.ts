@@ -16,10 +16,16 @@
  * @module
  */
 
-import { defaultScratch } from "../kernels/im2col.ts";
 import { Tensor } from "../tensor.ts";
-import { checkConvParam, type ConvGeometry } from "./conv.ts";
-import { convBackwardRange, convChunkCount, convForwardRange, sumPartials } from "./conv_fast.ts";
+import {
+  convBackwardRange,
+  convChunkCount,
+  convForwardRange,
+  type ConvGeometry,
+  sumPartials,
+} from "../kernels/conv.ts";
+import { defaultScratch } from "../scratch.ts";
+import { checkConvDout, checkConvParam, checkConvTensors } from "./conv.ts";
 
 /** Hyper-parameters of a transposed convolution (PyTorch `ConvTranspose2d`'s). */
 export interface ConvTransposeParam {
@@ -107,16 +113,7 @@ export function convTransposeBackward(
   }
   const [x, w, b, param] = cache;
   const g = transposeGeometry(fn, x, w, b, param);
-  if (!(dout instanceof Tensor)) throw new Error(`${fn}: dout must be a Tensor, got ${dout}`);
-  const expected = [g.batch, g.channels, g.height, g.width];
-  if (dout.ndim !== 4 || dout.shape.some((d, i) => d !== expected[i])) {
-    throw new Error(
-      `${fn}: dout has shape [${dout.shape}] but the forward output had shape [${expected}]`,
-    );
-  }
-  if (dout.dtype !== x.dtype) {
-    throw new Error(`${fn}: dout is ${dout.dtype} but the forward pass ran in ${x.dtype}`);
-  }
+  checkConvDout(fn, dout, [g.batch, g.channels, g.height, g.width], x);
 
   const dx = Tensor.zeros(x.shape, x.dtype);
   convForwardRange(dout.data, w.data, null, g, dx.data, 0, g.batch, defaultScratch);
@@ -155,22 +152,7 @@ function transposeGeometry(
   b: Tensor,
   param: ConvTransposeParam,
 ): ConvGeometry {
-  for (const [name, t] of [["x", x], ["w", w], ["b", b]] as const) {
-    if (!(t instanceof Tensor)) throw new Error(`${fn}: ${name} must be a Tensor, got ${t}`);
-  }
-  if (x.dtype !== w.dtype || x.dtype !== b.dtype) {
-    throw new Error(
-      `${fn}: x, w and b must share a dtype, got x ${x.dtype}, w ${w.dtype}, b ${b.dtype}`,
-    );
-  }
-  if (x.ndim !== 4) {
-    throw new Error(`${fn}: x must be 4-d, shape (N, Cin, H, W); got shape [${x.shape}]`);
-  }
-  if (w.ndim !== 4) {
-    throw new Error(
-      `${fn}: w must be 4-d, shape (Cin, Cout/groups, HH, WW); got shape [${w.shape}]`,
-    );
-  }
+  checkConvTensors(fn, x, w, b, "(N, Cin, H, W)", "(Cin, Cout/groups, HH, WW)");
   const { stride, pad, dilation, groups } = checkConvParam(fn, param);
   const outputPadding = param.outputPadding ?? 0;
   if (!Number.isInteger(outputPadding) || outputPadding < 0) {

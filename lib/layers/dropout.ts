@@ -8,7 +8,8 @@
  * @module
  */
 
-import { applyMask, dropoutMask } from "../kernels/normalization.ts";
+import { checkTensor } from "../tensor_checks.ts";
+import { applyMask, dropoutMask } from "../kernels/dropout.ts";
 import { getGlobalRng, Rng } from "../rng.ts";
 import { sameShape, Tensor } from "../tensor.ts";
 
@@ -53,7 +54,7 @@ export type DropoutCache = [dropoutParam: DropoutParam, mask: Tensor | null];
  */
 export function dropoutForward(x: Tensor, dropoutParam: DropoutParam): [Tensor, DropoutCache] {
   const fn = "dropoutForward";
-  if (!(x instanceof Tensor)) throw new Error(`${fn}: x must be a Tensor, got ${x}`);
+  checkTensor(fn, "x", x);
   const param = checkDropoutParam(fn, dropoutParam);
   if (param.mode === "test") return [x, [param, null]];
   const rng = param.seed === undefined ? getGlobalRng() : new Rng(param.seed);
@@ -87,7 +88,7 @@ export function dropoutBackward(dout: Tensor, cache: DropoutCache): Tensor {
     throw new Error(`${fn}: cache must be the [dropoutParam, mask] returned by dropoutForward`);
   }
   const [param, mask] = cache;
-  if (!(dout instanceof Tensor)) throw new Error(`${fn}: dout must be a Tensor, got ${dout}`);
+  checkTensor(fn, "dout", dout);
   if (param.mode === "test" || mask === null) return dout;
   if (!sameShape(dout.shape, mask.shape)) {
     throw new Error(

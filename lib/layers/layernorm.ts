@@ -19,7 +19,8 @@ import {
   rowMoments,
 } from "../kernels/normalization.ts";
 import { sameShape, Tensor } from "../tensor.ts";
-import { type ChannelLayout, checkAffineParams, checkEps, checkTensor } from "./batchnorm.ts";
+import { checkTensor } from "../tensor_checks.ts";
+import { type ChannelLayout, checkAffineParams, checkEps } from "./batchnorm.ts";
 
 /**
  * Settings of a layernorm layer (cs231n's `ln_param`). `mode` is accepted, so that one

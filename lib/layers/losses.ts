@@ -12,6 +12,7 @@
  * @module
  */
 
+import { checkTensor } from "../tensor_checks.ts";
 import { Tensor } from "../tensor.ts";
 
 /**
@@ -108,7 +109,7 @@ export function softmaxLoss(x: Tensor, y: ArrayLike<number>): [number, Tensor] {
 
 /** Validates `(N, C)` scores and their `N` labels; returns `[N, C]`. */
 function checkScoresAndLabels(fn: string, x: Tensor, y: ArrayLike<number>): [number, number] {
-  if (!(x instanceof Tensor)) throw new Error(`${fn}: x must be a Tensor, got ${x}`);
+  checkTensor(fn, "x", x);
   if (x.ndim !== 2) {
     throw new Error(`${fn}: x must be 2-d scores of shape (N, C), got shape [${x.shape}]`);
   }

@@ -10,25 +10,15 @@
  * @module
  */
 
-import { ScratchBuffers, type WindowGeometry } from "../kernels/im2col.ts";
+import { checkTensor } from "../tensor_checks.ts";
+import type { WindowGeometry } from "../kernels/im2col.ts";
 import {
   avgPoolBackwardRange,
   avgPoolForwardRange,
-  maxPoolIm2colRange,
-  maxPoolScatterRange,
-  maxPoolTiledRange,
-} from "../kernels/pool.ts";
-import { registerJob } from "../parallel/jobs.ts";
-import { getPool } from "../parallel/pool.ts";
-import {
-  allocateOutput,
-  copyBack,
-  sharedTarget,
-  sharedUint16,
-  sharedView,
-  useParallel,
-} from "../parallel/shared.ts";
-import type { FloatArray } from "../storage.ts";
+  maxPoolBackwardBatch,
+  maxPoolForwardBatch,
+} from "../kernels/pooling.ts";
+import { allocateOutput } from "../scratch.ts";
 import { Tensor } from "../tensor.ts";
 
 /** Hyper-parameters of a pooling layer (cs231n's `pool_param`). */
@@ -164,20 +154,7 @@ export function maxPoolForwardFast(
   const argmax = new Uint16Array(size);
   const tiles = g.kernelH === g.stride && g.kernelW === g.stride &&
     g.outH * g.stride === g.height && g.outW * g.stride === g.width;
-  if (worthSplitting(x)) {
-    const job: MaxPoolJob = {
-      x: sharedView(x.data, sharedScratch, "pool.x"),
-      g,
-      out: sharedTarget(out.data, sharedScratch, "pool.out"),
-      argmax: sharedUint16(sharedScratch, "pool.argmax", size),
-      tiles,
-    };
-    getPool().run("pool.maxForward", job, planes);
-    copyBack(out.data, job.out);
-    argmax.set(job.argmax);
-  } else {
-    maxPoolForwardPlanes({ x: x.data, g, out: out.data, argmax, tiles }, 0, planes);
-  }
+  maxPoolForwardBatch(x.data, g, planes, out.data, argmax, tiles);
   return [out, { x, poolParam, argmax, method: tiles ? "reshape" : "im2col" }];
 }
 
@@ -209,74 +186,9 @@ export function maxPoolBackwardFast(dout: Tensor, cache: MaxPoolFastCache): Tens
   }
   const planes = N * C;
   const dx = new Tensor(allocateOutput(x.dtype, x.size), x.shape);
-  // The 2×2 tiling case writes dx at memory speed on one thread (WebAssembly): sharing it
-  // out would cost more in copies through shared memory than it saves (measured on
-  // x(128,32,28,28): 1.3 ms on one thread, 2.5 ms on two).
-  const memoryBound = cache.method === "reshape" && g.kernelH === 2 && g.kernelW === 2;
-  if (!memoryBound && worthSplitting(x)) {
-    const argmax = sharedUint16(sharedScratch, "pool.argmax", cache.argmax.length);
-    argmax.set(cache.argmax);
-    const job: MaxPoolBackJob = {
-      dout: sharedView(dout.data, sharedScratch, "pool.dout"),
-      argmax,
-      g,
-      dx: sharedTarget(dx.data, sharedScratch, "pool.dx"),
-    };
-    getPool().run("pool.maxBackward", job, planes);
-    copyBack(dx.data, job.dx);
-  } else {
-    maxPoolScatterRange(dout.data, cache.argmax, g, 0, planes, dx.data);
-  }
+  maxPoolBackwardBatch(dout.data, cache.argmax, g, planes, dx.data, cache.method === "reshape");
   return dx;
 }
-
-// ------------------------------------------------------------------ the parallel split
-//
-// Pooling treats each plane (one channel of one example) on its own, so pool tasks are
-// planes: every plane's outputs are written by exactly one thread, with the same code
-// whatever the split, and results are bitwise identical for any number of threads.
-
-/**
- * Below this many input pixels, handing the work to the pool costs more than it saves: a
- * 2×2 pool runs at ~0.4 ns per pixel here, while waking a worker and copying the planes in
- * and out of shared memory cost ~0.3 ms (measured: 1.25M pixels took 0.5 ms on one thread
- * and 0.9 ms on two).
- */
-const PARALLEL_MIN_PIXELS = 1 << 21;
-
-/** Whether a pooling of `x` is worth handing to the pool. */
-function worthSplitting(x: Tensor): boolean {
-  return x.size >= PARALLEL_MIN_PIXELS && useParallel(x.shape[0] * x.shape[1]);
-}
-
-/** Buffers that the pool's workers read or write: shared memory, owned by the caller. */
-const sharedScratch = new ScratchBuffers({ shared: true });
-
-interface MaxPoolJob {
-  x: FloatArray;
-  g: WindowGeometry;
-  out: FloatArray;
-  argmax: Uint16Array;
-  /** The windows tile the input (the "reshape" strategy), else im2col. */
-  tiles: boolean;
-}
-
-interface MaxPoolBackJob {
-  dout: FloatArray;
-  argmax: Uint16Array;
-  g: WindowGeometry;
-  dx: FloatArray;
-}
-
-function maxPoolForwardPlanes(a: MaxPoolJob, p0: number, p1: number): void {
-  if (a.tiles) maxPoolTiledRange(a.x, a.g, p0, p1, a.out, a.argmax);
-  else maxPoolIm2colRange(a.x, a.g, p0, p1, a.out, a.argmax);
-}
-
-registerJob("pool.maxForward", maxPoolForwardPlanes);
-registerJob("pool.maxBackward", (a: MaxPoolBackJob, p0: number, p1: number) => {
-  maxPoolScatterRange(a.dout, a.argmax, a.g, p0, p1, a.dx);
-});
 
 /**
  * Average pooling: each output is the mean of its window. Returns `[out, cache]`.
@@ -338,7 +250,7 @@ export interface PoolGeometry {
  * kernels take. Every failure names `fn`, the field and the shapes.
  */
 export function poolGeometry(fn: string, x: Tensor, poolParam: PoolParam): PoolGeometry {
-  if (!(x instanceof Tensor)) throw new Error(`${fn}: x must be a Tensor, got ${x}`);
+  checkTensor(fn, "x", x);
   if (x.ndim !== 4) {
     throw new Error(`${fn}: x must be 4-d, shape (N, C, H, W); got shape [${x.shape}]`);
   }
@@ -398,7 +310,7 @@ function checkPoolBackward(
   }
   const [x, poolParam] = cache;
   const dims = poolGeometry(fn, x, poolParam);
-  if (!(dout instanceof Tensor)) throw new Error(`${fn}: dout must be a Tensor, got ${dout}`);
+  checkTensor(fn, "dout", dout);
   const expected = [dims.N, dims.C, dims.g.outH, dims.g.outW];
   if (dout.ndim !== 4 || dout.shape.some((d, i) => d !== expected[i])) {
     throw new Error(

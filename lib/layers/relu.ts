@@ -4,8 +4,9 @@
  * @module
  */
 
+import { checkTensor } from "../tensor_checks.ts";
 import { relu, reluMask } from "../kernels/elementwise.ts";
-import { allocateOutput } from "../parallel/shared.ts";
+import { allocateOutput } from "../scratch.ts";
 import { sameShape, Tensor } from "../tensor.ts";
 
 /** What {@link reluForward} keeps for the backward pass: its input `x`. */
@@ -25,7 +26,7 @@ export type ReluCache = Tensor;
  * ```
  */
 export function reluForward(x: Tensor): [Tensor, ReluCache] {
-  if (!(x instanceof Tensor)) throw new Error(`reluForward: x must be a Tensor, got ${x}`);
+  checkTensor("reluForward", "x", x);
   // Plain memory: fresh shared memory costs a page fault per page (see allocateOutput).
   const out = new Tensor(allocateOutput(x.dtype, x.size), x.shape);
   relu(x.data, out.data);
@@ -51,9 +52,7 @@ export function reluBackward(dout: Tensor, cache: ReluCache): Tensor {
   if (!(x instanceof Tensor)) {
     throw new Error(`reluBackward: cache must be the Tensor returned by reluForward, got ${x}`);
   }
-  if (!(dout instanceof Tensor)) {
-    throw new Error(`reluBackward: dout must be a Tensor, got ${dout}`);
-  }
+  checkTensor("reluBackward", "dout", dout);
   if (!sameShape(dout.shape, x.shape)) {
     throw new Error(
       `reluBackward: dout has shape [${dout.shape}] but the forward input had shape [${x.shape}]`,

@@ -10,12 +10,12 @@
  * @module
  */
 
+import { checkTensor } from "../tensor_checks.ts";
 import {
   type BatchnormCache,
   type BatchnormParam,
   channelBatchnormBackward,
   channelBatchnormForward,
-  checkTensor,
 } from "./batchnorm.ts";
 import type { Tensor } from "../tensor.ts";
 

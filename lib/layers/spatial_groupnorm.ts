@@ -8,7 +8,8 @@
  * @module
  */
 
-import { type ChannelLayout, checkTensor } from "./batchnorm.ts";
+import { checkTensor } from "../tensor_checks.ts";
+import type { ChannelLayout } from "./batchnorm.ts";
 import {
   checkNormParam,
   groupNormBackwardPass,

@@ -4,11 +4,12 @@
  * @module
  */
 
-import { type DType, Tensor } from "../tensor.ts";
+import { checkTensor } from "../tensor_checks.ts";
+import type { DType, Tensor } from "../tensor.ts";
 
 /** `X` itself when it already has `dtype`, else a converted copy (cs231n's `X.astype`). */
 export function castInput(fn: string, X: Tensor, dtype: DType): Tensor {
-  if (!(X instanceof Tensor)) throw new Error(`${fn}: X must be a Tensor, got ${X}`);
+  checkTensor(fn, "X", X);
   return X.dtype === dtype ? X : X.astype(dtype);
 }
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { axpy, sumOfSquares } from "../kernels/elementwise.ts";
+import { addL2Gradient, l2Penalty } from "../layers/l2_regularization.ts";
 import { affineBackward, affineForward } from "../layers/affine.ts";
 import { affineReluBackward, affineReluForward } from "../layers/affine_relu.ts";
 import { convParamGradsFast } from "../layers/conv_fast.ts";
@@ -163,9 +163,7 @@ export class ThreeLayerConvNet implements Model {
     if (y == null) return scores;
 
     const [dataLoss, dscores] = softmaxLoss(scores, y);
-    // Without regularisation the squared norms are not needed (0.35 ms per step for W2).
-    const loss = reg === 0 ? dataLoss : dataLoss +
-      0.5 * reg * (sumOfSquares(W1.data) + sumOfSquares(W2.data) + sumOfSquares(W3.data));
+    const loss = dataLoss + l2Penalty([W1, W2, W3], reg);
 
     const [dhidden, dW3, db3] = affineBackward(dscores, cache3);
     const [dpooled, dW2, db2] = affineReluBackward(dhidden, cache2);
@@ -174,11 +172,9 @@ export class ThreeLayerConvNet implements Model {
     const [convCache, poolCache, reluCache] = cache1;
     const dconv = maxPoolBackwardFast(reluBackward(dpooled, reluCache), poolCache);
     const [dW1, db1] = convParamGradsFast(dconv, convCache);
-    if (reg !== 0) {
-      axpy(reg, W1.data, dW1.data);
-      axpy(reg, W2.data, dW2.data);
-      axpy(reg, W3.data, dW3.data);
-    }
+    addL2Gradient(dW1, W1, reg);
+    addL2Gradient(dW2, W2, reg);
+    addL2Gradient(dW3, W3, reg);
     const grads: Grads = { W1: dW1, b1: db1, W2: dW2, b2: db2, W3: dW3, b3: db3 };
     return [loss, grads];
   }

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { axpy, sumOfSquares } from "../kernels/elementwise.ts";
+import { addL2Gradient, l2Penalty } from "../layers/l2_regularization.ts";
 import {
   affineBackward,
   type AffineCache,
@@ -235,12 +235,9 @@ export class FullyConnectedNet implements Model {
     caches.push({ fc });
     if (y == null) return scores;
 
-    let [loss, dout] = softmaxLoss(scores, y);
-    if (reg !== 0) {
-      let squares = 0;
-      for (const W of weights) squares += sumOfSquares(W.data);
-      loss += 0.5 * reg * squares;
-    }
+    const [dataLoss, dscores] = softmaxLoss(scores, y);
+    const loss = dataLoss + l2Penalty(weights, reg);
+    let dout = dscores;
 
     const grads: Grads = {};
     for (let i = L; i >= 1; i--) {
@@ -263,7 +260,7 @@ export class FullyConnectedNet implements Model {
         // The first layer's dx (gradient w.r.t. the data) is never used: skip its product.
         [dW, db] = affineParamGrads(dout, layer.fc);
       }
-      if (reg !== 0) axpy(reg, weights[i - 1].data, dW.data);
+      addL2Gradient(dW, weights[i - 1], reg);
       grads[`W${i}`] = dW;
       grads[`b${i}`] = db;
     }

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { axpy, sumOfSquares } from "../kernels/elementwise.ts";
+import { addL2Gradient, l2Penalty } from "../layers/l2_regularization.ts";
 import { affineBackward, affineForward, affineParamGrads } from "../layers/affine.ts";
 import { affineReluForward } from "../layers/affine_relu.ts";
 import { softmaxLoss } from "../layers/losses.ts";
@@ -99,19 +99,15 @@ export class TwoLayerNet implements Model {
     if (y == null) return scores;
 
     const [dataLoss, dscores] = softmaxLoss(scores, y);
-    const loss = reg === 0
-      ? dataLoss
-      : dataLoss + 0.5 * reg * (sumOfSquares(W1.data) + sumOfSquares(W2.data));
+    const loss = dataLoss + l2Penalty([W1, W2], reg);
 
     const [dhidden, dW2, db2] = affineBackward(dscores, scoresCache);
     // This is affineReluBackward without its dx = dout·W1ᵀ product: nobody needs the
     // gradient with respect to the images, and it would be the largest product here.
     const [fcCache, reluCache] = hiddenCache;
     const [dW1, db1] = affineParamGrads(reluBackward(dhidden, reluCache), fcCache);
-    if (reg !== 0) {
-      axpy(reg, W1.data, dW1.data);
-      axpy(reg, W2.data, dW2.data);
-    }
+    addL2Gradient(dW1, W1, reg);
+    addL2Gradient(dW2, W2, reg);
     const grads: Grads = { W1: dW1, b1: db1, W2: dW2, b2: db2 };
     return [loss, grads];
   }

@@ -20,14 +20,42 @@ export type Job = (args: any, start: number, end: number) => void;
 const jobs = new Map<string, Job>();
 
 /**
- * Adds a job to the table. Call it at the top level of a module that the worker entry
- * (`lib/parallel/worker.ts`) imports, so every thread registers the same jobs.
+ * Adds a job to the table. Call it at the top level of a module that also calls
+ * {@link registerWorkerModule} with its own URL, so that every thread registers the same
+ * jobs.
  */
 export function registerJob(name: string, job: Job): void {
   if (jobs.has(name) && jobs.get(name) !== job) {
     throw new Error(`registerJob: a different job is already registered as "${name}"`);
   }
   jobs.set(name, job);
+}
+
+const workerModules: string[] = [];
+
+/**
+ * Makes the pool's workers load the module at `url` (pass `import.meta.url`) before they
+ * take work, so that the jobs it registers at its top level exist on every thread. This is
+ * how the kernels hand the pool its worker entry: the pool never imports a kernel, the
+ * kernels tell it which modules their jobs live in. Workers started earlier are replaced
+ * (between two calls) when a new module is registered.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { registerWorkerModule, workerModuleList } from "./jobs.ts";
+ * registerWorkerModule(import.meta.url);
+ * assert.ok(workerModuleList().includes(import.meta.url));
+ * ```
+ */
+export function registerWorkerModule(url: string | URL): void {
+  const href = typeof url === "string" ? url : url.href;
+  if (!workerModules.includes(href)) workerModules.push(href);
+}
+
+/** The modules every worker loads, in registration order (a fresh copy). */
+export function workerModuleList(): string[] {
+  return [...workerModules];
 }
 
 /** The job registered under `name`, or an Error listing the known names. */

@@ -28,6 +28,12 @@ export const CTRL_STATUS = 2;
  * The worker sleeps on it (`Atomics.wait`) between jobs instead of in its event loop.
  */
 export const CTRL_POSTED = 3;
+/**
+ * Word offset: 1 asks the worker to leave its loop and exit. A worker asleep in
+ * `Atomics.wait` must be woken this way before `terminate()`: terminating it while it
+ * sleeps resolves but leaves its OS thread and memory behind until the process exits.
+ */
+export const CTRL_SHUTDOWN = 4;
 /** Bytes per slot for an error's message and stack (UTF-8, zero-terminated). */
 export const ERROR_BYTES = 8192;
 
@@ -44,6 +50,11 @@ export interface WorkerInit {
   errors: SharedArrayBuffer;
   /** This worker's slot (1-based: slot 0 is the calling thread). */
   slot: number;
+  /**
+   * Modules to import before taking work: those that register the jobs (see
+   * `registerWorkerModule`).
+   */
+  modules: string[];
   /** The worker's end of its job channel, read with `receiveMessageOnPort`. */
   jobs: MessagePort;
   /**

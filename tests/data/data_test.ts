@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
-import { CIFAR10_CLASSES, loadCifar10 } from "../lib/data/cifar10.ts";
+import { CIFAR10_CLASSES, loadCifar10 } from "../../lib/data/cifar10.ts";
 import {
   FASHION_MNIST_CLASSES,
   FASHION_MNIST_SYSTEM_DIR,
   findFashionMnist,
   loadFashionMnist,
-} from "../lib/data/fashion_mnist.ts";
-import { encodeIdx, gunzip, gzip, parseIdx, readIdxFile } from "../lib/data/idx.ts";
-import { type DataSplits, getData } from "../lib/data/preprocess.ts";
+} from "../../lib/data/fashion_mnist.ts";
+import { encodeIdx, gunzip, gzip, parseIdx, readIdxFile } from "../../lib/data/idx.ts";
+import { type DataSplits, getData } from "../../lib/data/preprocess.ts";
 
 const MINI_DIR = "data/fashion-mnist-mini";
 

@@ -4,7 +4,7 @@ import {
   getNumThreads,
   setNumThreads,
   WorkerPool,
-} from "../lib/parallel/pool.ts";
+} from "../../lib/parallel/worker_pool.ts";
 
 const sanitizers = { sanitizeOps: true, sanitizeResources: true };
 

@@ -55,7 +55,7 @@ Deno.test("a script that uses the pool and never closes it still exits", {
   const dir = await Deno.makeTempDir({ dir: "out" });
   try {
     const script = join(dir, "client.ts");
-    await Deno.writeTextFile(script, clientScript(new URL("../mod.ts", import.meta.url).href));
+    await Deno.writeTextFile(script, clientScript(new URL("../../mod.ts", import.meta.url).href));
     const r = await runDeno(["run", "--no-lock", `--allow-read=${repo}`, script]);
     assert.equal(r.code, 0, r.err);
     assert.deepEqual(JSON.parse(r.out), { threads: 2, last: 64, first: 1, convEqual: true });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { evalNumericalGradientArray, relError } from "../lib/gradient_check.ts";
+import { evalNumericalGradientArray, relError } from "../../lib/gradient_check.ts";
 import {
   avgPoolBackward,
   avgPoolForward,
@@ -8,9 +8,9 @@ import {
   maxPoolForwardFast,
   maxPoolForwardNaive,
   type PoolParam,
-} from "../lib/layers/pool.ts";
-import { Rng } from "../lib/rng.ts";
-import { Tensor } from "../lib/tensor.ts";
+} from "../../lib/layers/pool.ts";
+import { Rng } from "../../lib/rng.ts";
+import { Tensor } from "../../lib/tensor.ts";
 
 const P2: PoolParam = { poolHeight: 2, poolWidth: 2, stride: 2 };
 

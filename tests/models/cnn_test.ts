@@ -1,15 +1,15 @@
 import assert from "node:assert/strict";
-import { getData } from "../lib/data/preprocess.ts";
-import { evalNumericalGradient, relError } from "../lib/gradient_check.ts";
-import { affineForward } from "../lib/layers/affine.ts";
-import { convForwardNaive } from "../lib/layers/conv.ts";
-import { maxPoolForwardNaive } from "../lib/layers/pool.ts";
-import { reluForward } from "../lib/layers/relu.ts";
-import { ThreeLayerConvNet } from "../lib/models/cnn.ts";
-import type { Model } from "../lib/models/model.ts";
-import { Rng } from "../lib/rng.ts";
-import { Solver } from "../lib/solver.ts";
-import { Tensor } from "../lib/tensor.ts";
+import { getData } from "../../lib/data/preprocess.ts";
+import { evalNumericalGradient, relError } from "../../lib/gradient_check.ts";
+import { affineForward } from "../../lib/layers/affine.ts";
+import { convForwardNaive } from "../../lib/layers/conv.ts";
+import { maxPoolForwardNaive } from "../../lib/layers/pool.ts";
+import { reluForward } from "../../lib/layers/relu.ts";
+import { ThreeLayerConvNet } from "../../lib/models/cnn.ts";
+import type { Model } from "../../lib/models/model.ts";
+import { Rng } from "../../lib/rng.ts";
+import { Solver } from "../../lib/solver.ts";
+import { Tensor } from "../../lib/tensor.ts";
 
 function labels(n: number, numClasses: number, rng: Rng): Int32Array {
   return Int32Array.from({ length: n }, () => rng.randint(numClasses));

@@ -1,15 +1,19 @@
 // The WebAssembly kernels besides GEMM, each against the JavaScript kernel it replaces:
 // im2col/col2im, 2×2 max pooling, ReLU and its mask, Adam, and the block swap.
 import assert from "node:assert/strict";
-import { col2im, im2col, type WindowGeometry } from "../lib/kernels/im2col.ts";
-import { relu, reluJs, reluMask, reluMaskJs } from "../lib/kernels/elementwise.ts";
-import { adamKernel } from "../lib/kernels/optim_kernels.ts";
-import { maxPoolIm2colRange, maxPoolScatterRange, maxPoolTiledRange } from "../lib/kernels/pool.ts";
-import { auxKernels } from "../lib/kernels/wasm/aux_instance.ts";
-import { wasmFeatures } from "../lib/kernels/wasm/features.ts";
-import { im2colBounds } from "../lib/kernels/wasm/im2col_module.ts";
-import { Rng } from "../lib/rng.ts";
-import type { DType, FloatArray } from "../lib/storage.ts";
+import { col2im, im2col, type WindowGeometry } from "../../../lib/kernels/im2col.ts";
+import { relu, reluJs, reluMask, reluMaskJs } from "../../../lib/kernels/elementwise.ts";
+import { adamKernel } from "../../../lib/kernels/optim_kernels.ts";
+import {
+  maxPoolIm2colRange,
+  maxPoolScatterRange,
+  maxPoolTiledRange,
+} from "../../../lib/kernels/pooling.ts";
+import { layerKernels } from "../../../lib/kernels/wasm/layer_kernels.ts";
+import { wasmFeatures } from "../../../lib/kernels/wasm/features.ts";
+import { im2colBounds } from "../../../lib/kernels/wasm/im2col_module.ts";
+import { Rng } from "../../../lib/rng.ts";
+import type { DType, FloatArray } from "../../../lib/storage.ts";
 
 const ignore = !wasmFeatures().simd;
 const DTYPES = ["float32", "float64"] as const;
@@ -58,7 +62,7 @@ Deno.test({
   name: "WebAssembly im2col equals the JavaScript one; col2im agrees to rounding",
   ignore,
   fn: async (t) => {
-    const k = auxKernels()!;
+    const k = layerKernels()!;
     const rng = new Rng(1);
     // Strides 1–3, padding wider than the kernel reach, dilation, rectangular kernels,
     // 1×1 kernels, widths that leave vector remainders, a channel sub-range (groups).
@@ -313,7 +317,7 @@ Deno.test({
   name: "swapBlocks transposes a grid of blocks",
   ignore,
   fn: () => {
-    const k = auxKernels()!;
+    const k = layerKernels()!;
     const mark = k.gemm.mark();
     try {
       // A 2×3 grid of 2-element blocks: block (i, j) holds [10i + j, −(10i + j)].

@@ -19,7 +19,7 @@ import { emitOptimKernels } from "./optim_module.ts";
 import { emitPoolKernels } from "./pool_module.ts";
 
 /** The exported functions of the auxiliary module (addresses in bytes). */
-export interface AuxExports {
+export interface LayerKernelExports {
   /** float32 im2col, see `im2col_module.ts`. */
   f32_im2col: WindowWalk;
   /** float64 im2col. */
@@ -99,13 +99,13 @@ export type PoolKernel = (
 
 /**
  * The auxiliary kernels bound to one GEMM instance's memory. Get the thread's own with
- * {@link auxKernels}.
+ * {@link layerKernels}.
  */
-export class AuxKernels {
+export class LayerKernels {
   /** The GEMM instance whose memory and allocator the kernels use. */
   readonly gemm: GemmInstance;
   /** The raw exports. */
-  readonly exports: AuxExports;
+  readonly exports: LayerKernelExports;
 
   /** Instantiates the auxiliary module on `gemm`'s memory. */
   constructor(gemm: GemmInstance) {
@@ -115,7 +115,7 @@ export class AuxKernels {
     const instance = new WebAssembly.Instance(compiledModule(shared), {
       env: { memory: gemm.memory },
     });
-    this.exports = instance.exports as unknown as AuxExports;
+    this.exports = instance.exports as unknown as LayerKernelExports;
   }
 
   /** A view of `count` elements of `dtype` at byte `offset` (re-take after allocating). */
@@ -160,7 +160,7 @@ function compiledModule(sharedMemory: boolean): WebAssembly.Module {
   return mod;
 }
 
-const byInstance = new WeakMap<GemmInstance, AuxKernels>();
+const byInstance = new WeakMap<GemmInstance, LayerKernels>();
 
 /**
  * The auxiliary kernels on the memory of `gemm` (default: this thread's default GEMM
@@ -170,8 +170,8 @@ const byInstance = new WeakMap<GemmInstance, AuxKernels>();
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { auxKernels } from "./aux_instance.ts";
- * const k = auxKernels();
+ * import { layerKernels } from "./layer_kernels.ts";
+ * const k = layerKernels();
  * if (k !== null) {
  *   const mark = k.gemm.mark();
  *   const at = k.copyIn(new Float32Array([-1, 2, -3, 4, 5]));
@@ -181,13 +181,13 @@ const byInstance = new WeakMap<GemmInstance, AuxKernels>();
  * }
  * ```
  */
-export function auxKernels(gemm?: GemmInstance): AuxKernels | null {
+export function layerKernels(gemm?: GemmInstance): LayerKernels | null {
   // Without SIMD there is nothing to build; with it, a failure is a bug and must surface.
   if (!wasmFeatures().simd) return null;
   const instance = gemm ?? defaultGemmInstance();
   let kernels = byInstance.get(instance);
   if (kernels === undefined) {
-    kernels = new AuxKernels(instance);
+    kernels = new LayerKernels(instance);
     byInstance.set(instance, kernels);
   }
   return kernels;

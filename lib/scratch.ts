@@ -1,5 +1,6 @@
 /**
- * Getting arrays onto shared memory for the pool's workers, and back.
+ * Scratch memory that survives between calls, and getting arrays onto shared memory for
+ * the pool's workers and back.
  *
  * Workers can only read and write SharedArrayBuffers. A parallel layer therefore reads its
  * inputs in place when they are shared (tensors are, by default, see `setSharedStorage`) or
@@ -19,9 +20,72 @@
  * @module
  */
 
-import type { ScratchBuffers } from "../kernels/im2col.ts";
-import { allocate, type DType, dtypeOf, type FloatArray, isShared } from "../storage.ts";
-import { getNumThreads } from "./pool.ts";
+import { allocate, type DType, dtypeOf, type FloatArray, isShared } from "./storage.ts";
+
+/**
+ * Named scratch arrays that survive between calls and only ever grow.
+ *
+ * Large fresh allocations are slow here (every page faults on first touch), and the
+ * convolution engine needs the same big buffers (im2col columns, output chunks, per-chunk
+ * weight-gradient partials) on every training step. Each thread keeps its own instance
+ * (workers cannot share one), and a caller must not hold two views of the same name at
+ * once.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ScratchBuffers } from "./scratch.ts";
+ * const scratch = new ScratchBuffers();
+ * const a = scratch.get("cols", "float32", 100);
+ * const b = scratch.get("cols", "float32", 50); // reuses a's memory
+ * assert.ok(a.buffer === b.buffer && b.length === 50);
+ * ```
+ */
+export class ScratchBuffers {
+  #buffers = new Map<string, FloatArray>();
+  readonly #shared: boolean;
+
+  /** `shared: true` puts the buffers on SharedArrayBuffers, for memory the pool's workers share. */
+  constructor(options: { shared?: boolean } = {}) {
+    this.#shared = options.shared ?? false;
+  }
+
+  /** A view of `size` elements of the buffer `name` of `dtype` (contents unspecified). */
+  get(name: string, dtype: DType, size: number): FloatArray {
+    if (!Number.isSafeInteger(size) || size < 0) {
+      throw new Error(`ScratchBuffers.get: size must be a non-negative integer, got ${size}`);
+    }
+    const key = `${name}:${dtype}`;
+    let buf = this.#buffers.get(key);
+    if (buf === undefined || buf.length < size) {
+      // Growing by at least 1.5× avoids a reallocation on every slightly larger batch.
+      const length = Math.max(size, Math.ceil((buf?.length ?? 0) * 1.5));
+      buf = allocate(dtype, length, this.#shared);
+      this.#buffers.set(key, buf);
+    }
+    return buf.length === size ? buf : buf.subarray(0, size);
+  }
+
+  /** A view of `size` elements of the float64 buffer `name` (for exact accumulators). */
+  getFloat64(name: string, size: number): Float64Array {
+    return this.get(name, "float64", size) as Float64Array;
+  }
+
+  /** Total bytes held, for diagnostics. */
+  get bytes(): number {
+    let total = 0;
+    for (const b of this.#buffers.values()) total += b.byteLength;
+    return total;
+  }
+
+  /** Lets the memory go (the next `get` allocates afresh). */
+  clear(): void {
+    this.#buffers.clear();
+  }
+}
+
+/** The calling thread's scratch memory, used when a caller passes none. */
+export const defaultScratch: ScratchBuffers = new ScratchBuffers();
 
 /** `data` itself if workers can use it in place, else a copy in `scratch` under `name`. */
 export function sharedView(data: FloatArray, scratch: ScratchBuffers, name: string): FloatArray {
@@ -32,29 +96,6 @@ export function sharedView(data: FloatArray, scratch: ScratchBuffers, name: stri
 }
 
 /**
- * Whether a batch of `numTasks` independent tasks is worth handing to the pool: more than
- * one task, more than one thread, and a process allowed to start the pool's workers (a
- * program run without read access to the worker module stays on the calling thread
- * instead of failing).
- */
-export function useParallel(numTasks: number): boolean {
-  return numTasks > 1 && getNumThreads() > 1 && workersAllowed();
-}
-
-let canStartWorkers: boolean | undefined;
-
-/** Whether the pool's worker module may be loaded (read permission for a local file). */
-function workersAllowed(): boolean {
-  if (canStartWorkers === undefined) {
-    const url = new URL("./worker.ts", import.meta.url);
-    const permissions = globalThis.Deno?.permissions;
-    canStartWorkers = url.protocol !== "file:" || permissions?.querySync === undefined ||
-      permissions.querySync({ name: "read", path: url }).state === "granted";
-  }
-  return canStartWorkers;
-}
-
-/**
  * A zero-filled output array of `size` elements on plain (non-shared) memory, which is
  * an order of magnitude cheaper to allocate than fresh shared memory (see the module
  * notes). Layers that run on the pool write into shared scratch and copy into it.
@@ -62,7 +103,7 @@ function workersAllowed(): boolean {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { allocateOutput } from "./shared.ts";
+ * import { allocateOutput } from "./scratch.ts";
  * const out = allocateOutput("float32", 3);
  * assert.ok(out instanceof Float32Array && !(out.buffer instanceof SharedArrayBuffer));
  * ```

@@ -5,13 +5,13 @@ import {
   gemmKernelInfo,
   gemmReference,
   setGemmKernel,
-} from "../lib/kernels/gemm.ts";
-import { gemmJs } from "../lib/kernels/gemm_js.ts";
-import { wasmFeatures } from "../lib/kernels/wasm/features.ts";
-import { createGemmInstance } from "../lib/kernels/wasm/gemm_instance.ts";
-import { GEMM_BLOCKING } from "../lib/kernels/wasm/gemm_module.ts";
-import { Rng } from "../lib/rng.ts";
-import type { DType, FloatArray } from "../lib/storage.ts";
+} from "../../lib/kernels/gemm.ts";
+import { gemmJs } from "../../lib/kernels/gemm_js.ts";
+import { wasmFeatures } from "../../lib/kernels/wasm/features.ts";
+import { createGemmInstance } from "../../lib/kernels/wasm/gemm_instance.ts";
+import { GEMM_BLOCKING } from "../../lib/kernels/wasm/gemm_module.ts";
+import { Rng } from "../../lib/rng.ts";
+import type { DType, FloatArray } from "../../lib/storage.ts";
 
 type GemmFn = typeof gemm;
 

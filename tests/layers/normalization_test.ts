@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { evalNumericalGradientArray, relError } from "../lib/gradient_check.ts";
+import { evalNumericalGradientArray, relError } from "../../lib/gradient_check.ts";
 import {
   channelMoments,
   channelNormBackward,
@@ -10,31 +10,31 @@ import {
   normalizeChannels,
   normalizeGroups,
   rowMoments,
-} from "../lib/kernels/normalization.ts";
+} from "../../lib/kernels/normalization.ts";
 import {
   affineBatchnormReluBackward,
   affineBatchnormReluForward,
   affineLayernormReluBackward,
   affineLayernormReluForward,
-} from "../lib/layers/affine_norm_relu.ts";
+} from "../../lib/layers/affine_norm_relu.ts";
 import {
   batchnormBackward,
   batchnormBackwardAlt,
   batchnormForward,
   type BatchnormParam,
-} from "../lib/layers/batchnorm.ts";
-import { layernormBackward, layernormForward } from "../lib/layers/layernorm.ts";
-import { reluForward } from "../lib/layers/relu.ts";
+} from "../../lib/layers/batchnorm.ts";
+import { layernormBackward, layernormForward } from "../../lib/layers/layernorm.ts";
+import { reluForward } from "../../lib/layers/relu.ts";
 import {
   spatialBatchnormBackward,
   spatialBatchnormForward,
-} from "../lib/layers/spatial_batchnorm.ts";
+} from "../../lib/layers/spatial_batchnorm.ts";
 import {
   spatialGroupnormBackward,
   spatialGroupnormForward,
-} from "../lib/layers/spatial_groupnorm.ts";
-import { Rng } from "../lib/rng.ts";
-import { Tensor } from "../lib/tensor.ts";
+} from "../../lib/layers/spatial_groupnorm.ts";
+import { Rng } from "../../lib/rng.ts";
+import { Tensor } from "../../lib/tensor.ts";
 
 // ------------------------------------------------------------------ helpers
 

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { evalNumericalGradient, relError } from "../lib/gradient_check.ts";
-import { FullyConnectedNet } from "../lib/models/fc_net.ts";
-import type { LossAndGrads, Model } from "../lib/models/model.ts";
-import { TwoLayerNet } from "../lib/models/two_layer_net.ts";
-import { Rng, setSeed } from "../lib/rng.ts";
-import { Tensor } from "../lib/tensor.ts";
+import { evalNumericalGradient, relError } from "../../lib/gradient_check.ts";
+import { FullyConnectedNet } from "../../lib/models/fc_net.ts";
+import type { LossAndGrads, Model } from "../../lib/models/model.ts";
+import { TwoLayerNet } from "../../lib/models/two_layer_net.ts";
+import { Rng, setSeed } from "../../lib/rng.ts";
+import { Tensor } from "../../lib/tensor.ts";
 
 function labels(n: number, numClasses: number, rng: Rng): Int32Array {
   const y = new Int32Array(n);

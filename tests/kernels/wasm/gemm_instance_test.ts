@@ -13,11 +13,14 @@ import {
   sleb,
   uleb,
   v128,
-} from "../lib/kernels/wasm/builder.ts";
-import { wasmFeatures } from "../lib/kernels/wasm/features.ts";
-import { buildGemmModule } from "../lib/kernels/wasm/gemm_module.ts";
-import { createGemmInstance, defaultGemmInstance } from "../lib/kernels/wasm/gemm_instance.ts";
-import { gemmReference } from "../lib/kernels/gemm.ts";
+} from "../../../lib/kernels/wasm/builder.ts";
+import { wasmFeatures } from "../../../lib/kernels/wasm/features.ts";
+import { buildGemmModule } from "../../../lib/kernels/wasm/gemm_module.ts";
+import {
+  createGemmInstance,
+  defaultGemmInstance,
+} from "../../../lib/kernels/wasm/gemm_instance.ts";
+import { gemmReference } from "../../../lib/kernels/gemm.ts";
 
 const { simd, relaxedSimd } = wasmFeatures();
 

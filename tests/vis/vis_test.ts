@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { Rng } from "../lib/rng.ts";
-import { Tensor } from "../lib/tensor.ts";
-import { toImage, upscale, visualizeGrid } from "../lib/vis/grid.ts";
+import { Rng } from "../../lib/rng.ts";
+import { Tensor } from "../../lib/tensor.ts";
+import { toImage, upscale, visualizeGrid } from "../../lib/vis/grid.ts";
 import {
   crc32,
   decodePng,
@@ -10,8 +10,8 @@ import {
   type RasterImage,
   readPng,
   writePng,
-} from "../lib/vis/png.ts";
-import { figure, linePlot, writeSvg } from "../lib/vis/plot.ts";
+} from "../../lib/vis/png.ts";
+import { figure, linePlot, writeSvg } from "../../lib/vis/plot.ts";
 
 // ---------------------------------------------------------------------- PNG building blocks
 

@@ -3,7 +3,7 @@ import {
   evalNumericalGradient,
   evalNumericalGradientArray,
   relError,
-} from "../lib/gradient_check.ts";
+} from "../../lib/gradient_check.ts";
 import {
   axpy,
   broadcastRows,
@@ -11,13 +11,13 @@ import {
   relu,
   reluMask,
   sumOfSquares,
-} from "../lib/kernels/elementwise.ts";
-import { affineBackward, affineForward, affineParamGrads } from "../lib/layers/affine.ts";
-import { affineReluBackward, affineReluForward } from "../lib/layers/affine_relu.ts";
-import { softmaxLoss, svmLoss } from "../lib/layers/losses.ts";
-import { reluBackward, reluForward } from "../lib/layers/relu.ts";
-import { Rng } from "../lib/rng.ts";
-import { Tensor } from "../lib/tensor.ts";
+} from "../../lib/kernels/elementwise.ts";
+import { affineBackward, affineForward, affineParamGrads } from "../../lib/layers/affine.ts";
+import { affineReluBackward, affineReluForward } from "../../lib/layers/affine_relu.ts";
+import { softmaxLoss, svmLoss } from "../../lib/layers/losses.ts";
+import { reluBackward, reluForward } from "../../lib/layers/relu.ts";
+import { Rng } from "../../lib/rng.ts";
+import { Tensor } from "../../lib/tensor.ts";
 
 function labels(n: number, numClasses: number, rng: Rng): Int32Array {
   const y = new Int32Array(n);

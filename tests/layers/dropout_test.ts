@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { evalNumericalGradientArray, relError } from "../lib/gradient_check.ts";
-import { applyMask, dropoutMask } from "../lib/kernels/normalization.ts";
-import { dropoutBackward, dropoutForward, type DropoutParam } from "../lib/layers/dropout.ts";
-import { getGlobalRng, Rng, setSeed } from "../lib/rng.ts";
-import { Tensor } from "../lib/tensor.ts";
+import { evalNumericalGradientArray, relError } from "../../lib/gradient_check.ts";
+import { applyMask, dropoutMask } from "../../lib/kernels/dropout.ts";
+import { dropoutBackward, dropoutForward, type DropoutParam } from "../../lib/layers/dropout.ts";
+import { getGlobalRng, Rng, setSeed } from "../../lib/rng.ts";
+import { Tensor } from "../../lib/tensor.ts";
 
 function mean(t: Tensor): number {
   let s = 0;

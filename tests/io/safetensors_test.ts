@@ -4,9 +4,9 @@ import {
   encodeSafetensors,
   loadParams,
   saveParams,
-} from "../lib/io/safetensors.ts";
-import { Rng } from "../lib/rng.ts";
-import { Tensor } from "../lib/tensor.ts";
+} from "../../lib/io/safetensors.ts";
+import { Rng } from "../../lib/rng.ts";
+import { Tensor } from "../../lib/tensor.ts";
 
 function assertSameTensor(actual: Tensor, expected: Tensor, label: string): void {
   assert.equal(actual.dtype, expected.dtype, `${label} dtype`);

@@ -1,18 +1,25 @@
 import assert from "node:assert/strict";
-import { gemm, gemmReference, setGemmKernel } from "../lib/kernels/gemm.ts";
-import { gemmParallelInPlace, sharedGemmInstance } from "../lib/kernels/gemm_parallel_in_place.ts";
-import { createGemmInstance } from "../lib/kernels/wasm/gemm_instance.ts";
-import { GEMM_PARALLEL_MIN_MULADDS, gemmParallel } from "../lib/kernels/gemm_parallel.ts";
-import { adamKernel } from "../lib/kernels/optim_kernels.ts";
-import { affineBackward, affineForward } from "../lib/layers/affine.ts";
-import { convBackwardFast, convForwardFast, convParamGradsFast } from "../lib/layers/conv_fast.ts";
-import { maxPoolBackwardFast, maxPoolForwardFast } from "../lib/layers/pool.ts";
-import { relError } from "../lib/gradient_check.ts";
-import { convBackwardNaive, convForwardNaive, type ConvParam } from "../lib/layers/conv.ts";
-import { getPool, setNumThreads } from "../lib/parallel/pool.ts";
-import { Rng } from "../lib/rng.ts";
-import { type FloatArray, setSharedStorage } from "../lib/storage.ts";
-import { Tensor } from "../lib/tensor.ts";
+import { gemm, gemmReference, setGemmKernel } from "../../lib/kernels/gemm.ts";
+import {
+  gemmParallelInPlace,
+  sharedGemmInstance,
+} from "../../lib/kernels/gemm_parallel_in_place.ts";
+import { createGemmInstance } from "../../lib/kernels/wasm/gemm_instance.ts";
+import { GEMM_PARALLEL_MIN_MULADDS, gemmParallel } from "../../lib/kernels/gemm_parallel.ts";
+import { adamKernel } from "../../lib/kernels/optim_kernels.ts";
+import { affineBackward, affineForward } from "../../lib/layers/affine.ts";
+import {
+  convBackwardFast,
+  convForwardFast,
+  convParamGradsFast,
+} from "../../lib/layers/conv_fast.ts";
+import { maxPoolBackwardFast, maxPoolForwardFast } from "../../lib/layers/pool.ts";
+import { relError } from "../../lib/gradient_check.ts";
+import { convBackwardNaive, convForwardNaive, type ConvParam } from "../../lib/layers/conv.ts";
+import { getPool, setNumThreads } from "../../lib/parallel/worker_pool.ts";
+import { Rng } from "../../lib/rng.ts";
+import { type FloatArray, setSharedStorage } from "../../lib/storage.ts";
+import { Tensor } from "../../lib/tensor.ts";
 
 const sanitizers = { sanitizeOps: true, sanitizeResources: true };
 

@@ -1,8 +1,8 @@
 // How job arguments travel to pool workers: typed arrays as (buffer, offset, length), so
 // that Deno's worker_threads postMessage never walks their elements.
 import assert from "node:assert/strict";
-import { decodeArgs, encodeArgs } from "../lib/parallel/protocol.ts";
-import { getPool, setNumThreads } from "../lib/parallel/pool.ts";
+import { decodeArgs, encodeArgs } from "../../lib/parallel/protocol.ts";
+import { getPool, setNumThreads } from "../../lib/parallel/worker_pool.ts";
 
 Deno.test("encodeArgs / decodeArgs: views over the same memory, nested, any element type", () => {
   const sab = new SharedArrayBuffer(64);

@@ -1,27 +1,30 @@
 import assert from "node:assert/strict";
-import { evalNumericalGradientArray, relError } from "../lib/gradient_check.ts";
-import { col2im, im2col, ScratchBuffers, type WindowGeometry } from "../lib/kernels/im2col.ts";
+import { evalNumericalGradientArray, relError } from "../../lib/gradient_check.ts";
+import {
+  convBackwardRange,
+  convChunkCount,
+  convChunkSize,
+  convForwardRange,
+  sumPartials,
+} from "../../lib/kernels/conv.ts";
+import { col2im, im2col, type WindowGeometry } from "../../lib/kernels/im2col.ts";
+import { ScratchBuffers } from "../../lib/scratch.ts";
 import {
   convBackwardNaive,
   convForwardNaive,
   convGeometry,
   type ConvParam,
-} from "../lib/layers/conv.ts";
+} from "../../lib/layers/conv.ts";
 import {
   convBackwardFast,
-  convBackwardRange,
-  convChunkCount,
-  convChunkSize,
   convForwardFast,
-  convForwardRange,
   convParamGradsFast,
-  sumPartials,
-} from "../lib/layers/conv_fast.ts";
+} from "../../lib/layers/conv_fast.ts";
 import {
   convTransposeBackward,
   convTransposeForward,
   type ConvTransposeParam,
-} from "../lib/layers/conv_transpose.ts";
+} from "../../lib/layers/conv_transpose.ts";
 import {
   convBnReluBackward,
   convBnReluForward,
@@ -29,11 +32,11 @@ import {
   convReluForward,
   convReluPoolBackward,
   convReluPoolForward,
-} from "../lib/layers/conv_sandwich.ts";
-import { maxPoolBackwardNaive, maxPoolForwardNaive } from "../lib/layers/pool.ts";
-import { reluBackward, reluForward } from "../lib/layers/relu.ts";
-import { Rng } from "../lib/rng.ts";
-import { type DType, Tensor } from "../lib/tensor.ts";
+} from "../../lib/layers/conv_sandwich.ts";
+import { maxPoolBackwardNaive, maxPoolForwardNaive } from "../../lib/layers/pool.ts";
+import { reluBackward, reluForward } from "../../lib/layers/relu.ts";
+import { Rng } from "../../lib/rng.ts";
+import { type DType, Tensor } from "../../lib/tensor.ts";
 
 function randn(shape: number[], rng: Rng, dtype: DType = "float64"): Tensor {
   return Tensor.randn(shape, rng, dtype);
