@@ -51,7 +51,7 @@ export {
   WorkerPool,
   type WorkerPoolOptions,
 } from "./lib/parallel/worker_pool.ts";
-export { type Job, registerJob } from "./lib/parallel/jobs.ts";
+export { type Job, registerJob, registerWorkerModule } from "./lib/parallel/jobs.ts";
 
 // Layers and losses.
 export { affineBackward, type AffineCache, affineForward } from "./lib/layers/affine.ts";
@@ -183,7 +183,7 @@ export {
 } from "./lib/progress.ts";
 
 // Models.
-export type { Grads, LossAndGrads, Model, Params } from "./lib/models/model.ts";
+export type { Grads, LossAndGrads, Model, Params, TrainableModel } from "./lib/models/model.ts";
 export { TwoLayerNet, type TwoLayerNetOptions } from "./lib/models/two_layer_net.ts";
 export { ThreeLayerConvNet, type ThreeLayerConvNetOptions } from "./lib/models/cnn.ts";
 export {

@@ -3,7 +3,7 @@
  * of `optim.ts`, periodic accuracy checks, learning-rate decay, best-model tracking and
  * checkpoints.
  *
- * A Solver works with any model of the {@link SolverModel} shape:
+ * A Solver works with any model of the `TrainableModel` shape (`models/model.ts`):
  *
  * - `model.params` maps parameter names to Tensors. The Solver writes the updated tensors
  *   back into this object after every step, so the model must read it on each call.
@@ -13,27 +13,19 @@
  * @module
  */
 
+import type { TrainableModel } from "./models/model.ts";
 import { type OptimConfig, UPDATE_RULES, type UpdateRule, type UpdateRuleName } from "./optim.ts";
 import { saveParams } from "./io/safetensors.ts";
 import { formatEpochLine, ProgressPrinter } from "./progress.ts";
 import { Rng } from "./rng.ts";
 import { sameShape, Tensor } from "./tensor.ts";
 
-/** The minimal model interface the Solver needs (cs231n's model API). */
-export interface SolverModel {
-  /** Parameter tensors by name; replaced by the updated tensors after each step. */
-  params: Record<string, Tensor>;
-  /**
-   * Without `y`: scores of shape `(N, C)`. With `y`: `[loss, grads]`, grads keyed like
-   * `params`.
-   */
-  loss(X: Tensor, y?: Int32Array): Tensor | [number, Record<string, Tensor>];
-  /**
-   * Batchnorm state, if the model has any (`FullyConnectedNet` with batchnorm). The running
-   * statistics are kept together with the best parameters, see {@link Solver.train}.
-   */
-  bnParams?: { runningMean?: Tensor; runningVar?: Tensor }[];
-}
+/**
+ * The model contract the Solver trains: {@link TrainableModel}.
+ *
+ * @deprecated Use `TrainableModel` (the one contract, in `models/model.ts`).
+ */
+export type SolverModel = TrainableModel;
 
 /** Training and validation data (cs231n's `data` dict). */
 export interface SolverData {
@@ -156,7 +148,7 @@ const OPTION_NAMES: readonly string[] = [
  */
 export class Solver {
   /** The model being trained. */
-  readonly model: SolverModel;
+  readonly model: TrainableModel;
   /** Training inputs. */
   readonly XTrain: Tensor;
   /** Training labels. */
@@ -212,7 +204,7 @@ export class Solver {
   #caller = "Solver.step";
 
   /** Validates the data and options (see {@link SolverOptions} for the defaults). */
-  constructor(model: SolverModel, data: SolverData, options: SolverOptions = {}) {
+  constructor(model: TrainableModel, data: SolverData, options: SolverOptions = {}) {
     if (model === null || typeof model !== "object" || typeof model.loss !== "function") {
       throw new Error("Solver: model must be an object with a loss(X, y?) method");
     }
@@ -517,7 +509,7 @@ function copyConfig(config: OptimConfig): OptimConfig {
 }
 
 function cloneRunningStats(
-  bnParams: SolverModel["bnParams"],
+  bnParams: TrainableModel["bnParams"],
 ): { runningMean?: Tensor; runningVar?: Tensor }[] | null {
   if (!bnParams) return null;
   return bnParams.map((bn) => ({

@@ -21,7 +21,7 @@
  * @module
  */
 
-import { dirname } from "node:path";
+import { writeFileCreatingDirSync } from "./files.ts";
 import { Tensor } from "../tensor.ts";
 import type { DType } from "../storage.ts";
 
@@ -219,11 +219,7 @@ export function saveParams(
   params: Record<string, Tensor>,
   metadata?: Record<string, string>,
 ): void {
-  const bytes = encodeSafetensors(params, metadata);
-  const parent = dirname(path);
-  // Skipping the current directory avoids needing write permission on "." itself.
-  if (parent !== "." && parent !== "") Deno.mkdirSync(parent, { recursive: true });
-  Deno.writeFileSync(path, bytes);
+  writeFileCreatingDirSync(path, encodeSafetensors(params, metadata));
 }
 
 /**

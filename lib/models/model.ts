@@ -18,7 +18,24 @@ export type Grads = Record<string, Tensor>;
 export type LossAndGrads = [loss: number, grads: Grads];
 
 /**
- * A trainable classifier.
+ * What training needs of a model, and all the `Solver` asks for (cs231n's protocol: a
+ * `params` dict and `loss(X, y=None)`); any object of this shape can be trained.
+ */
+export interface TrainableModel {
+  /** Parameter tensors by name; the Solver replaces them with the updated ones each step. */
+  params: Params;
+  /** Without `y`: the class scores `(N, C)`. With `y`: `[loss, grads]`, grads keyed like `params`. */
+  loss(X: Tensor, y?: ArrayLike<number>): Tensor | LossAndGrads;
+  /**
+   * Batchnorm state, if the model has any (`FullyConnectedNet` with batchnorm): the Solver
+   * keeps the running statistics together with the best parameters and checkpoints them.
+   */
+  bnParams?: { runningMean?: Tensor; runningVar?: Tensor }[];
+}
+
+/**
+ * A trainable classifier of the library: the {@link TrainableModel} contract plus its
+ * regularisation strength and dtype.
  *
  * `loss(X)` runs the test-mode forward pass and returns the class scores `(N, C)`;
  * `loss(X, y)` runs the training-mode forward and backward passes and returns
@@ -40,7 +57,7 @@ export type LossAndGrads = [loss: number, grads: Grads];
  * assert.ok(grads.W1.shape.join() === "4,3");
  * ```
  */
-export interface Model {
+export interface Model extends TrainableModel {
   /** Learnable parameters, read on every `loss` call. */
   params: Params;
   /** L2 regularisation strength. */

@@ -146,11 +146,19 @@ export class WorkerPool {
       throw new Error(`WorkerPool.run: numTasks must be a non-negative integer, got ${numTasks}`);
     }
     const job = getJob(name);
-    if (this.numThreads === 1 || numTasks <= 1) {
+    if (this.numThreads === 1) {
       job(args, 0, numTasks);
       return;
     }
+    checkShared(args);
+    // Start the workers even when this call cannot use them, so that later calls can: a
+    // synchronous loop that never yields to the event loop still gets every thread once
+    // the workers have loaded (they load on their own threads).
     this.#start();
+    if (numTasks <= 1) {
+      job(args, 0, numTasks);
+      return;
+    }
     const slots: number[] = [];
     for (let s = 1; s <= this.#workers.length && slots.length + 1 < numTasks; s++) {
       if (this.#isReady(s)) slots.push(s);
@@ -410,4 +418,27 @@ function workersAllowed(): boolean {
       permissions.querySync({ name: "read", path: url }).state === "granted";
   }
   return canStartWorkers;
+}
+
+/**
+ * Throws unless every typed array in `args` (searched through plain objects and arrays) lives
+ * on shared memory: a worker writing into an ordinary ArrayBuffer would write into its own
+ * copy, and the caller would never see the result.
+ */
+function checkShared(args: unknown, path = "args"): void {
+  if (ArrayBuffer.isView(args)) {
+    if (!(args.buffer instanceof SharedArrayBuffer)) {
+      throw new Error(
+        `WorkerPool.run: ${path} is a ${args.constructor.name} on a non-shared ArrayBuffer; ` +
+          "workers can only read and write SharedArrayBuffer memory (allocate it with " +
+          "new SharedArrayBuffer, or use tensors, which are shared by default)",
+      );
+    }
+  } else if (Array.isArray(args)) {
+    args.forEach((v, i) => checkShared(v, `${path}[${i}]`));
+  } else if (args !== null && typeof args === "object") {
+    const proto = Object.getPrototypeOf(args);
+    if (proto !== Object.prototype && proto !== null) return;
+    for (const [key, value] of Object.entries(args)) checkShared(value, `${path}.${key}`);
+  }
 }

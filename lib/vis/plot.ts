@@ -5,7 +5,7 @@
  * @module
  */
 
-import { writeFileCreatingDir } from "./_fs.ts";
+import { writeFileCreatingDir } from "../io/files.ts";
 
 /** One curve of a {@link linePlot}. */
 export interface PlotSeries {

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { writeFileCreatingDir } from "./_fs.ts";
+import { writeFileCreatingDir } from "../io/files.ts";
 
 /** An 8-bit raster image: `data` holds `height` rows of `width` pixels of `channels` bytes. */
 export interface RasterImage {

@@ -98,3 +98,38 @@ Deno.test("mod.ts imported from an http URL runs its workers from that URL", {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a synchronous loop that never awaits the pool still gets every thread", {
+  sanitizeOps: true,
+  sanitizeResources: true,
+}, async () => {
+  // No await anywhere: the workers must start on the first parallel call and take work
+  // once they have loaded, without the calling thread ever returning to its event loop.
+  const script = `
+import { convForwardFast, getPool, Rng, setNumThreads, Tensor } from ${
+    JSON.stringify(new URL("../../mod.ts", import.meta.url).href)
+  };
+void setNumThreads(2);
+const rng = new Rng(0);
+const x = Tensor.randn([32, 8, 16, 16], rng, "float32");
+const w = Tensor.randn([8, 8, 3, 3], rng, "float32"), b = Tensor.zeros([8], "float32");
+const start = performance.now();
+let calls = 0;
+while (getPool().activeThreads < 2 && performance.now() - start < 10000) {
+  convForwardFast(x, w, b, { stride: 1, pad: 1 });
+  calls++;
+}
+console.log(JSON.stringify({ active: getPool().activeThreads, calls }));
+`;
+  const dir = await Deno.makeTempDir({ dir: "out" });
+  try {
+    const path = join(dir, "sync_loop.ts");
+    await Deno.writeTextFile(path, script);
+    const r = await runDeno(["run", "--no-lock", `--allow-read=${repo}`, path]);
+    assert.equal(r.code, 0, r.err);
+    const result = JSON.parse(r.out.trim().split("\n").at(-1)!);
+    assert.equal(result.active, 2, `workers never became active (${r.out})`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   defaultNumThreads,
   getNumThreads,
+  maxNumThreads,
   setNumThreads,
   WorkerPool,
 } from "../../lib/parallel/worker_pool.ts";
@@ -152,4 +153,52 @@ Deno.test("setNumThreads controls the library's pool", sanitizers, async () => {
   await setNumThreads(1); // closes the 2-thread pool's worker
   assert.equal(getNumThreads(), 1);
   await assert.rejects(() => setNumThreads(0), /n must be a positive integer/);
+  await assert.rejects(() => setNumThreads("2" as unknown as number), /got "2"/);
+  // A count far beyond the cores is refused at once, naming the limit (not started).
+  await assert.rejects(
+    () => setNumThreads(1000),
+    new RegExp(`n must be at most ${maxNumThreads()} \\(4 per core .* got 1000`),
+  );
+  assert.throws(() => new WorkerPool(maxNumThreads() + 1), /numThreads must be at most/);
+  assert.equal(getNumThreads(), 1);
+});
+
+Deno.test(
+  "closing pools wakes their workers: threads and memory are returned",
+  sanitizers,
+  async () => {
+    // Terminating a worker asleep in Atomics.wait kept its thread and ~25 MB each; 20
+    // start/close cycles of a 3-thread pool then held ~1 GB more. Woken first, they exit.
+    await setNumThreads(1);
+    const rss0 = Deno.memoryUsage().rss;
+    for (let i = 0; i < 20; i++) {
+      await setNumThreads(3);
+      await setNumThreads(1);
+    }
+    const pool = new WorkerPool(2);
+    await pool.ready();
+    pool.run("pool.throw", { at: -1, message: "" }, 4); // a job, then sleep, then close
+    await new Promise((r) => setTimeout(r, 20));
+    await pool.close();
+    const grownMb = (Deno.memoryUsage().rss - rss0) / 2 ** 20;
+    assert.ok(grownMb < 250, `RSS grew by ${grownMb.toFixed(0)} MB over 20 pool restarts`);
+  },
+);
+
+Deno.test("WorkerPool.run refuses arrays that workers cannot write back", sanitizers, async () => {
+  const pool = new WorkerPool(2);
+  try {
+    const plain = new Float64Array(10);
+    assert.throws(
+      () => pool.run("pool.fill", { out: plain, value: 1 }, 10),
+      /WorkerPool.run: args.out is a Float64Array on a non-shared ArrayBuffer/,
+    );
+    assert.throws(
+      () => pool.run("pool.fill", { parts: [sharedFloats(2), new Int32Array(2)] }, 10),
+      /args.parts\[1\] is a Int32Array on a non-shared/,
+    );
+    assert.ok(plain.every((v) => v === 0));
+  } finally {
+    await pool.close();
+  }
 });
