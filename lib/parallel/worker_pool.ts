@@ -112,6 +112,12 @@ export class WorkerPool {
   /** Starts the workers if needed and resolves once all of them have loaded. */
   ready(): Promise<void> {
     this.#checkOpen("ready");
+    if (this.numThreads > 1) {
+      const unreadable = unreadableWorkerModules();
+      if (unreadable.length > 0) {
+        return Promise.reject(unreadableError("WorkerPool.ready", unreadable));
+      }
+    }
     this.#start();
     if (!this.#readyPromise) {
       this.#readyPromise = Promise.all(
@@ -246,7 +252,14 @@ export class WorkerPool {
         jobs: port2,
         spinMs: this.#spinMs,
       };
-      const worker = new Worker(workerUrl(), { workerData: init, transferList: [port2] });
+      // `env: {}`: by default a worker gets a copy of the whole environment, and reading it
+      // all makes Deno ask for env access on a terminal (even under --allow-env=ONE_NAME),
+      // stopping any script at its first parallel call. Jobs never read the environment.
+      const worker = new Worker(workerUrl(), {
+        workerData: init,
+        transferList: [port2],
+        env: {},
+      });
       // Referenced while it loads (so `await pool.ready()` keeps the event loop alive),
       // unreferenced once ready: an idle pool never keeps a script alive.
       worker.once("message", () => worker.unref());
@@ -363,11 +376,17 @@ export async function setNumThreads(n: number): Promise<void> {
   const old = defaultPool;
   defaultPool = null;
   await old?.close();
-  if (n > 1) await getPool().ready();
+  if (n > 1) {
+    const unreadable = unreadableWorkerModules();
+    if (unreadable.length > 0) throw unreadableError("setNumThreads", unreadable);
+    await getPool().ready();
+  }
 }
 
 /** The thread count the library's parallel kernels use. */
 export function getNumThreads(): number {
+  // Without permission to load the workers, every kernel runs on the calling thread.
+  if (!workersAllowed()) return 1;
   return defaultPool?.numThreads ?? requestedThreads ?? defaultNumThreads();
 }
 
@@ -407,17 +426,46 @@ export function useParallel(numTasks: number): boolean {
   return numTasks > 1 && getNumThreads() > 1 && workersAllowed();
 }
 
-let canStartWorkers: boolean | undefined;
-
-/** Whether the pool's worker module may be loaded (read permission for a local file). */
+/**
+ * Whether the workers may load their modules: the worker body and every registered worker
+ * module need read permission when they are local files. Asked with `querySync`, which
+ * never prompts.
+ */
 function workersAllowed(): boolean {
-  if (canStartWorkers === undefined) {
-    const url = new URL("./worker.ts", import.meta.url);
-    const permissions = globalThis.Deno?.permissions;
-    canStartWorkers = url.protocol !== "file:" || permissions?.querySync === undefined ||
-      permissions.querySync({ name: "read", path: url }).state === "granted";
-  }
-  return canStartWorkers;
+  // Layers ask on every call: remember a grant (for this many modules) rather than query
+  // the permissions again each time.
+  const modules = workerModuleList().length;
+  if (grantedForModules === modules) return true;
+  const allowed = unreadableWorkerModules().length === 0;
+  if (allowed) grantedForModules = modules;
+  return allowed;
+}
+
+let grantedForModules = -1;
+
+/** The local worker modules this process may not read (none when served over http). */
+function unreadableWorkerModules(): string[] {
+  const permissions = globalThis.Deno?.permissions;
+  if (permissions?.querySync === undefined) return [];
+  const urls = [
+    new URL("./worker.ts", import.meta.url),
+    ...workerModuleList().map((h) => new URL(h)),
+  ];
+  return urls.filter((url) =>
+    url.protocol === "file:" &&
+    permissions.querySync({ name: "read", path: url }).state !== "granted"
+  ).map((url) => url.href);
+}
+
+/** The error for a pool whose workers cannot load: which files, and the flag that fixes it. */
+function unreadableError(fn: string, files: string[]): Error {
+  const lib = new URL("..", import.meta.url);
+  return new Error(
+    `${fn}: the worker threads load the library's modules from ${lib.pathname}, and this ` +
+      `process may not read them (${files.map((f) => new URL(f).pathname).join(", ")}). ` +
+      `Run with --allow-read=${lib.pathname.replace(/\/$/, "")} (or keep one thread: ` +
+      "setNumThreads(1))",
+  );
 }
 
 /**

@@ -133,3 +133,33 @@ console.log(JSON.stringify({ active: getPool().activeThreads, calls }));
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("without read access to lib/, the pool stays on one thread and names the flag", {
+  sanitizeOps: true,
+  sanitizeResources: true,
+}, async () => {
+  const script = `
+import { convForwardFast, getNumThreads, setNumThreads, Tensor } from ${
+    JSON.stringify(new URL("../../mod.ts", import.meta.url).href)
+  };
+const x = Tensor.ones([8, 2, 6, 6], "float32"), w = Tensor.ones([2, 2, 3, 3], "float32");
+const [out] = convForwardFast(x, w, Tensor.zeros([2], "float32"), { stride: 1, pad: 1 });
+let message = "";
+try { await setNumThreads(2); } catch (e) { message = (e as Error).message; }
+console.log(JSON.stringify({ threads: getNumThreads(), centre: out.get(0, 0, 2, 2), message }));
+`;
+  const dir = await Deno.makeTempDir({ dir: "out" });
+  try {
+    const path = join(dir, "no_read.ts");
+    await Deno.writeTextFile(path, script);
+    const r = await runDeno(["run", "--no-lock", path]);
+    assert.equal(r.code, 0, r.err);
+    const result = JSON.parse(r.out.trim().split("\n").at(-1)!);
+    assert.equal(result.threads, 1);
+    assert.equal(result.centre, 18); // the layer still ran, on the calling thread
+    const lib = new URL("../../lib", import.meta.url).pathname;
+    assert.match(result.message, new RegExp(`setNumThreads: .* Run with --allow-read=${lib}`));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
