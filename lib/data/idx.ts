@@ -12,6 +12,8 @@
  * @module
  */
 
+import { inflate } from "../io/inflate.ts";
+
 /** The contents of an IDX file of unsigned bytes. */
 export interface IdxArray {
   /** The dimensions from the header, e.g. `[60000, 28, 28]` for the training images. */
@@ -39,23 +41,45 @@ export function isGzip(bytes: Uint8Array): boolean {
 }
 
 /**
- * Inflates gzip data with the Web `DecompressionStream`.
+ * Inflates gzip data with the Web `DecompressionStream`, stopping as soon as the output is
+ * longer than the IDX header at its start declares (so a corrupt file or a decompression
+ * bomb is rejected after reading only what a valid file would hold).
  *
  * @param bytes the gzip-compressed bytes
  * @param fileName used only in the error message when the data is not valid gzip
- * @throws Error naming the file when the stream is corrupt or truncated
+ * @throws Error naming the file when the stream is corrupt or truncated, or inflates to more
+ *   than its header declares
  */
 export async function gunzip(bytes: Uint8Array, fileName: string): Promise<Uint8Array> {
-  const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream()
-    .pipeThrough(new DecompressionStream("gzip"));
   try {
-    return new Uint8Array(await new Response(stream).arrayBuffer());
+    return await inflate(bytes, "gzip", { headBytes: 4 + 4 * 4, limit: idxFileSize }, fileName);
   } catch (e) {
+    const message = (e as Error).message;
+    if (message.startsWith(fileName)) throw new Error(`gunzip: ${message}`);
     throw new Error(
       `gunzip: ${fileName} starts with the gzip magic 1f 8b but is not a valid gzip stream ` +
-        `(${(e as Error).message}); the download is probably truncated or corrupt`,
+        `(${message}); the download is probably truncated or corrupt`,
     );
   }
+}
+
+/** Bytes past the declared size that inflating still reads (then parsing reports them). */
+const TRAILING_SLACK = 1 << 16;
+
+/**
+ * The size an IDX file declares in its header (`head`: its first bytes), or 0 when the
+ * header is not valid IDX (parsing then reports what is wrong).
+ */
+function idxFileSize(head: Uint8Array): number {
+  const valid = head.length >= 4 && head[0] === 0 && head[1] === 0 && head[2] === UBYTE;
+  if (!valid || head[3] < 1 || head[3] > 4) return 0;
+  const ndim = head[3];
+  if (head.length < 4 + 4 * ndim) return 0;
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  let size = 1;
+  for (let d = 0; d < ndim; d++) size *= view.getUint32(4 + 4 * d, false);
+  // Some slack, so that a file with a few stray bytes gets parseIdx's precise message.
+  return 4 + 4 * ndim + size + TRAILING_SLACK;
 }
 
 /** Compresses `bytes` to the gzip format with the Web `CompressionStream`. */

@@ -12,6 +12,7 @@
  */
 
 import { writeFileCreatingDir } from "../io/files.ts";
+import { inflate } from "../io/inflate.ts";
 
 /** An 8-bit raster image: `data` holds `height` rows of `width` pixels of `channels` bytes. */
 export interface RasterImage {
@@ -358,7 +359,7 @@ export async function decodePng(bytes: Uint8Array): Promise<RasterImage> {
   }
   let raw: Uint8Array;
   try {
-    raw = await transform(concat(idat), new DecompressionStream("deflate"));
+    raw = await inflate(concat(idat), "deflate", height * (rowBytes + 1), "the IDAT data");
   } catch (e) {
     throw new Error(`decodePng: corrupt IDAT data (${(e as Error).message})`);
   }

@@ -558,3 +558,19 @@ Deno.test({
     assert.deepEqual(mini.yTest, full.yTest.subarray(0, 500));
   },
 });
+
+Deno.test("a gzipped IDX file that inflates past its header's size is stopped there", async () => {
+  // A valid 10-byte label file followed by 64 MiB of zeros: a 64 KB decompression bomb.
+  const bomb = new Uint8Array(8 + 10 + (64 << 20));
+  bomb.set(encodeIdx([10], new Uint8Array(10)));
+  const gz = await gzip(bomb);
+  assert.ok(gz.length < (1 << 20));
+  await rejectsWith(
+    parseIdx(gz, "bomb-labels.gz"),
+    /gunzip: bomb-labels\.gz inflates to more than 65554 bytes, the most it may hold/,
+  );
+  // A file whose header is wrong is not inflated further either; parsing says what is wrong.
+  const wrong = encodeIdx([10], new Uint8Array(10));
+  wrong[2] = 0x0d;
+  await rejectsWith(parseIdx(await gzip(wrong), "floats.gz"), /data type must be 0x08/);
+});

@@ -596,3 +596,16 @@ Deno.test("writeSvg creates the directory", async () => {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 });
+
+Deno.test("decodePng stops inflating IDAT data at the size the header implies", async () => {
+  // A 1×1 gray image whose IDAT inflates to 64 MiB of zeros: a decompression bomb.
+  const zeros = new Blob([new Uint8Array(64 << 20)]).stream()
+    .pipeThrough(new CompressionStream("deflate"));
+  const idat = new Uint8Array(await new Response(zeros).arrayBuffer());
+  const file = png(ihdr(1, 1, 0), chunk("IDAT", idat), IEND);
+  assert.ok(file.length < 1 << 20);
+  await assert.rejects(
+    () => decodePng(file),
+    /decodePng: corrupt IDAT data \(the IDAT data inflates to more than 2 bytes/,
+  );
+});
