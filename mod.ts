@@ -162,6 +162,7 @@ export {
 } from "./lib/optim.ts";
 export {
   type EpochInfo,
+  loadCheckpoint,
   Solver,
   type SolverData,
   type SolverModel,

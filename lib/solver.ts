@@ -13,9 +13,10 @@
  * @module
  */
 
+import { checkOptionKeys } from "./options.ts";
 import type { TrainableModel } from "./models/model.ts";
 import { type OptimConfig, UPDATE_RULES, type UpdateRule, type UpdateRuleName } from "./optim.ts";
-import { saveParams } from "./io/safetensors.ts";
+import { loadParams, saveParams } from "./io/safetensors.ts";
 import { formatEpochLine, ProgressPrinter } from "./progress.ts";
 import { Rng } from "./rng.ts";
 import { sameShape, Tensor } from "./tensor.ts";
@@ -223,13 +224,7 @@ export class Solver {
     if (options === null || typeof options !== "object") {
       throw new Error(`Solver: options must be an object, got ${options}`);
     }
-    const unknown = Object.keys(options).filter((k) => !OPTION_NAMES.includes(k));
-    if (unknown.length > 0) {
-      throw new Error(
-        `Solver: unrecognized options ${unknown.map((k) => `"${k}"`).join(", ")}; ` +
-          `valid: ${OPTION_NAMES.join(", ")}`,
-      );
-    }
+    checkOptionKeys("Solver", options, OPTION_NAMES);
     [this.updateRule, this.updateRuleName] = resolveUpdateRule(options.updateRule ?? "sgd");
     this.optimConfig = checkOptimConfig(options.optimConfig ?? {}, this.updateRule);
     this.lrDecay = options.lrDecay ?? 1.0;
@@ -448,7 +443,7 @@ export class Solver {
       valAccHistory: JSON.stringify(this.valAccHistory),
     };
     progress?.line(`Saving checkpoint to "${filename}"`);
-    saveParams(filename, this.model.params, metadata);
+    saveParams(filename, checkpointTensors(this.model), metadata);
   }
 
   #throwNonFinite(loss: number): never {
@@ -566,4 +561,85 @@ function checkSampleCount(name: string, value: unknown, fn = "Solver"): number |
 function describe(value: unknown): string {
   if (value instanceof Tensor) return `a Tensor of shape [${value.shape}]`;
   return value === null ? "null" : typeof value;
+}
+
+/**
+ * Name prefixes of the batchnorm running statistics in a checkpoint: layer `i`'s (1-based,
+ * like `gamma1`) are `runningMean1` and `runningVar1`.
+ */
+const RUNNING_STATS = ["runningMean", "runningVar"] as const;
+
+/**
+ * What a checkpoint holds: the parameters, plus every batchnorm layer's running statistics
+ * (`runningMean1`, `runningVar1`, ...), without which a restored model cannot predict in
+ * test mode.
+ */
+function checkpointTensors(model: TrainableModel): Record<string, Tensor> {
+  const tensors: Record<string, Tensor> = { ...model.params };
+  model.bnParams?.forEach((bn, i) => {
+    for (const stat of RUNNING_STATS) {
+      const t = bn[stat];
+      if (t !== undefined) tensors[`${stat}${i + 1}`] = t;
+    }
+  });
+  return tensors;
+}
+
+/**
+ * Restores a checkpoint written by the Solver (`checkpointName`) into `model`: its
+ * parameters, and the batchnorm running statistics into `model.bnParams`. Every tensor of
+ * the file must match a parameter (or running statistic) of the model in name, shape and
+ * dtype, and every parameter of the model must be in the file; otherwise nothing is
+ * changed and the error lists what does not fit. Returns the checkpoint's metadata (epoch,
+ * histories, hyperparameters). Synchronous; needs `--allow-read` for the path.
+ *
+ * @example
+ * ```ts ignore
+ * import { FullyConnectedNet, loadCheckpoint } from "./mod.ts";
+ * const model = new FullyConnectedNet({ hiddenDims: [100], normalization: "batchnorm" });
+ * const metadata = loadCheckpoint(model, "out/run_epoch_5.safetensors");
+ * console.log(metadata.epoch, model.loss(XTest)); // test-mode scores
+ * ```
+ */
+export function loadCheckpoint(model: TrainableModel, path: string): Record<string, string> {
+  const fn = "loadCheckpoint";
+  const { params, metadata } = loadParams(path);
+  const problems: string[] = [];
+  const fit = (name: string, t: Tensor, like: Tensor | undefined, what: string) => {
+    if (like === undefined) return;
+    if (!sameShape(t.shape, like.shape) || t.dtype !== like.dtype) {
+      problems.push(
+        `${name}: the file has ${t.dtype} [${t.shape}], the model's ${what} is ` +
+          `${like.dtype} [${like.shape}]`,
+      );
+    }
+  };
+  const stats: [index: number, stat: typeof RUNNING_STATS[number], t: Tensor][] = [];
+  for (const [name, t] of Object.entries(params)) {
+    const match = /^(runningMean|runningVar)(\d+)$/.exec(name);
+    if (match && !(name in model.params)) {
+      const index = Number(match[2]) - 1;
+      const bn = model.bnParams?.[index];
+      if (bn === undefined) {
+        problems.push(`${name}: the model has no batchnorm layer ${index + 1}`);
+      } else {
+        const stat = match[1] as typeof RUNNING_STATS[number];
+        // Before training, running statistics do not exist yet: take them as they are.
+        fit(name, t, bn[stat] ?? model.params[`gamma${index + 1}`], "statistic");
+        stats.push([index, stat, t]);
+      }
+    } else if (!(name in model.params)) {
+      problems.push(`${name}: not a parameter of the model`);
+    } else {
+      fit(name, t, model.params[name], "parameter");
+    }
+  }
+  const missing = Object.keys(model.params).filter((name) => !(name in params));
+  if (missing.length > 0) problems.push(`missing from the file: ${missing.join(", ")}`);
+  if (problems.length > 0) {
+    throw new Error(`${fn}: ${path} does not fit the model: ${problems.join("; ")}`);
+  }
+  for (const [name, t] of Object.entries(params)) if (name in model.params) model.params[name] = t;
+  for (const [index, stat, t] of stats) model.bnParams![index][stat] = t;
+  return metadata;
 }

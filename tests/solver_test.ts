@@ -3,7 +3,13 @@ import { gemm } from "../lib/kernels/gemm.ts";
 import { loadParams } from "../lib/io/safetensors.ts";
 import { formatEpochLine } from "../lib/progress.ts";
 import { Rng } from "../lib/rng.ts";
-import { Solver, type SolverData, type SolverModel, type SolverOptions } from "../lib/solver.ts";
+import {
+  loadCheckpoint,
+  Solver,
+  type SolverData,
+  type SolverModel,
+  type SolverOptions,
+} from "../lib/solver.ts";
 import { Tensor } from "../lib/tensor.ts";
 import { FullyConnectedNet } from "../lib/models/fc_net.ts";
 import { type OptimConfig, sgd } from "../lib/optim.ts";
@@ -418,7 +424,10 @@ Deno.test("Solver: validates data and options", () => {
     { updateRule: "adagrad" },
     /Solver: invalid updateRule "adagrad"; valid: "sgd", "sgd_momentum", "sgdMomentum", "rmsprop", "adam"/,
   );
-  bad({ update_rule: "sgd" }, /Solver: unrecognized options "update_rule"/);
+  bad(
+    { update_rule: "sgd" },
+    /Solver: unknown option "update_rule" \(did you mean "updateRule"\?\)/,
+  );
   bad(
     { optimConfig: { learning_rate: 1e-3 } },
     /Solver: invalid optimConfig: sgd: unknown config field "learning_rate" \(did you mean "learningRate"\?\)/,
@@ -505,4 +514,48 @@ Deno.test("Solver: batchnorm running statistics are restored with the best param
   assert.ok(bestEpoch > 0 && bestEpoch < 8, `best epoch ${bestEpoch}`);
   assert.deepEqual([...model.bnParams[0].runningMean!.data], bestMean);
   assert.equal(solver.checkAccuracy(XVal, yVal), solver.bestValAcc);
+});
+
+Deno.test("Solver checkpoints keep batchnorm running statistics; loadCheckpoint restores them", () => {
+  Deno.mkdirSync("out", { recursive: true });
+  const dir = Deno.makeTempDirSync({ dir: "out", prefix: "solver_test_" });
+  try {
+    const rng = new Rng(3);
+    const X = Tensor.randn([40, 6], rng);
+    const y = Int32Array.from({ length: 40 }, (_, i) => i % 3);
+    const options = { hiddenDims: [5, 4], inputDim: 6, numClasses: 3, normalization: "batchnorm" };
+    const model = new FullyConnectedNet({ ...options, rng: new Rng(1) } as never);
+    const checkpointName = `${dir}/bn`;
+    let scoresAtEpoch1: number[] = [];
+    new Solver(model, { XTrain: X, yTrain: y, XVal: X, yVal: y }, {
+      numEpochs: 1,
+      batchSize: 10,
+      checkpointName,
+      verbose: false,
+      // Test-mode scores as the epoch-1 checkpoint is written (train() then restores the
+      // best parameters, which may be older).
+      onEpoch: () => scoresAtEpoch1 = Array.from(model.loss(X).data),
+    }).train();
+    const file = `${checkpointName}_epoch_1.safetensors`;
+    const names = Object.keys(loadParams(file).params).sort();
+    for (const i of [1, 2]) {
+      assert.ok(names.includes(`runningMean${i}`) && names.includes(`runningVar${i}`), `${names}`);
+    }
+    // A fresh model of the same shape predicts exactly like the trained one after loading.
+    const restored = new FullyConnectedNet({ ...options, rng: new Rng(99) } as never);
+    assert.throws(() => restored.loss(X), /runningMean/); // test mode needs the statistics
+    const metadata = loadCheckpoint(restored, file);
+    assert.equal(metadata.epoch, "1");
+    assert.deepEqual(Array.from(restored.loss(X).data), scoresAtEpoch1);
+    // A model of another shape is refused, listing what does not fit; nothing is changed.
+    const other = new FullyConnectedNet({ ...options, hiddenDims: [5], rng: new Rng(2) } as never);
+    const before = snapshot(other.params);
+    assert.throws(
+      () => loadCheckpoint(other, file),
+      /loadCheckpoint: .*bn_epoch_1\.safetensors does not fit the model: W2: the file has float32 \[5,4\], the model's parameter is float32 \[5,3\].*W3: not a parameter of the model.*runningMean2: the model has no batchnorm layer 2/,
+    );
+    assert.deepEqual(snapshot(other.params), before);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { checkOptionKeys } from "../options.ts";
 import { addL2Gradient, l2Penalty } from "../layers/l2_regularization.ts";
 import { affineBackward, affineForward } from "../layers/affine.ts";
 import { affineReluBackward, affineReluForward } from "../layers/affine_relu.ts";
@@ -93,6 +94,18 @@ export class ThreeLayerConvNet implements Model {
   /** Builds the network and draws its initial weights. */
   constructor(options: ThreeLayerConvNetOptions = {}) {
     const fn = "ThreeLayerConvNet";
+    checkOptionKeys(fn, options, [
+      "inputDim",
+      "numFilters",
+      "filterSize",
+      "hiddenDim",
+      "numClasses",
+      "weightScale",
+      "reg",
+      "dtype",
+      "rng",
+      "seed",
+    ]);
     const inputDim = options.inputDim ?? [3, 32, 32];
     if (!Array.isArray(inputDim) || inputDim.length !== 3) {
       throw new Error(`${fn}: inputDim must be [C, H, W], got ${JSON.stringify(inputDim)}`);

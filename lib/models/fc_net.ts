@@ -9,6 +9,7 @@
  * @module
  */
 
+import { checkOptionKeys } from "../options.ts";
 import { addL2Gradient, l2Penalty } from "../layers/l2_regularization.ts";
 import {
   affineBackward,
@@ -154,6 +155,18 @@ export class FullyConnectedNet implements Model {
         `${fn}: options.hiddenDims must be an array of layer widths, got ${options?.hiddenDims}`,
       );
     }
+    checkOptionKeys(fn, options, [
+      "hiddenDims",
+      "inputDim",
+      "numClasses",
+      "dropoutKeepRatio",
+      "normalization",
+      "reg",
+      "weightScale",
+      "dtype",
+      "seed",
+      "rng",
+    ]);
     const hiddenDims = options.hiddenDims.map((d, i) =>
       checkPositiveInt(fn, `hiddenDims[${i}]`, d)
     );

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { checkOptionKeys } from "../options.ts";
 import { addL2Gradient, l2Penalty } from "../layers/l2_regularization.ts";
 import { affineBackward, affineForward, affineParamGrads } from "../layers/affine.ts";
 import { affineReluForward } from "../layers/affine_relu.ts";
@@ -66,6 +67,15 @@ export class TwoLayerNet implements Model {
   /** Builds the network and draws its initial weights from `options.rng`. */
   constructor(options: TwoLayerNetOptions = {}) {
     const fn = "TwoLayerNet";
+    checkOptionKeys(fn, options, [
+      "inputDim",
+      "hiddenDim",
+      "numClasses",
+      "weightScale",
+      "reg",
+      "dtype",
+      "rng",
+    ]);
     const inputDim = checkPositiveInt(fn, "inputDim", options.inputDim ?? 3 * 32 * 32);
     const hiddenDim = checkPositiveInt(fn, "hiddenDim", options.hiddenDim ?? 100);
     const numClasses = checkPositiveInt(fn, "numClasses", options.numClasses ?? 10);

@@ -197,3 +197,10 @@ Deno.test("ThreeLayerConvNet: errors name the option and the shapes", () => {
   delete model.params.W3;
   assert.throws(() => model.loss(Tensor.zeros([2, 1, 8, 8])), /params.W3 is missing/);
 });
+
+Deno.test("ThreeLayerConvNet rejects unknown options with a suggestion", () => {
+  assert.throws(
+    () => new ThreeLayerConvNet({ num_filters: 8 } as never),
+    /ThreeLayerConvNet: unknown option "num_filters" \(did you mean "numFilters"\?\)/,
+  );
+});

@@ -613,3 +613,18 @@ Deno.test("FullyConnectedNet with normalization and dropout", async (t) => {
     );
   });
 });
+
+Deno.test("model constructors reject unknown options, naming the notebook's snake_case ones", () => {
+  assert.throws(
+    () => new TwoLayerNet({ hidden_dim: 50 } as never),
+    /TwoLayerNet: unknown option "hidden_dim" \(did you mean "hiddenDim"\?\); valid options: inputDim, hiddenDim/,
+  );
+  assert.throws(
+    () => new FullyConnectedNet({ hiddenDims: [5], dropout: 0.5 } as never),
+    /FullyConnectedNet: unknown option "dropout" \(did you mean "dropoutKeepRatio"\?\)/,
+  );
+  assert.throws(
+    () => new FullyConnectedNet({ hiddenDims: [5], weight_scale: 1, normalisation: null } as never),
+    /unknown options "weight_scale" \(did you mean "weightScale"\?\), "normalisation" \(did you mean "normalization"\?\)/,
+  );
+});
