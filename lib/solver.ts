@@ -13,6 +13,7 @@
  * @module
  */
 
+import { LabelRangeError } from "./layers/losses.ts";
 import { checkOptionKeys } from "./options.ts";
 import type { TrainableModel } from "./models/model.ts";
 import { type OptimConfig, UPDATE_RULES, type UpdateRule, type UpdateRuleName } from "./optim.ts";
@@ -275,12 +276,23 @@ export class Solver {
     const yBatch = new Int32Array(batchMask.length);
     for (let i = 0; i < batchMask.length; i++) yBatch[i] = this.yTrain[batchMask[i]];
 
-    const result = this.model.loss(XBatch, yBatch);
+    let result;
+    try {
+      result = this.model.loss(XBatch, yBatch);
+    } catch (e) {
+      // The loss names the label's place in the minibatch; say where it is in yTrain.
+      if (!(e instanceof LabelRangeError)) throw e;
+      throw new Error(
+        `${this.#caller}: yTrain[${batchMask[e.index]}] = ${e.label} is not a class index ` +
+          `of the model's ${e.numClasses} classes [0, ${e.numClasses})`,
+        { cause: e },
+      );
+    }
     if (!Array.isArray(result) || result.length !== 2 || typeof result[0] !== "number") {
       throw new Error(`${this.#caller}: model.loss(X, y) must return [loss, grads]`);
     }
     const [loss, grads] = result;
-    if (!Number.isFinite(loss)) this.#throwNonFinite(loss);
+    if (!Number.isFinite(loss)) this.#throwNonFinite(loss, XBatch, batchMask);
     this.lossHistory.push(loss);
 
     for (const [p, w] of Object.entries(this.model.params)) {
@@ -312,9 +324,20 @@ export class Solver {
     numSamples: number | null = null,
     batchSize = 100,
   ): number {
+    return this.#accuracy(X, y, numSamples, batchSize, "y");
+  }
+
+  /** {@link checkAccuracy}, naming the labels `yName` in its errors. */
+  #accuracy(
+    X: Tensor,
+    y: ArrayLike<number>,
+    numSamples: number | null,
+    batchSize: number,
+    yName: string,
+  ): number {
     const fn = "Solver.checkAccuracy";
     checkInputs("X", X, fn);
-    const allLabels = checkLabels("y", y, X, fn);
+    const allLabels = checkLabels(yName, y, X, fn);
     if (numSamples !== null) checkSampleCount("numSamples", numSamples, fn);
     checkCount("batchSize", batchSize, 1, fn);
 
@@ -336,6 +359,8 @@ export class Solver {
           `${fn}: model.loss(X) must return scores of shape (${end - start}, C), got ${got}`,
         );
       }
+      // A label the model cannot predict would silently count as wrong: refuse it instead.
+      if (start === 0) checkLabelRange(fn, yName, allLabels, scores.shape[1]);
       const predicted = scores.argmax(1);
       for (let i = 0; i < predicted.length; i++) if (predicted[i] === labels[start + i]) correct++;
     }
@@ -381,8 +406,14 @@ export class Solver {
         }
 
         if (t === 0 || t === numIterations - 1 || epochEnd) {
-          const trainAcc = this.checkAccuracy(this.XTrain, this.yTrain, this.numTrainSamples);
-          const valAcc = this.checkAccuracy(this.XVal, this.yVal, this.numValSamples);
+          const trainAcc = this.#accuracy(
+            this.XTrain,
+            this.yTrain,
+            this.numTrainSamples,
+            100,
+            "yTrain",
+          );
+          const valAcc = this.#accuracy(this.XVal, this.yVal, this.numValSamples, 100, "yVal");
           this.trainAccHistory.push(trainAcc);
           this.valAccHistory.push(valAcc);
           this.#saveCheckpoint(progress);
@@ -446,8 +477,15 @@ export class Solver {
     saveParams(filename, checkpointTensors(this.model), metadata);
   }
 
-  #throwNonFinite(loss: number): never {
+  #throwNonFinite(loss: number, XBatch: Tensor, batchMask: ArrayLike<number>): never {
     const iteration = this.lossHistory.length + 1;
+    // A lower learning rate cannot help when the data itself is not finite: say which.
+    const rowSize = XBatch.size / XBatch.shape[0];
+    const bad = XBatch.data.findIndex((v) => !Number.isFinite(v));
+    const cause = bad >= 0
+      ? `XTrain[${batchMask[Math.floor(bad / rowSize)]}] holds ${XBatch.data[bad]} (element ` +
+        `${bad % rowSize} of the sample): the training data is not finite, check the inputs`
+      : badParameter(this.model.params) ?? "Try a lower learning rate.";
     const last = this.lossHistory.length > 0
       ? `last finite loss ${this.lossHistory[iteration - 2].toFixed(4)} at iteration ${
         iteration - 1
@@ -456,7 +494,7 @@ export class Solver {
     throw new Error(
       `${this.#caller}: loss became ${loss} at iteration ${iteration} (epoch ${
         this.epoch + 1
-      }); ${last}. Try a lower learning rate.`,
+      }); ${last}. ${cause}`,
     );
   }
 }
@@ -523,6 +561,30 @@ function checkInputs(name: string, X: unknown, fn = "Solver"): Tensor {
   }
   if (X.shape[0] === 0) throw new Error(`${fn}: ${name} has no samples (shape [${X.shape}])`);
   return X;
+}
+
+/** Names a parameter that holds a non-finite value, if any. */
+function badParameter(params: Record<string, Tensor>): string | null {
+  for (const [name, t] of Object.entries(params)) {
+    const i = t.data.findIndex((v) => !Number.isFinite(v));
+    if (i >= 0) {
+      return `Parameter ${name} holds ${t.data[i]} at element ${i} (the weights diverged): ` +
+        "try a lower learning rate.";
+    }
+  }
+  return null;
+}
+
+/** Throws unless every label is a class index of a model with `numClasses` classes. */
+function checkLabelRange(fn: string, name: string, labels: Int32Array, numClasses: number): void {
+  for (let i = 0; i < labels.length; i++) {
+    if (labels[i] >= numClasses) {
+      throw new Error(
+        `${fn}: ${name}[${i}] = ${labels[i]} is not a class index of the model's ${numClasses} ` +
+          `classes [0, ${numClasses})`,
+      );
+    }
+  }
 }
 
 function checkLabels(name: string, y: unknown, X: Tensor, fn = "Solver"): Int32Array {

@@ -50,7 +50,16 @@ export function allocate(dtype: DType, size: number, shared: boolean = sharedSto
     throw new Error(`allocate: size must be a non-negative integer, got ${size}`);
   }
   const bytes = size * bytesPerElement(dtype);
-  const buffer = shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
+  let buffer: ArrayBufferLike;
+  try {
+    buffer = shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    throw new Error(
+      `allocate: cannot allocate ${size} ${dtype} elements (${formatBytes(bytes)}): more than ` +
+        `this process can have (${e.message})`,
+    );
+  }
   return dtype === "float32" ? new Float32Array(buffer) : new Float64Array(buffer);
 }
 
@@ -62,4 +71,12 @@ export function dtypeOf(data: FloatArray): DType {
 /** Whether `data` lives on a SharedArrayBuffer (so pool workers can use it in place). */
 export function isShared(data: FloatArray): boolean {
   return typeof SharedArrayBuffer === "function" && data.buffer instanceof SharedArrayBuffer;
+}
+
+/** `bytes` in the largest unit that keeps the number ≥ 1 (for messages). */
+function formatBytes(bytes: number): string {
+  const units = ["bytes", "KB", "MB", "GB", "TB"];
+  let i = 0;
+  while (bytes >= 1000 && i < units.length - 1) [bytes, i] = [bytes / 1000, i + 1];
+  return `${Number(bytes.toPrecision(3))} ${units[i]}`;
 }

@@ -68,7 +68,14 @@ export class Tensor {
   /** A tensor of zeros (default dtype float64, like numpy). */
   static zeros(shape: readonly number[], dtype: DType = "float64"): Tensor {
     checkShape("Tensor.zeros", shape);
-    return new Tensor(allocate(checkDType("Tensor.zeros", dtype), shapeSize(shape)), shape);
+    checkDType("Tensor.zeros", dtype);
+    let data: FloatArray;
+    try {
+      data = allocate(dtype, shapeSize(shape));
+    } catch (e) {
+      throw new Error(`Tensor.zeros: shape [${shape}]: ${(e as Error).message}`);
+    }
+    return new Tensor(data, shape);
   }
 
   /** A tensor of ones. */
@@ -97,6 +104,12 @@ export class Tensor {
     shape?: readonly number[],
     dtype: DType = "float64",
   ): Tensor {
+    if (values === null || typeof values !== "object" || typeof values.length !== "number") {
+      throw new Error(
+        "Tensor.fromArray: values must be an array (nested for several dimensions) or a typed " +
+          `array of numbers, got ${values === null ? "null" : typeof values}`,
+      );
+    }
     let flat: ArrayLike<number> = values as ArrayLike<number>;
     let inferred = [values.length];
     if (Array.isArray(values) && values.some(Array.isArray)) {

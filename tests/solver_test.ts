@@ -559,3 +559,33 @@ Deno.test("Solver checkpoints keep batchnorm running statistics; loadCheckpoint 
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("Solver: labels outside the model's classes and non-finite inputs are named precisely", () => {
+  const rng = new Rng(5);
+  const X = Tensor.randn([12, 4], rng);
+  const y = Int32Array.from({ length: 12 }, (_, i) => i % 3);
+  const net = () => new FullyConnectedNet({ hiddenDims: [6], inputDim: 4, numClasses: 3, rng });
+  const run = (data: SolverData) =>
+    new Solver(net(), data, { numEpochs: 1, batchSize: 4, verbose: false }).train();
+  // A training label the model cannot have: named by its index in yTrain.
+  const badTrain = y.slice();
+  badTrain[7] = 7;
+  assert.throws(
+    () => run({ XTrain: X, yTrain: badTrain, XVal: X, yVal: y }),
+    /Solver\.(train|checkAccuracy): yTrain\[7\] = 7 is not a class index of the model's 3 classes/,
+  );
+  // A validation label used to count as a wrong prediction, without a word.
+  const badVal = y.slice();
+  badVal[2] = 5;
+  assert.throws(
+    () => run({ XTrain: X, yTrain: y, XVal: X, yVal: badVal }),
+    /Solver\.checkAccuracy: yVal\[2\] = 5 is not a class index of the model's 3 classes \[0, 3\)/,
+  );
+  // A NaN in the data: the message says so instead of advising a lower learning rate.
+  const nanX = X.clone();
+  for (let i = 0; i < 12; i++) nanX.data[4 * i + 1] = NaN;
+  assert.throws(
+    () => run({ XTrain: nanX, yTrain: y, XVal: X, yVal: y }),
+    /loss became NaN at iteration 1 .*XTrain\[\d+\] holds NaN \(element 1 of the sample\): the training data is not finite/,
+  );
+});

@@ -158,3 +158,16 @@ Deno.test("storage can be shared memory for the worker pool", () => {
     setSharedStorage(before);
   }
 });
+
+Deno.test("Tensor factories name the problem: no values, or more memory than there is", () => {
+  for (const bad of [null, undefined, 3, "1,2"]) {
+    assert.throws(
+      () => Tensor.fromArray(bad as never),
+      /Tensor\.fromArray: values must be an array \(nested for several dimensions\) or a typed array of numbers, got /,
+    );
+  }
+  assert.throws(
+    () => Tensor.zeros([100000, 100000]),
+    /Tensor\.zeros: shape \[100000,100000\]: allocate: cannot allocate 10000000000 float64 elements \(80 GB\)/,
+  );
+});

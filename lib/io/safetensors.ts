@@ -155,6 +155,12 @@ export function decodeSafetensors(bytes: Uint8Array): SafetensorsContents {
   if (header === null || typeof header !== "object" || Array.isArray(header)) {
     throw new Error(`${fn}: header must be a JSON object, got ${JSON.stringify(header)}`);
   }
+  // JSON.parse keeps the last of two equal keys, which would surface as a puzzling gap in
+  // the data: name the duplicate instead.
+  const repeated = repeatedTopLevelKey(bytes.subarray(8, 8 + headerLength));
+  if (repeated !== null) {
+    throw new Error(`${fn}: the header names ${JSON.stringify(repeated)} twice`);
+  }
 
   const dataStart = 8 + headerLength;
   const dataLength = bytes.length - dataStart;
@@ -325,4 +331,31 @@ function readElements(bytes: Uint8Array, position: number, t: Tensor): void {
       ? view.getFloat32(position + 4 * i, true)
       : view.getFloat64(position + 8 * i, true);
   }
+}
+
+/**
+ * The first key that the top-level JSON object in `header` (already known to be valid
+ * JSON) has twice, or null. A small scan: strings are skipped whole, depth counts braces
+ * and brackets, and a string at depth 1 followed by a colon is a key.
+ */
+function repeatedTopLevelKey(header: Uint8Array): string | null {
+  const text = new TextDecoder().decode(header);
+  const seen = new Set<string>();
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === "{" || c === "[") depth++;
+    else if (c === "}" || c === "]") depth--;
+    else if (c === '"') {
+      let end = i + 1;
+      while (text[end] !== '"') end += text[end] === "\\" ? 2 : 1;
+      if (depth === 1 && /^\s*:/.test(text.slice(end + 1, end + 20))) {
+        const key = JSON.parse(text.slice(i, end + 1)) as string;
+        if (seen.has(key)) return key;
+        seen.add(key);
+      }
+      i = end;
+    }
+  }
+  return null;
 }

@@ -107,6 +107,29 @@ export function softmaxLoss(x: Tensor, y: ArrayLike<number>): [number, Tensor] {
   return [loss / N, dx];
 }
 
+/**
+ * A label that is not a class index of the scores: the error the losses throw for it, with
+ * the label's position so that a caller that built the batch (the Solver) can say which
+ * sample of its data set it was.
+ */
+export class LabelRangeError extends Error {
+  /** The label's index in `y`. */
+  readonly index: number;
+  /** The offending label. */
+  readonly label: number;
+  /** The number of classes `C` of the scores. */
+  readonly numClasses: number;
+
+  /** `fn` is the loss that found it. */
+  constructor(fn: string, index: number, label: number, numClasses: number) {
+    super(`${fn}: y[${index}] = ${label} is not a class index in [0, ${numClasses})`);
+    this.name = "LabelRangeError";
+    this.index = index;
+    this.label = label;
+    this.numClasses = numClasses;
+  }
+}
+
 /** Validates `(N, C)` scores and their `N` labels; returns `[N, C]`. */
 function checkScoresAndLabels(fn: string, x: Tensor, y: ArrayLike<number>): [number, number] {
   checkTensor(fn, "x", x);
@@ -124,7 +147,7 @@ function checkScoresAndLabels(fn: string, x: Tensor, y: ArrayLike<number>): [num
   for (let i = 0; i < N; i++) {
     const label = y[i];
     if (!Number.isInteger(label) || label < 0 || label >= C) {
-      throw new Error(`${fn}: y[${i}] = ${label} is not a class index in [0, ${C})`);
+      throw new LabelRangeError(fn, i, label, C);
     }
   }
   return [N, C];

@@ -175,6 +175,23 @@ Deno.test("decodeSafetensors: corrupt inputs are rejected with a named problem",
       /tensors cover 4 bytes of data but the file holds 6/,
     ],
     [
+      "a tensor named twice",
+      fileFrom(`{"a":${f32([1], [0, 4])}, "b" : ${f32([1], [4, 8])},"a":${f32([1], [8, 12])}}`, [
+        ...Array(12).fill(0),
+      ]),
+      /decodeSafetensors: the header names "a" twice/,
+    ],
+    [
+      "a nested key repeated is no duplicate, an escaped quote no end of string",
+      fileFrom(
+        `{"__metadata__":{"k":"x\\"a\\":"},"a":${f32([1], [0, 4])},"a\\"":${f32([1], [4, 8])},"c":${
+          f32([1], [8, 12])
+        },"c":${f32([1], [0, 4])}}`,
+        Array(12).fill(0),
+      ),
+      /the header names "c" twice/,
+    ],
+    [
       "bad shape",
       fileFrom(`{"a":${f32([-1], [0, 0])}}`),
       /tensor "a" has an invalid shape \[-1\]/,
