@@ -23,6 +23,25 @@ async function runDeno(args: string[], env: Record<string, string> = {}) {
   };
 }
 
+const MOD_URL = new URL("../../mod.ts", import.meta.url).href;
+
+/**
+ * Runs `script` (TypeScript; its last line of output is JSON) as a fresh `deno run` with
+ * the given permission flags, from a temporary folder under out/; returns that JSON.
+ */
+async function runClient(name: string, script: string, permissions: string[]) {
+  const dir = await Deno.makeTempDir({ dir: "out" });
+  try {
+    const path = join(dir, name);
+    await Deno.writeTextFile(path, script);
+    const r = await runDeno(["run", "--no-lock", ...permissions, path]);
+    assert.equal(r.code, 0, r.err);
+    return { ...JSON.parse(r.out.trim().split("\n").at(-1)!), seconds: r.seconds };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 /** A script that uses the library's pool through mod.ts at `modUrl` and prints results. */
 function clientScript(modUrl: string): string {
   return `
@@ -52,17 +71,11 @@ Deno.test("a script that uses the pool and never closes it still exits", {
   sanitizeOps: true,
   sanitizeResources: true,
 }, async () => {
-  const dir = await Deno.makeTempDir({ dir: "out" });
-  try {
-    const script = join(dir, "client.ts");
-    await Deno.writeTextFile(script, clientScript(new URL("../../mod.ts", import.meta.url).href));
-    const r = await runDeno(["run", "--no-lock", `--allow-read=${repo}`, script]);
-    assert.equal(r.code, 0, r.err);
-    assert.deepEqual(JSON.parse(r.out), { threads: 2, last: 64, first: 1, convEqual: true });
-    assert.ok(r.seconds < 20, `took ${r.seconds} s`);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  const { seconds, ...result } = await runClient("client.ts", clientScript(MOD_URL), [
+    `--allow-read=${repo}`,
+  ]);
+  assert.deepEqual(result, { threads: 2, last: 64, first: 1, convEqual: true });
+  assert.ok(seconds < 20, `took ${seconds} s`);
 });
 
 Deno.test("mod.ts imported from an http URL runs its workers from that URL", {
@@ -106,9 +119,7 @@ Deno.test("a synchronous loop that never awaits the pool still gets every thread
   // No await anywhere: the workers must start on the first parallel call and take work
   // once they have loaded, without the calling thread ever returning to its event loop.
   const script = `
-import { convForwardFast, getPool, Rng, setNumThreads, Tensor } from ${
-    JSON.stringify(new URL("../../mod.ts", import.meta.url).href)
-  };
+import { convForwardFast, getPool, Rng, setNumThreads, Tensor } from ${JSON.stringify(MOD_URL)};
 void setNumThreads(2);
 const rng = new Rng(0);
 const x = Tensor.randn([32, 8, 16, 16], rng, "float32");
@@ -121,17 +132,8 @@ while (getPool().activeThreads < 2 && performance.now() - start < 10000) {
 }
 console.log(JSON.stringify({ active: getPool().activeThreads, calls }));
 `;
-  const dir = await Deno.makeTempDir({ dir: "out" });
-  try {
-    const path = join(dir, "sync_loop.ts");
-    await Deno.writeTextFile(path, script);
-    const r = await runDeno(["run", "--no-lock", `--allow-read=${repo}`, path]);
-    assert.equal(r.code, 0, r.err);
-    const result = JSON.parse(r.out.trim().split("\n").at(-1)!);
-    assert.equal(result.active, 2, `workers never became active (${r.out})`);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  const result = await runClient("sync_loop.ts", script, [`--allow-read=${repo}`]);
+  assert.equal(result.active, 2, `workers never became active (${JSON.stringify(result)})`);
 });
 
 Deno.test("without read access to lib/, the pool stays on one thread and names the flag", {
@@ -139,27 +141,16 @@ Deno.test("without read access to lib/, the pool stays on one thread and names t
   sanitizeResources: true,
 }, async () => {
   const script = `
-import { convForwardFast, getNumThreads, setNumThreads, Tensor } from ${
-    JSON.stringify(new URL("../../mod.ts", import.meta.url).href)
-  };
+import { convForwardFast, getNumThreads, setNumThreads, Tensor } from ${JSON.stringify(MOD_URL)};
 const x = Tensor.ones([8, 2, 6, 6], "float32"), w = Tensor.ones([2, 2, 3, 3], "float32");
 const [out] = convForwardFast(x, w, Tensor.zeros([2], "float32"), { stride: 1, pad: 1 });
 let message = "";
 try { await setNumThreads(2); } catch (e) { message = (e as Error).message; }
 console.log(JSON.stringify({ threads: getNumThreads(), centre: out.get(0, 0, 2, 2), message }));
 `;
-  const dir = await Deno.makeTempDir({ dir: "out" });
-  try {
-    const path = join(dir, "no_read.ts");
-    await Deno.writeTextFile(path, script);
-    const r = await runDeno(["run", "--no-lock", path]);
-    assert.equal(r.code, 0, r.err);
-    const result = JSON.parse(r.out.trim().split("\n").at(-1)!);
-    assert.equal(result.threads, 1);
-    assert.equal(result.centre, 18); // the layer still ran, on the calling thread
-    const lib = new URL("../../lib", import.meta.url).pathname;
-    assert.match(result.message, new RegExp(`setNumThreads: .* Run with --allow-read=${lib}`));
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  const result = await runClient("no_read.ts", script, []);
+  assert.equal(result.threads, 1);
+  assert.equal(result.centre, 18); // the layer still ran, on the calling thread
+  const lib = new URL("../../lib", import.meta.url).pathname;
+  assert.match(result.message, new RegExp(`setNumThreads: .* Run with --allow-read=${lib}`));
 });
