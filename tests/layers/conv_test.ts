@@ -1,14 +1,6 @@
 import assert from "node:assert/strict";
 import { evalNumericalGradientArray, relError } from "../../lib/gradient_check.ts";
-import {
-  convBackwardRange,
-  convChunkCount,
-  convChunkSize,
-  convForwardRange,
-  sumPartials,
-} from "../../lib/kernels/conv.ts";
-import { col2im, im2col, type WindowGeometry } from "../../lib/kernels/im2col.ts";
-import { ScratchBuffers } from "../../lib/scratch.ts";
+import { convChunkCount, convChunkSize } from "../../lib/kernels/conv.ts";
 import {
   convBackwardNaive,
   convForwardNaive,
@@ -324,122 +316,6 @@ Deno.test("convBackwardFast matches centered differences with dilation and group
     grads,
     1e-8,
   );
-});
-
-Deno.test("range functions: any chunk-aligned split gives bitwise the same results", () => {
-  const rng = new Rng(12);
-  const x = randn([11, 8, 32, 32], rng), w = randn([4, 8, 3, 3], rng), b = randn([4], rng);
-  const param = { stride: 1, pad: 1 };
-  const g = convGeometry("test", x, w, b, param);
-  const nb = convChunkSize(g), slots = convChunkCount(g);
-  assert.ok(nb > 1 && slots >= 3, `want several multi-example chunks, got ${nb} × ${slots}`);
-  const [out, cache] = convForwardFast(x, w, b, param);
-  const dout = randn(out.shape, rng);
-  const [dx, dw, db] = convBackwardFast(dout, cache);
-
-  // As a worker pool would: each "worker" its own scratch, its own range of chunks.
-  const splits = [[0, 11], [0, nb, 11], [0, 2 * nb, 11], [0, nb, 2 * nb, 11]];
-  for (const bounds of splits) {
-    const out2 = new Float64Array(out.size), dx2 = new Float64Array(dx.size);
-    const dwPartials = new Float64Array(slots * w.size), dbPartials = new Float64Array(slots * 4);
-    for (let i = 0; i + 1 < bounds.length; i++) {
-      const scratch = new ScratchBuffers();
-      convForwardRange(x.data, w.data, b.data, g, out2, bounds[i], bounds[i + 1], scratch);
-      convBackwardRange(
-        dout.data,
-        x.data,
-        w.data,
-        g,
-        bounds[i],
-        bounds[i + 1],
-        dx2,
-        dwPartials,
-        dbPartials,
-        scratch,
-      );
-    }
-    const dw2 = new Float64Array(w.size), db2 = new Float64Array(4);
-    sumPartials(dwPartials, slots, w.size, dw2);
-    sumPartials(dbPartials, slots, 4, db2);
-    assert.deepEqual(out2, out.data);
-    assert.deepEqual(dx2, dx.data);
-    assert.deepEqual(dw2, dw.data);
-    assert.deepEqual(db2, db.data);
-  }
-  assert.throws(
-    () =>
-      convBackwardRange(
-        dout.data,
-        x.data,
-        w.data,
-        g,
-        1,
-        11,
-        null,
-        new Float64Array(slots * w.size),
-        null,
-      ),
-    /convBackwardRange: with partials, the range \[1, 11\) must start and end on chunk boundaries/,
-  );
-});
-
-Deno.test("im2col and col2im are adjoint: <im2col(x), c> = <x, col2im(c)>", () => {
-  const rng = new Rng(13);
-  const geometries: WindowGeometry[] = [
-    {
-      channels: 3,
-      height: 5,
-      width: 7,
-      kernelH: 3,
-      kernelW: 2,
-      stride: 2,
-      pad: 1,
-      dilation: 1,
-      outH: 3,
-      outW: 4,
-    },
-    {
-      channels: 2,
-      height: 9,
-      width: 6,
-      kernelH: 3,
-      kernelW: 3,
-      stride: 1,
-      pad: 2,
-      dilation: 2,
-      outH: 9,
-      outW: 6,
-    },
-    // A tap offset beyond the image on the left for every column (pad > kernel span).
-    {
-      channels: 1,
-      height: 2,
-      width: 2,
-      kernelH: 1,
-      kernelW: 1,
-      stride: 1,
-      pad: 3,
-      dilation: 1,
-      outH: 8,
-      outW: 8,
-    },
-  ];
-  for (const g of geometries) {
-    const N = 3, c0 = g.channels > 1 ? 1 : 0, c1 = g.channels;
-    const x = randn([N, g.channels, g.height, g.width], rng);
-    const rows = (c1 - c0) * g.kernelH * g.kernelW, cols = (N - 1) * g.outH * g.outW;
-    const c = randn([rows * cols], rng);
-    const xCols = new Float64Array(rows * cols);
-    im2col(x.data, g, 1, N, c0, c1, xCols);
-    const back = new Float64Array(x.size);
-    col2im(c.data, g, 1, N, c0, c1, back);
-    let lhs = 0, rhs = 0;
-    for (let i = 0; i < xCols.length; i++) lhs += xCols[i] * c.data[i];
-    for (let i = 0; i < x.size; i++) rhs += x.data[i] * back[i];
-    assert.ok(Math.abs(lhs - rhs) < 1e-12 * Math.max(1, Math.abs(lhs)), `${lhs} vs ${rhs}`);
-    // col2im leaves the examples and channels outside its ranges untouched.
-    for (let i = 0; i < g.channels * g.height * g.width; i++) assert.equal(back[i], 0);
-  }
 });
 
 /** The transposed convolution straight from its definition: every input pixel stamps the

@@ -1,0 +1,74 @@
+import assert from "node:assert/strict";
+import {
+  convBackwardRange,
+  convChunkCount,
+  convChunkSize,
+  convForwardRange,
+  sumPartials,
+} from "../../lib/kernels/conv.ts";
+import { convGeometry } from "../../lib/layers/conv.ts";
+import { convBackwardFast, convForwardFast } from "../../lib/layers/conv_fast.ts";
+import { Rng } from "../../lib/rng.ts";
+import { ScratchBuffers } from "../../lib/scratch.ts";
+import { type DType, Tensor } from "../../lib/tensor.ts";
+
+function randn(shape: number[], rng: Rng, dtype: DType = "float64"): Tensor {
+  return Tensor.randn(shape, rng, dtype);
+}
+
+Deno.test("range functions: any chunk-aligned split gives bitwise the same results", () => {
+  const rng = new Rng(12);
+  const x = randn([11, 8, 32, 32], rng), w = randn([4, 8, 3, 3], rng), b = randn([4], rng);
+  const param = { stride: 1, pad: 1 };
+  const g = convGeometry("test", x, w, b, param);
+  const nb = convChunkSize(g), slots = convChunkCount(g);
+  assert.ok(nb > 1 && slots >= 3, `want several multi-example chunks, got ${nb} × ${slots}`);
+  const [out, cache] = convForwardFast(x, w, b, param);
+  const dout = randn(out.shape, rng);
+  const [dx, dw, db] = convBackwardFast(dout, cache);
+
+  // As a worker pool would: each "worker" its own scratch, its own range of chunks.
+  const splits = [[0, 11], [0, nb, 11], [0, 2 * nb, 11], [0, nb, 2 * nb, 11]];
+  for (const bounds of splits) {
+    const out2 = new Float64Array(out.size), dx2 = new Float64Array(dx.size);
+    const dwPartials = new Float64Array(slots * w.size), dbPartials = new Float64Array(slots * 4);
+    for (let i = 0; i + 1 < bounds.length; i++) {
+      const scratch = new ScratchBuffers();
+      convForwardRange(x.data, w.data, b.data, g, out2, bounds[i], bounds[i + 1], scratch);
+      convBackwardRange(
+        dout.data,
+        x.data,
+        w.data,
+        g,
+        bounds[i],
+        bounds[i + 1],
+        dx2,
+        dwPartials,
+        dbPartials,
+        scratch,
+      );
+    }
+    const dw2 = new Float64Array(w.size), db2 = new Float64Array(4);
+    sumPartials(dwPartials, slots, w.size, dw2);
+    sumPartials(dbPartials, slots, 4, db2);
+    assert.deepEqual(out2, out.data);
+    assert.deepEqual(dx2, dx.data);
+    assert.deepEqual(dw2, dw.data);
+    assert.deepEqual(db2, db.data);
+  }
+  assert.throws(
+    () =>
+      convBackwardRange(
+        dout.data,
+        x.data,
+        w.data,
+        g,
+        1,
+        11,
+        null,
+        new Float64Array(slots * w.size),
+        null,
+      ),
+    /convBackwardRange: with partials, the range \[1, 11\) must start and end on chunk boundaries/,
+  );
+});
