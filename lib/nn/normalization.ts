@@ -64,10 +64,11 @@ abstract class BatchNormBase extends Module {
     this.checkInput(x);
     const useBatch = this.training || this.runningMean === null;
     if (this.training && this.numBatchesTracked !== null) this.numBatchesTracked.data[0] += 1;
+    // Without running statistics, evaluation also normalizes with the batch's own.
     return batchNorm(
       x,
-      this.training || !useBatch ? this.runningMean : null,
-      this.training || !useBatch ? this.runningVar : null,
+      this.runningMean,
+      this.runningVar,
       {
         weight: this.weight,
         bias: this.bias,
@@ -265,6 +266,6 @@ export class GroupNorm extends Module {
 
 /** Numbers as Python prints them (`1e-05`, `0.1`). */
 function pyNumber(v: number): string {
-  const s = String(v);
-  return s.replace(/e-(\d)$/, "e-0$1");
+  const s = v !== 0 && Math.abs(v) < 1e-4 ? v.toExponential() : String(v);
+  return s.replace(/e([+-])(\d)$/, "e$10$2");
 }
