@@ -7,7 +7,7 @@
 import type { Tensor } from "../tensor.ts";
 import { convCore, type ConvPadding, convPads, convTranspose2d } from "./functional/conv.ts";
 import { pad } from "./functional/pad.ts";
-import { pair, single } from "./functional/_util.ts";
+import { pair, single } from "./functional/args.ts";
 import { Module, type ModuleOptions } from "./module.ts";
 import type { Parameter } from "./parameter.ts";
 import { defaultWeights } from "./_init.ts";

@@ -7,7 +7,7 @@
 import { needsGrad, record } from "../../autograd/engine.ts";
 import { reluBackward, reluForward } from "../../layers/relu.ts";
 import type { Tensor } from "../../tensor.ts";
-import { checkTensor } from "./_util.ts";
+import { checkTensor } from "./args.ts";
 
 /**
  * `max(0, x)` elementwise, on `reluForward` / `reluBackward`.

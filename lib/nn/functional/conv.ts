@@ -9,7 +9,7 @@ import { convBackwardFast, convForwardFast, convParamGradsFast } from "../../lay
 import { convTransposeBackward, convTransposeForward } from "../../layers/conv_transpose.ts";
 import { Tensor } from "../../tensor.ts";
 import { pad as padOp, type PadMode } from "./pad.ts";
-import { checkTensor, pair, single } from "./_util.ts";
+import { checkTensor, pair, single } from "./args.ts";
 
 /** Padding of a convolution: pixels on each side (one number or `[pH, pW]`), or a name. */
 export type ConvPadding = number | readonly number[] | "same" | "valid";

@@ -8,7 +8,7 @@ import { needsGrad, record } from "../../autograd/engine.ts";
 import { dropoutBackward, dropoutForward } from "../../layers/dropout.ts";
 import type { Rng } from "../../rng.ts";
 import type { Tensor } from "../../tensor.ts";
-import { checkTensor } from "./_util.ts";
+import { checkTensor } from "./args.ts";
 
 /** Options of {@link dropout}. */
 export interface DropoutOptions {

@@ -7,9 +7,9 @@
 import { needsGrad, record } from "../../autograd/engine.ts";
 import { broadcastRows, columnSums } from "../../kernels/elementwise.ts";
 import { gemmParallel } from "../../kernels/gemm_parallel.ts";
-import { allocateOutput } from "../../parallel/shared.ts";
+import { allocateOutput } from "../../scratch.ts";
 import { Tensor } from "../../tensor.ts";
-import { checkTensor } from "./_util.ts";
+import { checkTensor } from "./args.ts";
 
 /**
  * `y = x·wᵀ + b` for `x` of shape `(*, in)`, `w` `(out, in)` and `b` `(out,)`, giving

@@ -7,7 +7,7 @@
 import { needsGrad, record } from "../../autograd/engine.ts";
 import { softmaxLoss } from "../../layers/losses.ts";
 import { sameShape, Tensor } from "../../tensor.ts";
-import { checkTensor } from "./_util.ts";
+import { checkTensor } from "./args.ts";
 
 /** How a loss combines the per-example values. */
 export type Reduction = "mean" | "sum" | "none";

@@ -17,7 +17,7 @@ import {
   spatialGroupnormForward,
 } from "../../layers/spatial_groupnorm.ts";
 import { sameShape, shapeSize, Tensor } from "../../tensor.ts";
-import { checkTensor, view } from "./_util.ts";
+import { checkTensor, view } from "./args.ts";
 
 /** Options of {@link batchNorm} (PyTorch's names and defaults). */
 export interface BatchNormOptions {

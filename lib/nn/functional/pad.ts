@@ -7,7 +7,7 @@
 import { needsGrad, record } from "../../autograd/engine.ts";
 import { padGather, padIndexMap, type PadMode, padScatter } from "../../kernels/pad.ts";
 import { shapeSize, Tensor } from "../../tensor.ts";
-import { checkTensor } from "./_util.ts";
+import { checkTensor } from "./args.ts";
 
 export type { PadMode } from "../../kernels/pad.ts";
 

@@ -13,7 +13,7 @@ import {
 } from "../../layers/pool.ts";
 import type { Tensor } from "../../tensor.ts";
 import { pad as padOp } from "./pad.ts";
-import { checkTensor, pair, single } from "./_util.ts";
+import { checkTensor, pair, single } from "./args.ts";
 
 /** Options of the pooling ops (PyTorch's names; `ceilMode` is not supported). */
 export interface Pool2dOptions {

@@ -5,7 +5,7 @@
  */
 
 import type { Tensor } from "../../tensor.ts";
-import { checkTensor } from "./_util.ts";
+import { checkTensor } from "./args.ts";
 
 /**
  * Merges dimensions `startDim..endDim` (inclusive; negative counts from the end) into one,
