@@ -114,6 +114,19 @@ export function convCore(
   b: Tensor | null,
   param: { stride: number; pad: number; dilation: number; groups: number },
 ): Tensor {
+  if (x.ndim === 4 && w.ndim === 4) {
+    // The kernel wants windows that tile the padded input exactly; PyTorch drops the rows
+    // and columns no window reaches, so crop them (a negative pad) first.
+    const unused = [2, 3].map((d) => {
+      const span = x.shape[d] + 2 * param.pad - param.dilation * (w.shape[d] - 1) - 1;
+      return span >= 0 ? span % param.stride : 0;
+    });
+    if (unused[0] > 0 || unused[1] > 0) {
+      const p = param.pad;
+      const cropped = padOp(x, [p, p - unused[1], p, p - unused[0]], "constant");
+      return convCore(cropped, w, b, { ...param, pad: 0 });
+    }
+  }
   const bias = b ?? Tensor.zeros([w.shape[0]], w.dtype);
   const [out, cache] = convForwardFast(x.detach(), w.detach(), bias.detach(), param);
   if (needsGrad(x, w, b)) {
