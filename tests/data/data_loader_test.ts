@@ -22,10 +22,11 @@ Deno.test("DataLoader: batches in order, the last one short unless dropLast", ()
 
 Deno.test("DataLoader: seeded shuffle, a new order each epoch, rows stay with their labels", () => {
   const loader = new DataLoader({ X, y }, { batchSize: 4, shuffle: true, rng: new Rng(1) });
-  const epoch = () => [...loader].flatMap(([xb, yb]) => {
-    yb.forEach((label, i) => assert.equal(xb.get(i, 0, 0, 0), label * 4));
-    return [...yb];
-  });
+  const epoch = () =>
+    [...loader].flatMap(([xb, yb]) => {
+      yb.forEach((label, i) => assert.equal(xb.get(i, 0, 0, 0), label * 4));
+      return [...yb];
+    });
   const e1 = epoch(), e2 = epoch();
   assert.deepEqual([...e1].sort(), [0, 1, 2, 3, 4, 5, 6]);
   assert.notDeepEqual(e1, e2);

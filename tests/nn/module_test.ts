@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { saveParams, loadParams } from "../../lib/io/safetensors.ts";
+import { loadParams, saveParams } from "../../lib/io/safetensors.ts";
 import { convForwardFast } from "../../lib/layers/conv_fast.ts";
 import { spatialBatchnormForward } from "../../lib/layers/spatial_batchnorm.ts";
 import * as nn from "../../lib/nn/mod.ts";

@@ -26,7 +26,13 @@ function near(actual: number[][], expected: number[][], tol = 1e-12) {
 }
 
 /** PyTorch's SGD written out elementwise (torch/optim/sgd.py's formulas). */
-function sgdReference(lr: number, momentum: number, dampening: number, nesterov: boolean, wd: number) {
+function sgdReference(
+  lr: number,
+  momentum: number,
+  dampening: number,
+  nesterov: boolean,
+  wd: number,
+) {
   const p = [...START];
   const buf: number[] = [];
   return GRADS.map((g, step) => {
@@ -79,7 +85,14 @@ Deno.test("optim.RMSprop: PyTorch's steps", () => {
 });
 
 /** PyTorch's Adam / AdamW step, written out (torch/optim/adam.py, adamw.py). */
-function adamReference(lr: number, b1: number, b2: number, eps: number, wd: number, decoupled: boolean) {
+function adamReference(
+  lr: number,
+  b1: number,
+  b2: number,
+  eps: number,
+  wd: number,
+  decoupled: boolean,
+) {
   const p = [...START], m = [0, 0], v = [0, 0];
   return GRADS.map((g, step) => {
     const t = step + 1;
@@ -98,12 +111,18 @@ function adamReference(lr: number, b1: number, b2: number, eps: number, wd: numb
 }
 
 Deno.test("optim.Adam and optim.AdamW: PyTorch's steps", () => {
-  near(run((p) => new optim.Adam([p], { lr: 0.01 })), adamReference(0.01, 0.9, 0.999, 1e-8, 0, false));
+  near(
+    run((p) => new optim.Adam([p], { lr: 0.01 })),
+    adamReference(0.01, 0.9, 0.999, 1e-8, 0, false),
+  );
   near(
     run((p) => new optim.Adam([p], { lr: 0.05, betas: [0.8, 0.99], eps: 1e-6, weightDecay: 0.1 })),
     adamReference(0.05, 0.8, 0.99, 1e-6, 0.1, false),
   );
-  near(run((p) => new optim.AdamW([p], { lr: 0.01 })), adamReference(0.01, 0.9, 0.999, 1e-8, 0.01, true));
+  near(
+    run((p) => new optim.AdamW([p], { lr: 0.01 })),
+    adamReference(0.01, 0.9, 0.999, 1e-8, 0.01, true),
+  );
 });
 
 Deno.test("optim: float32 parameters stay float32; step skips parameters without a gradient", () => {

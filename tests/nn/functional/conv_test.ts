@@ -29,7 +29,7 @@ function naiveConv(
   o: { stride: number; pads: [number, number, number, number]; dilation: number; groups: number },
   mode: PaddingMode,
 ): Tensor {
-  const [N, C, H, W] = x.shape;
+  const [N, , H, W] = x.shape;
   const [F, Cg, KH, KW] = w.shape;
   const [left, right, top, bottom] = o.pads;
   const Ho = Math.floor((H + top + bottom - o.dilation * (KH - 1) - 1) / o.stride) + 1;
@@ -100,7 +100,12 @@ Deno.test("Conv2d: every padding mode, dilation and groups against the naive ref
     const [kh, kw] = conv.kernelSize;
     const d = c.dilation ?? 1;
     const pads: [number, number, number, number] = c.padding === "same"
-      ? [Math.floor(d * (kw - 1) / 2), Math.ceil(d * (kw - 1) / 2), Math.floor(d * (kh - 1) / 2), Math.ceil(d * (kh - 1) / 2)]
+      ? [
+        Math.floor(d * (kw - 1) / 2),
+        Math.ceil(d * (kw - 1) / 2),
+        Math.floor(d * (kh - 1) / 2),
+        Math.ceil(d * (kh - 1) / 2),
+      ]
       : typeof c.padding === "number"
       ? [c.padding, c.padding, c.padding, c.padding]
       : [c.padding[1], c.padding[1], c.padding[0], c.padding[0]];
@@ -122,10 +127,16 @@ Deno.test("F.conv2d: without bias, 'valid', and only parameter gradients when x 
   const x = Tensor.randn([2, 3, 5, 5], rng);
   const w = leaf([2, 3, 3, 3], rng);
   const y = conv2d(x, w, null, { padding: "valid" });
-  close(y, naiveConv(x, w, null, { stride: 1, pads: [0, 0, 0, 0], dilation: 1, groups: 1 }, "zeros"));
+  close(
+    y,
+    naiveConv(x, w, null, { stride: 1, pads: [0, 0, 0, 0], dilation: 1, groups: 1 }, "zeros"),
+  );
   checkGradients(() => conv2d(x, w, null, { padding: 2, stride: 2 }), [w]);
   assert.equal(x.grad, null);
-  assert.throws(() => conv2d(x, w, null, { padding: "same", stride: 2 }), /not supported for strided/);
+  assert.throws(
+    () => conv2d(x, w, null, { padding: "same", stride: 2 }),
+    /not supported for strided/,
+  );
   assert.throws(() => conv2d(x, w, null, { stride: [1, 2] }), /same in both directions/);
 });
 
@@ -134,7 +145,10 @@ Deno.test("Conv2d: an unknown padding mode is a clear error", () => {
     () => new Conv2d(1, 1, 3, { paddingMode: "mirror" as PaddingMode }),
     /Conv2d: unknown paddingMode "mirror"; expected one of "zeros", "reflect", "replicate", "circular"/,
   );
-  assert.throws(() => pad(Tensor.zeros([1, 4]), [1, 1], "wrap" as "reflect"), /unknown padding mode "wrap"/);
+  assert.throws(
+    () => pad(Tensor.zeros([1, 4]), [1, 1], "wrap" as "reflect"),
+    /unknown padding mode "wrap"/,
+  );
   assert.throws(() => pad(Tensor.zeros([1, 2]), [2, 0], "reflect"), /smaller than the size/);
 });
 
