@@ -17,6 +17,7 @@ import {
 import { columnSums } from "./kernels/elementwise.ts";
 import { gemm } from "./kernels/gemm.ts";
 import type { Rng } from "./rng.ts";
+import { allocateOutput } from "./scratch.ts";
 import { allocate, checkDType, type DType, dtypeOf, type FloatArray } from "./storage.ts";
 
 export type { DType, FloatArray } from "./storage.ts";
@@ -809,7 +810,9 @@ function matmulTransposed(a: Tensor, b: Tensor, transA: boolean, transB: boolean
   const M = transA ? a.shape[1] : a.shape[0];
   const K = transA ? a.shape[0] : a.shape[1];
   const N = transB ? b.shape[0] : b.shape[1];
-  const out = Tensor.zeros([M, N], a.dtype);
+  // Plain memory: a gradient is read on this thread only, and fresh shared memory costs
+  // a page fault per page (see allocateOutput).
+  const out = new Tensor(allocateOutput(a.dtype, M * N), [M, N]);
   const lda = Math.max(a.shape[1], 1), ldb = Math.max(b.shape[1], 1);
   gemm(transA, transB, M, N, K, 1, a.data, lda, b.data, ldb, 0, out.data, Math.max(N, 1));
   return out;

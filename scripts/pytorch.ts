@@ -4,7 +4,7 @@
  *
  * - Part II, "barebones": `flatten`, `twoLayerFc` and `threeLayerConvnet` written with `F`
  *   ops on raw tensors that require grad, shape checks, and a training loop that updates the
- *   weights by hand under `noGrad`;
+ *   weights by hand, in place and outside the graph;
  * - Part III, the Module API: `TwoLayerFC` and `ThreeLayerConvNet` as `Module` subclasses with
  *   Kaiming-normal weights, trained by `trainPart34` with `optim.SGD`;
  * - Part IV, the Sequential API: the same two networks as `nn.Sequential`, trained with SGD
@@ -173,12 +173,12 @@ function trainPart2(
   for (const [x, y] of trainLoader()) {
     const loss = F.crossEntropy(model(x, params), y);
     loss.backward();
-    noGrad(() => {
-      for (const w of params) {
-        w.data.set(w.sub(w.grad!.mul(learningRate)).data);
-        w.grad = null;
-      }
-    });
+    // The notebook's `with torch.no_grad(): w -= learning_rate * w.grad`, in place.
+    for (const w of params) {
+      const g = w.grad!.data;
+      for (let i = 0; i < g.length; i++) w.data[i] -= learningRate * g[i];
+      w.grad = null;
+    }
     losses.push(loss.item());
     if (t % PRINT_EVERY === 0) {
       const acc = checkAccuracy(data.XVal, data.yVal, (xb) => model(xb, params));
