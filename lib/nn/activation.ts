@@ -6,7 +6,7 @@
 
 import type { Tensor } from "../tensor.ts";
 import { leakyRelu, relu } from "./functional/activation.ts";
-import { Module } from "./module.ts";
+import { Module, type ModuleOptions } from "./module.ts";
 
 /**
  * `max(0, x)`.
@@ -20,6 +20,11 @@ import { Module } from "./module.ts";
  * ```
  */
 export class ReLU extends Module {
+  /** A ReLU (`options` are accepted like every module's; it has no parameters). */
+  constructor(_options: ModuleOptions = {}) {
+    super();
+  }
+
   /** Applies `F.relu`. */
   override forward(x: Tensor): Tensor {
     return relu(x);
@@ -32,7 +37,7 @@ export class LeakyReLU extends Module {
   readonly negativeSlope: number;
 
   /** A leaky ReLU with `negativeSlope` (default 0.01). */
-  constructor(negativeSlope = 0.01) {
+  constructor(negativeSlope = 0.01, _options: ModuleOptions = {}) {
     super();
     this.negativeSlope = negativeSlope;
   }

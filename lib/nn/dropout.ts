@@ -7,7 +7,7 @@
 import type { Rng } from "../rng.ts";
 import type { Tensor } from "../tensor.ts";
 import { dropout } from "./functional/dropout.ts";
-import { Module } from "./module.ts";
+import { Module, type ModuleOptions } from "./module.ts";
 
 /**
  * Zeroes each element with probability `p` (PyTorch's meaning: the **drop** probability)
@@ -32,7 +32,7 @@ export class Dropout extends Module {
   readonly #rng: Rng | undefined;
 
   /** Dropout with drop probability `p` (default 0.5), masks drawn from `rng`. */
-  constructor(p = 0.5, options: { rng?: Rng } = {}) {
+  constructor(p = 0.5, options: ModuleOptions = {}) {
     super();
     if (typeof p !== "number" || !(p >= 0 && p <= 1)) {
       throw new Error(`Dropout: p (drop probability) must be in [0, 1], got ${p}`);

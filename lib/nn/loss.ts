@@ -6,7 +6,7 @@
 
 import type { Tensor } from "../tensor.ts";
 import { crossEntropy, mseLoss, type Reduction } from "./functional/loss.ts";
-import { Module } from "./module.ts";
+import { Module, type ModuleOptions } from "./module.ts";
 
 /**
  * Softmax cross-entropy of scores `(N, C)` against class indices.
@@ -25,7 +25,7 @@ export class CrossEntropyLoss extends Module {
   readonly reduction: Reduction;
 
   /** A loss with `reduction` `"mean"` (default), `"sum"` or `"none"`. */
-  constructor(options: { reduction?: Reduction } = {}) {
+  constructor(options: ModuleOptions & { reduction?: Reduction } = {}) {
     super();
     this.reduction = options.reduction ?? "mean";
   }
@@ -42,7 +42,7 @@ export class MSELoss extends Module {
   readonly reduction: Reduction;
 
   /** A loss with `reduction` `"mean"` (default), `"sum"` or `"none"`. */
-  constructor(options: { reduction?: Reduction } = {}) {
+  constructor(options: ModuleOptions & { reduction?: Reduction } = {}) {
     super();
     this.reduction = options.reduction ?? "mean";
   }

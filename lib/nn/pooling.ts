@@ -6,10 +6,10 @@
 
 import type { Tensor } from "../tensor.ts";
 import { avgPool2d, maxPool2d } from "./functional/pool.ts";
-import { Module } from "./module.ts";
+import { Module, type ModuleOptions } from "./module.ts";
 
 /** Options of the pooling modules. */
-export interface PoolModuleOptions {
+export interface PoolModuleOptions extends ModuleOptions {
   /** Step (default: the kernel size). */
   stride?: number;
   /** Padding on each side (default 0). */

@@ -6,7 +6,7 @@
 
 import type { Tensor } from "../tensor.ts";
 import { flatten } from "./functional/shape.ts";
-import { Module } from "./module.ts";
+import { Module, type ModuleOptions } from "./module.ts";
 
 /**
  * Merges dims `startDim..endDim` (default `1..-1`: one row per example).
@@ -26,7 +26,7 @@ export class Flatten extends Module {
   readonly endDim: number;
 
   /** Flattens dims `startDim..endDim`. */
-  constructor(startDim = 1, endDim = -1) {
+  constructor(startDim = 1, endDim = -1, _options: ModuleOptions = {}) {
     super();
     this.startDim = startDim;
     this.endDim = endDim;
@@ -44,6 +44,11 @@ export class Flatten extends Module {
 
 /** Returns its input unchanged (a placeholder in a `Sequential`). */
 export class Identity extends Module {
+  /** An identity (`options` are accepted like every module's). */
+  constructor(_options: ModuleOptions = {}) {
+    super();
+  }
+
   /** Returns `x`. */
   override forward(x: Tensor): Tensor {
     return x;
