@@ -708,7 +708,9 @@ export class Tensor {
     checkSameDType("matmul", this, other);
     const [M, K] = this.shape;
     const N = other.shape[1];
-    const out = Tensor.zeros([M, N], this.dtype);
+    // Plain memory: the product is computed on this thread, and fresh shared memory costs a
+    // page fault per page (see allocateOutput).
+    const out = new Tensor(allocateOutput(this.dtype, M * N), [M, N]);
     gemm(
       false,
       false,
