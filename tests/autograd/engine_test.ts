@@ -128,3 +128,17 @@ Deno.test("autograd: 0-d tensors and float32 graphs", () => {
   assert.equal(w.grad?.dtype, "float32");
   assert.deepEqual(gradOf(w), [1, 2, 3, 4]);
 });
+
+Deno.test("autograd: backward releases every node of the graph (saved tensors dropped)", () => {
+  const w = Tensor.ones([3], { requiresGrad: true });
+  const h = w.mul(2);
+  const loss = h.exp().sum();
+  assert.equal(h.gradFn?.inputs.length, 1);
+  loss.backward();
+  assert.ok(loss.gradFn?.released && h.gradFn?.released);
+  assert.equal(h.gradFn?.inputs.length, 0);
+  // With retainGraph the nodes stay usable.
+  const kept = w.square().sum();
+  kept.backward(undefined, { retainGraph: true });
+  assert.ok(!kept.gradFn?.released);
+});
