@@ -193,6 +193,23 @@ export {
   type Normalization,
 } from "./lib/models/fc_net.ts";
 
+// Autograd and the module API.
+export { isGradEnabled, noGrad, setGradEnabled } from "./lib/autograd/grad_mode.ts";
+export { type BackwardFn, GradNode, needsGrad, record } from "./lib/autograd/engine.ts";
+export { type BackwardOptions, sumToShape, type TensorOptions } from "./lib/tensor.ts";
+export * as nn from "./lib/nn/mod.ts";
+export * as F from "./lib/nn/functional.ts";
+export * as optim from "./lib/nn/optim/mod.ts";
+export { type LoadStateDictResult, Module, type ModuleOptions } from "./lib/nn/module.ts";
+export { Parameter } from "./lib/nn/parameter.ts";
+export { DataLoader, type DataLoaderOptions } from "./lib/data/data_loader.ts";
+export {
+  compose,
+  randomCrop,
+  randomHorizontalFlip,
+  type Transform,
+} from "./lib/data/transforms.ts";
+
 // Data.
 export type { RawImageDataset } from "./lib/data/dataset.ts";
 export { encodeIdx, type IdxArray, parseIdx, readIdxFile } from "./lib/data/idx.ts";

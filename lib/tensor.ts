@@ -7,11 +7,32 @@
  * @module
  */
 
+import {
+  type BackwardOptions,
+  type GradNode,
+  needsGrad,
+  record,
+  runBackward,
+} from "./autograd/engine.ts";
+import { columnSums } from "./kernels/elementwise.ts";
 import { gemm } from "./kernels/gemm.ts";
 import type { Rng } from "./rng.ts";
+import { allocateOutput } from "./scratch.ts";
 import { allocate, checkDType, type DType, dtypeOf, type FloatArray } from "./storage.ts";
 
 export type { DType, FloatArray } from "./storage.ts";
+export type { BackwardOptions } from "./autograd/engine.ts";
+
+/**
+ * Options of the factories (`Tensor.zeros`, `ones`, `full`, `fromArray`, `randn`,
+ * `rand`), which also accept a bare dtype in the same position.
+ */
+export interface TensorOptions {
+  /** Element type (default `"float64"`, like numpy). */
+  dtype?: DType;
+  /** Make the new tensor a leaf that requires grad (default false). */
+  requiresGrad?: boolean;
+}
 
 /** Nested JavaScript arrays of numbers, as produced by {@link Tensor.toNested}. */
 export type Nested = number | Nested[];
@@ -28,12 +49,38 @@ export type Nested = number | Nested[];
  * assert.equal(y.get(1, 2), 35);
  * assert.deepEqual(x.sum(0).toNested(), [3, 5, 7]);
  * ```
+ *
+ * With `requiresGrad`, operations on the tensor are recorded and `backward()` computes
+ * gradients (PyTorch's autograd):
+ *
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Tensor } from "./tensor.ts";
+ * const w = Tensor.fromArray([1, 2, 3], undefined, { requiresGrad: true });
+ * const loss = w.square().sum(); // a 0-d tensor
+ * loss.backward();
+ * assert.deepEqual(w.grad?.toNested(), [2, 4, 6]);
+ * assert.equal(loss.item(), 14);
+ * ```
  */
 export class Tensor {
   /** The elements in row-major order. */
   readonly data: FloatArray;
   /** The dimensions. */
   readonly shape: number[];
+  /**
+   * The gradient accumulated by `backward()` (leaves that require grad only), or `null`.
+   * May be assigned directly, as in PyTorch. It may share storage with other gradients of
+   * the same backward pass: treat it as read-only, or `clone()` it.
+   */
+  grad: Tensor | null = null;
+  /**
+   * The recorded operation that produced this tensor (PyTorch's `grad_fn`), or `null` for
+   * a leaf. Set by the autograd engine.
+   */
+  gradFn: GradNode | null = null;
+  #requiresGrad = false;
+  #int64 = false;
 
   /** Wraps `data` (not copied) as a tensor of the given shape. */
   constructor(data: FloatArray, shape: readonly number[]) {
@@ -63,30 +110,147 @@ export class Tensor {
     return this.shape.length;
   }
 
+  /**
+   * Whether gradients flow to this tensor: set on leaves (inputs, parameters), and true
+   * for every result of a recorded operation on such tensors.
+   */
+  get requiresGrad(): boolean {
+    return this.#requiresGrad || this.gradFn !== null;
+  }
+
+  set requiresGrad(on: boolean) {
+    if (this.gradFn !== null) {
+      if (on) return;
+      throw new Error(
+        `Tensor.requiresGrad: can only be turned off on a leaf tensor; this one was computed ` +
+          `by "${this.gradFn.name}" (use detach() for a copy outside the graph)`,
+      );
+    }
+    if (on && this.#int64) {
+      throw new Error("Tensor.requiresGrad: only floating-point tensors can require grad");
+    }
+    this.#requiresGrad = on;
+  }
+
+  /**
+   * Whether this tensor holds integers that files store as int64 (PyTorch's
+   * `num_batches_tracked`): its data is a Float64Array, exact up to 2^53. See
+   * {@link Tensor.int64}.
+   */
+  get isInt64(): boolean {
+    return this.#int64;
+  }
+
+  // ---------------------------------------------------------------- autograd
+
+  /**
+   * Backpropagates from this tensor: adds `d this / d leaf` (times `gradient`) into `.grad`
+   * of every leaf that requires grad, then frees the graph (unless `retainGraph`). A
+   * tensor of one element needs no `gradient` (it defaults to ones); any other must be
+   * given one of its shape.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Tensor } from "./tensor.ts";
+   * const x = Tensor.fromArray([[1, 2], [3, 4]], undefined, { requiresGrad: true });
+   * const b = Tensor.fromArray([10, 20], undefined, { requiresGrad: true });
+   * x.mul(b).sum().backward(); // b is broadcast over the rows
+   * assert.deepEqual(b.grad?.toNested(), [4, 6]);
+   * assert.throws(() => x.mul(b).backward(), /only for scalar outputs/);
+   * ```
+   */
+  backward(gradient?: Tensor, options: BackwardOptions = {}): void {
+    if (!this.requiresGrad) {
+      throw new Error(
+        `Tensor.backward: this tensor (shape [${this.shape}]) does not require grad and has ` +
+          "no gradFn: no input of the computation requires grad (set requiresGrad on the " +
+          "parameters first, and do not compute the loss inside noGrad)",
+      );
+    }
+    if (gradient === undefined) {
+      if (this.size !== 1) {
+        throw new Error(
+          `Tensor.backward: a gradient can be implicitly created only for scalar outputs, ` +
+            `but this tensor has shape [${this.shape}]; pass backward(gradient) with a ` +
+            "gradient of that shape",
+        );
+      }
+      gradient = Tensor.ones(this.shape, this.dtype);
+    } else if (!(gradient instanceof Tensor) || !sameShape(gradient.shape, this.shape)) {
+      throw new Error(
+        `Tensor.backward: gradient must be a Tensor of shape [${this.shape}], got ` +
+          `${gradient instanceof Tensor ? `shape [${gradient.shape}]` : gradient}`,
+      );
+    }
+    runBackward(this, gradient, options);
+  }
+
+  /** A tensor sharing this one's data, outside the graph (no gradFn, no requiresGrad). */
+  detach(): Tensor {
+    const out = new Tensor(this.data, this.shape);
+    out.#int64 = this.#int64;
+    return out;
+  }
+
+  /** Clears `.grad` (sets it to `null`, as PyTorch 2's `zero_grad()` does by default). */
+  zeroGrad(): void {
+    this.grad = null;
+  }
+
   // ---------------------------------------------------------------- factories
 
   /** A tensor of zeros (default dtype float64, like numpy). */
-  static zeros(shape: readonly number[], dtype: DType = "float64"): Tensor {
+  static zeros(shape: readonly number[], options: DType | TensorOptions = "float64"): Tensor {
     checkShape("Tensor.zeros", shape);
-    checkDType("Tensor.zeros", dtype);
+    const { dtype, requiresGrad } = factoryOptions("Tensor.zeros", options);
     let data: FloatArray;
     try {
       data = allocate(dtype, shapeSize(shape));
     } catch (e) {
       throw new Error(`Tensor.zeros: shape [${shape}]: ${(e as Error).message}`);
     }
-    return new Tensor(data, shape);
+    const t = new Tensor(data, shape);
+    if (requiresGrad) t.requiresGrad = true;
+    return t;
   }
 
   /** A tensor of ones. */
-  static ones(shape: readonly number[], dtype: DType = "float64"): Tensor {
-    return Tensor.full(shape, 1, dtype);
+  static ones(shape: readonly number[], options: DType | TensorOptions = "float64"): Tensor {
+    return Tensor.full(shape, 1, options);
   }
 
   /** A tensor filled with `value`. */
-  static full(shape: readonly number[], value: number, dtype: DType = "float64"): Tensor {
-    const t = Tensor.zeros(shape, dtype);
+  static full(
+    shape: readonly number[],
+    value: number,
+    options: DType | TensorOptions = "float64",
+  ): Tensor {
+    const t = Tensor.zeros(shape, options);
     t.data.fill(value);
+    return t;
+  }
+
+  /**
+   * An integer tensor that files store as int64 (PyTorch's `num_batches_tracked`, a 0-d
+   * tensor). Its data is a Float64Array, exact for integers up to 2^53 in magnitude.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Tensor } from "./tensor.ts";
+   * const n = Tensor.int64([7], []);
+   * assert.ok(n.isInt64 && n.item() === 7 && n.ndim === 0);
+   * ```
+   */
+  static int64(values: ArrayLike<number>, shape?: readonly number[]): Tensor {
+    for (let i = 0; i < values.length; i++) {
+      if (!Number.isSafeInteger(values[i])) {
+        throw new Error(`Tensor.int64: ${values[i]} is not an integer within ±2^53`);
+      }
+    }
+    const t = Tensor.fromArray(values, shape, "float64");
+    t.#int64 = true;
     return t;
   }
 
@@ -102,7 +266,7 @@ export class Tensor {
   static fromArray(
     values: ArrayLike<number> | Nested[],
     shape?: readonly number[],
-    dtype: DType = "float64",
+    options: DType | TensorOptions = "float64",
   ): Tensor {
     if (values === null || typeof values !== "object" || typeof values.length !== "number") {
       throw new Error(
@@ -110,6 +274,7 @@ export class Tensor {
           `array of numbers, got ${values === null ? "null" : typeof values}`,
       );
     }
+    const { dtype, requiresGrad } = factoryOptions("Tensor.fromArray", options);
     let flat: ArrayLike<number> = values as ArrayLike<number>;
     let inferred = [values.length];
     if (Array.isArray(values) && values.some(Array.isArray)) {
@@ -126,6 +291,7 @@ export class Tensor {
       );
     }
     for (let i = 0; i < t.size; i++) t.data[i] = flat[i];
+    if (requiresGrad) t.requiresGrad = true;
     return t;
   }
 
@@ -166,15 +332,23 @@ export class Tensor {
   }
 
   /** Standard-normal samples drawn from `rng`. */
-  static randn(shape: readonly number[], rng: Rng, dtype: DType = "float64"): Tensor {
-    const t = Tensor.zeros(shape, dtype);
+  static randn(
+    shape: readonly number[],
+    rng: Rng,
+    options: DType | TensorOptions = "float64",
+  ): Tensor {
+    const t = Tensor.zeros(shape, options);
     for (let i = 0; i < t.size; i++) t.data[i] = rng.normal();
     return t;
   }
 
   /** Uniform samples in [0, 1) drawn from `rng`. */
-  static rand(shape: readonly number[], rng: Rng, dtype: DType = "float64"): Tensor {
-    const t = Tensor.zeros(shape, dtype);
+  static rand(
+    shape: readonly number[],
+    rng: Rng,
+    options: DType | TensorOptions = "float64",
+  ): Tensor {
+    const t = Tensor.zeros(shape, options);
     for (let i = 0; i < t.size; i++) t.data[i] = rng.random();
     return t;
   }
@@ -201,7 +375,10 @@ export class Tensor {
         `Tensor.reshape: cannot reshape [${this.shape}] (${this.size} elements) into [${shape}]`,
       );
     }
-    return new Tensor(this.data, resolved);
+    const out = new Tensor(this.data, resolved);
+    out.#int64 = this.#int64;
+    if (needsGrad(this)) record(out, "reshape", [this], (g) => [g.reshape(this.shape)]);
+    return out;
   }
 
   /** Permutes the axes (default: reversed), copying into a new contiguous tensor. */
@@ -227,13 +404,20 @@ export class Tensor {
         idx[d] = 0;
       }
     }
+    if (needsGrad(this)) {
+      const inverse = new Array(nd);
+      perm.forEach((a, i) => inverse[a] = i);
+      record(out, "transpose", [this], (g) => [g.transpose(inverse)]);
+    }
     return out;
   }
 
-  /** A copy with its own storage. */
+  /** A copy with its own storage (recorded: gradients flow through it). */
   clone(): Tensor {
     const out = Tensor.zeros(this.shape, this.dtype);
     out.data.set(this.data);
+    out.#int64 = this.#int64;
+    if (needsGrad(this)) record(out, "clone", [this], (g) => [g]);
     return out;
   }
 
@@ -241,6 +425,7 @@ export class Tensor {
   astype(dtype: DType): Tensor {
     const out = Tensor.zeros(this.shape, checkDType("Tensor.astype", dtype));
     out.data.set(this.data);
+    if (needsGrad(this)) record(out, "astype", [this], (g) => [g.astype(this.dtype)]);
     return out;
   }
 
@@ -308,22 +493,75 @@ export class Tensor {
 
   /** `this + other`, with numpy broadcasting. */
   add(other: Tensor | number): Tensor {
-    return binary("add", this, other, (a, b) => a + b);
+    const out = binary("add", this, other, (a, b) => a + b);
+    if (binaryNeedsGrad(this, other)) {
+      recordBinary(out, "add", this, other, (g) => g, (g) => g);
+    }
+    return out;
   }
 
   /** `this - other`, with numpy broadcasting. */
   sub(other: Tensor | number): Tensor {
-    return binary("sub", this, other, (a, b) => a - b);
+    const out = binary("sub", this, other, (a, b) => a - b);
+    if (binaryNeedsGrad(this, other)) {
+      recordBinary(out, "sub", this, other, (g) => g, (g) => g.neg());
+    }
+    return out;
   }
 
   /** `this * other`, with numpy broadcasting. */
   mul(other: Tensor | number): Tensor {
-    return binary("mul", this, other, (a, b) => a * b);
+    const out = binary("mul", this, other, (a, b) => a * b);
+    if (binaryNeedsGrad(this, other)) {
+      recordBinary(out, "mul", this, other, (g) => g.mul(other), (g) => g.mul(this));
+    }
+    return out;
   }
 
   /** `this / other`, with numpy broadcasting. */
   div(other: Tensor | number): Tensor {
-    return binary("div", this, other, (a, b) => a / b);
+    const out = binary("div", this, other, (a, b) => a / b);
+    if (binaryNeedsGrad(this, other)) {
+      recordBinary(
+        out,
+        "div",
+        this,
+        other,
+        (g) => g.div(other),
+        (g) => g.mul(this).div((other as Tensor).square()).neg(),
+      );
+    }
+    return out;
+  }
+
+  /**
+   * `this ** exponent` elementwise (a number, or a tensor with numpy broadcasting).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Tensor } from "./tensor.ts";
+   * const x = Tensor.fromArray([1, 2, 3], undefined, { requiresGrad: true });
+   * x.pow(3).sum().backward();
+   * assert.deepEqual(x.grad?.toNested(), [3, 12, 27]); // 3x²
+   * ```
+   */
+  pow(exponent: Tensor | number): Tensor {
+    const out = binary("pow", this, exponent, (a, b) => a ** b);
+    if (binaryNeedsGrad(this, exponent)) {
+      recordBinary(
+        out,
+        "pow",
+        this,
+        exponent,
+        (g) =>
+          typeof exponent === "number"
+            ? g.mul(this.pow(exponent - 1).mul(exponent))
+            : g.mul(exponent).mul(this.pow(exponent.sub(1))),
+        (g) => g.mul(out).mul(this.log()),
+      );
+    }
+    return out;
   }
 
   /** Elementwise maximum, with numpy broadcasting. */
@@ -345,39 +583,52 @@ export class Tensor {
 
   /** `-this`. */
   neg(): Tensor {
-    return this.map((v) => -v);
+    return unary(this, "neg", (v) => -v, (g) => g.neg());
   }
 
   /** Elementwise `e^x`. */
   exp(): Tensor {
-    return this.map(Math.exp);
+    return unary(this, "exp", Math.exp, (g, out) => g.mul(out));
   }
 
   /** Elementwise natural logarithm. */
   log(): Tensor {
-    return this.map(Math.log);
+    return unary(this, "log", Math.log, (g) => g.div(this));
   }
 
   /** Elementwise square root. */
   sqrt(): Tensor {
-    return this.map(Math.sqrt);
+    return unary(this, "sqrt", Math.sqrt, (g, out) => g.div(out.mul(2)));
   }
 
-  /** Elementwise absolute value. */
+  /** Elementwise absolute value (its gradient at 0 is 0, as in PyTorch). */
   abs(): Tensor {
-    return this.map(Math.abs);
+    return unary(this, "abs", Math.abs, (g) => g.mul(this.map(Math.sign)));
   }
 
   /** Elementwise square. */
   square(): Tensor {
-    return this.map((v) => v * v);
+    return unary(this, "square", (v) => v * v, (g) => g.mul(this.mul(2)));
   }
 
   // ---------------------------------------------------------------- reductions
 
   /** Sum of all elements, or along `axis` (the axis is removed unless `keepDims`). */
   sum(axis?: number, keepDims = false): Tensor {
-    return reduce("sum", this, axis, keepDims, 0, (acc, v) => acc + v);
+    const out = reduce("sum", this, axis, keepDims, 0, (acc, v) => acc + v);
+    if (needsGrad(this)) {
+      // Put the reduced axis back as size 1, then broadcast over it.
+      const kept = axis === undefined
+        ? this.shape.map(() => 1)
+        : this.shape.map((d, i) => (i === normAxis("sum", this, axis) ? 1 : d));
+      record(
+        out,
+        "sum",
+        [this],
+        (g) => [Tensor.zeros(this.shape, this.dtype).add(g.reshape(kept))],
+      );
+    }
+    return out;
   }
 
   /** Mean of all elements, or along `axis`. */
@@ -457,7 +708,9 @@ export class Tensor {
     checkSameDType("matmul", this, other);
     const [M, K] = this.shape;
     const N = other.shape[1];
-    const out = Tensor.zeros([M, N], this.dtype);
+    // Plain memory: the product is computed on this thread, and fresh shared memory costs a
+    // page fault per page (see allocateOutput).
+    const out = new Tensor(allocateOutput(this.dtype, M * N), [M, N]);
     gemm(
       false,
       false,
@@ -473,6 +726,12 @@ export class Tensor {
       out.data,
       Math.max(N, 1),
     );
+    if (needsGrad(this, other)) {
+      record(out, "matmul", [this, other], (g) => [
+        this.requiresGrad ? matmulTransposed(g, other, false, true) : null,
+        other.requiresGrad ? matmulTransposed(this, g, true, false) : null,
+      ]);
+    }
     return out;
   }
 
@@ -498,6 +757,110 @@ export class Tensor {
 }
 
 // ------------------------------------------------------------------ helpers
+
+function factoryOptions(fn: string, options: DType | TensorOptions): Required<TensorOptions> {
+  if (typeof options === "string") return { dtype: checkDType(fn, options), requiresGrad: false };
+  if (options === null || typeof options !== "object") {
+    throw new Error(`${fn}: expected a dtype or { dtype, requiresGrad }, got ${options}`);
+  }
+  return {
+    dtype: checkDType(fn, options.dtype ?? "float64"),
+    requiresGrad: options.requiresGrad ?? false,
+  };
+}
+
+function binaryNeedsGrad(a: Tensor, other: Tensor | number): boolean {
+  return typeof other === "number" ? needsGrad(a) : needsGrad(a, other);
+}
+
+/**
+ * Records a broadcasting binary op: `ga`/`gb` give the gradients at the broadcast shape,
+ * which are then summed back to each input's own shape.
+ */
+function recordBinary(
+  out: Tensor,
+  name: string,
+  a: Tensor,
+  b: Tensor | number,
+  ga: (g: Tensor) => Tensor,
+  gb: (g: Tensor) => Tensor,
+): void {
+  if (typeof b === "number") {
+    record(out, name, [a], (g) => [ga(g)]);
+    return;
+  }
+  record(out, name, [a, b], (g) => [
+    a.requiresGrad ? sumToShape(ga(g), a.shape) : null,
+    b.requiresGrad ? sumToShape(gb(g), b.shape) : null,
+  ]);
+}
+
+/** An elementwise op `f`, recorded with `backward(g, out)` when its input requires grad. */
+function unary(
+  x: Tensor,
+  name: string,
+  f: (v: number) => number,
+  backward: (g: Tensor, out: Tensor) => Tensor,
+): Tensor {
+  const out = x.map(f);
+  if (needsGrad(x)) record(out, name, [x], (g) => [backward(g, out)]);
+  return out;
+}
+
+/** `op(a) · op(b)` for 2-d tensors, transposes read in place by GEMM. */
+function matmulTransposed(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor {
+  const M = transA ? a.shape[1] : a.shape[0];
+  const K = transA ? a.shape[0] : a.shape[1];
+  const N = transB ? b.shape[0] : b.shape[1];
+  // Plain memory: a gradient is read on this thread only, and fresh shared memory costs
+  // a page fault per page (see allocateOutput).
+  const out = new Tensor(allocateOutput(a.dtype, M * N), [M, N]);
+  const lda = Math.max(a.shape[1], 1), ldb = Math.max(b.shape[1], 1);
+  gemm(transA, transB, M, N, K, 1, a.data, lda, b.data, ldb, 0, out.data, Math.max(N, 1));
+  return out;
+}
+
+/**
+ * Sums `t` down to `shape`, a shape that broadcasts to `t.shape`: the gradient of a
+ * broadcast input is the sum over the positions it was repeated at.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { sumToShape, Tensor } from "./tensor.ts";
+ * const g = Tensor.fromArray([[1, 2, 3], [4, 5, 6]]);
+ * assert.deepEqual(sumToShape(g, [3]).toNested(), [5, 7, 9]);
+ * assert.deepEqual(sumToShape(g, [2, 1]).toNested(), [[6], [15]]);
+ * ```
+ */
+export function sumToShape(t: Tensor, shape: readonly number[]): Tensor {
+  if (sameShape(t.shape, shape)) return t;
+  broadcastShapes("sumToShape", shape, t.shape);
+  const out = Tensor.zeros(shape, t.dtype);
+  const trailing = trimLeadingOnes(shape);
+  const m = shapeSize(trailing);
+  if (m > 0 && sameShape(trailing, t.shape.slice(t.ndim - trailing.length))) {
+    // A bias-like shape: one column sum per element of `shape` (the common case).
+    columnSums(t.data, t.size / m, m, out.data);
+    return out;
+  }
+  const nd = t.ndim;
+  const strides = broadcastStrides(shape, t.shape);
+  const idx = new Array(nd).fill(0);
+  let o = 0;
+  const od = out.data, td = t.data;
+  for (let i = 0; i < td.length; i++) {
+    od[o] += td[i];
+    for (let d = nd - 1; d >= 0; d--) {
+      idx[d]++;
+      o += strides[d];
+      if (idx[d] < t.shape[d]) break;
+      o -= strides[d] * t.shape[d];
+      idx[d] = 0;
+    }
+  }
+  return out;
+}
 
 /** Product of the dimensions (1 for a 0-d shape). */
 export function shapeSize(shape: readonly number[]): number {

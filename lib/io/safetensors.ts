@@ -14,7 +14,9 @@
  *            data_offsets are [begin, end) byte positions relative to the start of this part
  * ```
  *
- * Only `F32` and `F64` are read and written (our tensors' dtypes). The file API is
+ * `F32` and `F64` are read and written (our tensors' dtypes); `I64` too, for integer
+ * tensors made with `Tensor.int64` (PyTorch's `num_batches_tracked`); `F16` and `BF16`
+ * (half precision, as PyTorch may save) are read into float32. The file API is
  * synchronous ({@link saveParams}, {@link loadParams}) so the Solver can checkpoint from
  * inside its synchronous training loop.
  *
@@ -43,8 +45,14 @@ export interface LoadedParams {
 
 const METADATA_KEY = "__metadata__";
 const DTYPE_CODES: Record<DType, string> = { float32: "F32", float64: "F64" };
-const DTYPES_BY_CODE: Record<string, DType> = { F32: "float32", F64: "float64" };
-const ITEM_SIZE: Record<DType, number> = { float32: 4, float64: 8 };
+/** What each readable code becomes, and its bytes per element in the file. */
+const CODES: Record<string, { dtype: DType; size: number }> = {
+  F32: { dtype: "float32", size: 4 },
+  F64: { dtype: "float64", size: 8 },
+  I64: { dtype: "float64", size: 8 },
+  F16: { dtype: "float32", size: 2 },
+  BF16: { dtype: "float32", size: 2 },
+};
 /** Typed arrays share the host's byte order; every mainstream platform is little-endian. */
 const HOST_IS_LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
@@ -91,7 +99,7 @@ export function encodeSafetensors(
     }
     const end = offset + t.data.byteLength;
     entries.push(
-      `${JSON.stringify(name)}:{"dtype":"${DTYPE_CODES[t.dtype]}",` +
+      `${JSON.stringify(name)}:{"dtype":"${t.isInt64 ? "I64" : DTYPE_CODES[t.dtype]}",` +
         `"shape":${JSON.stringify(t.shape)},"data_offsets":[${offset},${end}]}`,
     );
     offset = end;
@@ -165,7 +173,7 @@ export function decodeSafetensors(bytes: Uint8Array): SafetensorsContents {
   const dataStart = 8 + headerLength;
   const dataLength = bytes.length - dataStart;
   const metadata: Record<string, string> = {};
-  const specs: { name: string; dtype: DType; shape: number[]; begin: number; end: number }[] = [];
+  const specs: { name: string; code: string; shape: number[]; begin: number; end: number }[] = [];
   for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
     if (name === METADATA_KEY) {
       checkMetadata(fn, entry);
@@ -201,8 +209,12 @@ export function decodeSafetensors(bytes: Uint8Array): SafetensorsContents {
 
   const tensors: Record<string, Tensor> = {};
   for (const s of specs) {
-    const t = Tensor.zeros(s.shape, s.dtype);
-    readElements(bytes, dataStart + s.begin, t);
+    const t = s.code === "I64"
+      ? readInt64(fn, s.name, bytes, dataStart + s.begin, s.shape)
+      : Tensor.zeros(s.shape, CODES[s.code].dtype);
+    if (s.code === "F16" || s.code === "BF16") {
+      readHalf(bytes, dataStart + s.begin, t, s.code);
+    } else if (s.code !== "I64") readElements(bytes, dataStart + s.begin, t);
     defineEntry(tensors, s.name, t);
   }
   return { tensors, metadata };
@@ -229,7 +241,8 @@ export function saveParams(
 }
 
 /**
- * Reads a safetensors file written by {@link saveParams} (or any F32/F64 safetensors file).
+ * Reads a safetensors file written by {@link saveParams} (or any F32/F64/I64/F16/BF16
+ * safetensors file, such as PyTorch's).
  * Synchronous; needs `--allow-read` for the path.
  */
 export function loadParams(path: string): LoadedParams {
@@ -268,15 +281,15 @@ function parseEntry(
   name: string,
   entry: unknown,
   dataLength: number,
-): { dtype: DType; shape: number[]; begin: number; end: number } {
+): { code: string; shape: number[]; begin: number; end: number } {
   const where = `${fn}: tensor "${name}"`;
   if (entry === null || typeof entry !== "object" || Array.isArray(entry)) {
     throw new Error(`${where} must be described by an object, got ${JSON.stringify(entry)}`);
   }
   const { dtype: code, shape, data_offsets: offsets } = entry as Record<string, unknown>;
-  if (typeof code !== "string" || !Object.hasOwn(DTYPES_BY_CODE, code)) {
+  if (typeof code !== "string" || !Object.hasOwn(CODES, code)) {
     throw new Error(
-      `${where} has dtype ${JSON.stringify(code)}; only F32 and F64 can be read`,
+      `${where} has dtype ${JSON.stringify(code)}; only F32, F64, I64, F16 and BF16 can be read`,
     );
   }
   const isCount = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
@@ -292,24 +305,28 @@ function parseEntry(
       `${where} data_offsets [${begin}, ${end}] lie outside the ${dataLength} data bytes`,
     );
   }
-  const dtype = DTYPES_BY_CODE[code];
-  const expected = shape.reduce((n: number, d: number) => n * d, 1) * ITEM_SIZE[dtype];
+  const expected = shape.reduce((n: number, d: number) => n * d, 1) * CODES[code].size;
   if (end - begin !== expected) {
     throw new Error(
       `${where} of shape [${shape}] and dtype ${code} needs ${expected} bytes, ` +
         `but data_offsets [${begin}, ${end}] span ${end - begin}`,
     );
   }
-  return { dtype, shape: shape as number[], begin, end };
+  return { code, shape: shape as number[], begin, end };
 }
 
 function writeElements(t: Tensor, out: Uint8Array, position: number): void {
+  if (t.isInt64) {
+    const view = new DataView(out.buffer, out.byteOffset);
+    for (let i = 0; i < t.size; i++) view.setBigInt64(position + 8 * i, BigInt(t.data[i]), true);
+    return;
+  }
   if (HOST_IS_LITTLE_ENDIAN) {
     out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), position);
     return;
   }
   const view = new DataView(out.buffer, out.byteOffset);
-  const size = ITEM_SIZE[t.dtype];
+  const size = t.data.BYTES_PER_ELEMENT;
   for (let i = 0; i < t.size; i++) {
     if (size === 4) view.setFloat32(position + 4 * i, t.data[i], true);
     else view.setFloat64(position + 8 * i, t.data[i], true);
@@ -325,7 +342,7 @@ function readElements(bytes: Uint8Array, position: number, t: Tensor): void {
     return;
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset);
-  const size = ITEM_SIZE[t.dtype];
+  const size = t.data.BYTES_PER_ELEMENT;
   for (let i = 0; i < t.size; i++) {
     t.data[i] = size === 4
       ? view.getFloat32(position + 4 * i, true)
@@ -358,4 +375,49 @@ function repeatedTopLevelKey(header: Uint8Array): string | null {
     }
   }
   return null;
+}
+
+/** An `I64` tensor as `Tensor.int64` (exact within ±2^53; larger values are an error). */
+function readInt64(
+  fn: string,
+  name: string,
+  bytes: Uint8Array,
+  position: number,
+  shape: number[],
+): Tensor {
+  const view = new DataView(bytes.buffer, bytes.byteOffset);
+  const n = shape.reduce((a, b) => a * b, 1);
+  const values = new Array<number>(n);
+  for (let i = 0; i < n; i++) {
+    const v = view.getBigInt64(position + 8 * i, true);
+    if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) {
+      throw new Error(`${fn}: tensor "${name}" holds the int64 ${v}, beyond ±2^53`);
+    }
+    values[i] = Number(v);
+  }
+  return Tensor.int64(values, shape);
+}
+
+/** Half-precision elements (IEEE `F16` or bfloat16 `BF16`) into a float32 tensor. */
+function readHalf(bytes: Uint8Array, position: number, t: Tensor, code: "F16" | "BF16"): void {
+  const view = new DataView(bytes.buffer, bytes.byteOffset);
+  const bits = new Uint32Array(1);
+  const asFloat = new Float32Array(bits.buffer);
+  for (let i = 0; i < t.size; i++) {
+    const h = view.getUint16(position + 2 * i, true);
+    if (code === "BF16") {
+      // bfloat16 is the top half of a float32.
+      bits[0] = h << 16;
+      t.data[i] = asFloat[0];
+      continue;
+    }
+    const sign = h & 0x8000 ? -1 : 1;
+    const exponent = (h >> 10) & 0x1f;
+    const mantissa = h & 0x3ff;
+    t.data[i] = exponent === 0
+      ? sign * 2 ** -14 * (mantissa / 1024)
+      : exponent === 31
+      ? (mantissa === 0 ? sign * Infinity : NaN)
+      : sign * 2 ** (exponent - 15) * (1 + mantissa / 1024);
+  }
 }

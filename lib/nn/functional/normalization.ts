@@ -1,0 +1,246 @@
+/**
+ * `F.batchNorm`, `F.layerNorm` and `F.groupNorm`, on the normalization layers.
+ *
+ * @module
+ */
+
+import { needsGrad, record } from "../../autograd/engine.ts";
+import { momentumAverage } from "../../kernels/normalization.ts";
+import { layernormBackward, layernormForward } from "../../layers/layernorm.ts";
+import type { BatchnormTrainCache } from "../../layers/batchnorm.ts";
+import {
+  spatialBatchnormBackward,
+  spatialBatchnormForward,
+} from "../../layers/spatial_batchnorm.ts";
+import {
+  spatialGroupnormBackward,
+  spatialGroupnormForward,
+} from "../../layers/spatial_groupnorm.ts";
+import { sameShape, shapeSize, Tensor } from "../../tensor.ts";
+import { checkTensor, view } from "./args.ts";
+
+/** Options of {@link batchNorm} (PyTorch's names and defaults). */
+export interface BatchNormOptions {
+  /** Scale `(C,)` (default: none, i.e. 1). */
+  weight?: Tensor | null;
+  /** Shift `(C,)` (default: none, i.e. 0). */
+  bias?: Tensor | null;
+  /** Batch statistics (true) or the running ones (false, the default, as in PyTorch). */
+  training?: boolean;
+  /** Weight of the **new** batch in the running averages (default 0.1). */
+  momentum?: number;
+  /** Added to the variance (default 1e-5). */
+  eps?: number;
+}
+
+/**
+ * Batch normalization of `x (N, C, *)` per channel `C` (PyTorch's `F.batch_norm`).
+ * Training: batch mean and biased variance normalize `x`, and the running statistics, when
+ * given, are updated in place: `running = (1 − momentum)·running + momentum·batch`, with
+ * the **unbiased** batch variance for `runningVar`. Evaluation uses the running statistics.
+ * Training runs on `spatialBatchnormForward` / `spatialBatchnormBackward`; evaluation with
+ * a gradient is composed of recorded tensor ops (an affine map per channel).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Tensor } from "../../tensor.ts";
+ * import { batchNorm } from "./normalization.ts";
+ * const x = Tensor.fromArray([[1], [3]]);
+ * const mean = Tensor.zeros([1]), variance = Tensor.ones([1]);
+ * const y = batchNorm(x, mean, variance, { training: true, eps: 1e-12 });
+ * assert.ok(Math.abs(y.get(0, 0) + 1) < 1e-9 && Math.abs(y.get(1, 0) - 1) < 1e-9);
+ * assert.ok(Math.abs(mean.get(0) - 0.2) < 1e-15); // 0.9·0 + 0.1·2
+ * assert.ok(Math.abs(variance.get(0) - 1.1) < 1e-15); // 0.9·1 + 0.1·2 (unbiased)
+ * ```
+ */
+export function batchNorm(
+  x: Tensor,
+  runningMean: Tensor | null,
+  runningVar: Tensor | null,
+  options: BatchNormOptions = {},
+): Tensor {
+  const fn = "F.batchNorm";
+  checkTensor(fn, "x", x);
+  if (x.ndim < 2) throw new Error(`${fn}: x must be (N, C, *), got shape [${x.shape}]`);
+  const { weight = null, bias = null, training = false, momentum = 0.1, eps = 1e-5 } = options;
+  const [N, C] = x.shape;
+  const inner = shapeSize(x.shape.slice(2));
+  for (
+    const [name, t] of [["runningMean", runningMean], ["runningVar", runningVar], [
+      "weight",
+      weight,
+    ], ["bias", bias]] as const
+  ) {
+    if (t !== null && (!(t instanceof Tensor) || !sameShape(t.shape, [C]))) {
+      throw new Error(
+        `${fn}: ${name} must have shape [${C}] (one per channel of x, shape [${x.shape}]), got ` +
+          `${t instanceof Tensor ? `shape [${t.shape}]` : t}`,
+      );
+    }
+  }
+  const gamma = weight ?? Tensor.ones([C], x.dtype);
+  const beta = bias ?? Tensor.zeros([C], x.dtype);
+  const x4 = view(x, [N, C, inner, 1]);
+
+  if (!training) {
+    if (runningMean === null || runningVar === null) {
+      throw new Error(`${fn}: evaluation mode (training false) needs runningMean and runningVar`);
+    }
+    if (needsGrad(x, weight, bias)) {
+      // The evaluation-mode map is affine per channel: compose it of recorded ops.
+      const b = [C, ...x.shape.slice(2).map(() => 1)];
+      const scale = runningVar.add(eps).sqrt();
+      return x.sub(runningMean.reshape(b)).div(scale.reshape(b)).mul(gamma.reshape(b)).add(
+        beta.reshape(b),
+      );
+    }
+    const [out] = spatialBatchnormForward(x4, gamma.detach(), beta.detach(), {
+      mode: "test",
+      eps,
+      runningMean,
+      runningVar,
+    });
+    return view(out, x.shape);
+  }
+
+  const [out4, cache] = spatialBatchnormForward(x4, gamma.detach(), beta.detach(), {
+    mode: "train",
+    eps,
+  });
+  const { mean, variance } = cache as BatchnormTrainCache;
+  const count = N * inner;
+  if (runningMean !== null) {
+    momentumAverage(runningMean.data, mean.data, 1 - momentum, C, runningMean.data);
+  }
+  if (runningVar !== null) {
+    const unbiased = variance.data.map((v) => count > 1 ? (v * count) / (count - 1) : v);
+    momentumAverage(runningVar.data, unbiased, 1 - momentum, C, runningVar.data);
+  }
+  const out = view(out4, x.shape);
+  if (needsGrad(x, weight, bias)) {
+    const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
+    record(out, "batchNorm", inputs, (g) => {
+      const [dx, dgamma, dbeta] = spatialBatchnormBackward(view(g, x4.shape), cache);
+      return [view(dx, x.shape), ...(weight ? [dgamma] : []), ...(bias ? [dbeta] : [])];
+    });
+  }
+  return out;
+}
+
+/** Options of {@link layerNorm}. */
+export interface LayerNormOptions {
+  /** Scale, shaped like `normalizedShape` (default: none). */
+  weight?: Tensor | null;
+  /** Shift, shaped like `normalizedShape` (default: none). */
+  bias?: Tensor | null;
+  /** Added to the variance (default 1e-5). */
+  eps?: number;
+}
+
+/**
+ * Layer normalization over the trailing dims `normalizedShape` of `x` (PyTorch's
+ * `F.layer_norm`), on `layernormForward` / `layernormBackward`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Tensor } from "../../tensor.ts";
+ * import { layerNorm } from "./normalization.ts";
+ * const y = layerNorm(Tensor.fromArray([[1, 3], [5, 5]]), [2], { eps: 1e-12 });
+ * assert.ok(y.data.every((v, i) => Math.abs(v - [-1, 1, 0, 0][i]) < 1e-9));
+ * ```
+ */
+export function layerNorm(
+  x: Tensor,
+  normalizedShape: readonly number[],
+  options: LayerNormOptions = {},
+): Tensor {
+  const fn = "F.layerNorm";
+  checkTensor(fn, "x", x);
+  const k = normalizedShape.length;
+  if (k > x.ndim || !sameShape(x.shape.slice(x.ndim - k), normalizedShape)) {
+    throw new Error(
+      `${fn}: x of shape [${x.shape}] does not end with normalizedShape [${normalizedShape}]`,
+    );
+  }
+  const { weight = null, bias = null, eps = 1e-5 } = options;
+  const D = shapeSize(normalizedShape);
+  for (const [name, t] of [["weight", weight], ["bias", bias]] as const) {
+    if (t !== null && !sameShape(t.shape, normalizedShape)) {
+      throw new Error(`${fn}: ${name} must have shape [${normalizedShape}], got [${t.shape}]`);
+    }
+  }
+  const gamma = weight === null ? Tensor.ones([D], x.dtype) : view(weight, [D]);
+  const beta = bias === null ? Tensor.zeros([D], x.dtype) : view(bias, [D]);
+  const [out2, cache] = layernormForward(view(x, [x.size / Math.max(D, 1), D]), gamma, beta, {
+    eps,
+  });
+  const out = view(out2, x.shape);
+  if (needsGrad(x, weight, bias)) {
+    const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
+    record(out, "layerNorm", inputs, (g) => {
+      const [dx, dgamma, dbeta] = layernormBackward(view(g, out2.shape), cache);
+      return [
+        view(dx, x.shape),
+        ...(weight ? [view(dgamma, weight.shape)] : []),
+        ...(bias ? [view(dbeta, bias.shape)] : []),
+      ];
+    });
+  }
+  return out;
+}
+
+/** Options of {@link groupNorm}. */
+export interface GroupNormOptions {
+  /** Scale `(C,)` (default: none). */
+  weight?: Tensor | null;
+  /** Shift `(C,)` (default: none). */
+  bias?: Tensor | null;
+  /** Added to the variance (default 1e-5). */
+  eps?: number;
+}
+
+/**
+ * Group normalization of `x (N, C, *)` in `numGroups` groups of channels (PyTorch's
+ * `F.group_norm`), on `spatialGroupnormForward` / `spatialGroupnormBackward`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Tensor } from "../../tensor.ts";
+ * import { groupNorm } from "./normalization.ts";
+ * const y = groupNorm(Tensor.fromArray([[[1, 3], [5, 5]]]), 2, { eps: 1e-12 });
+ * assert.ok(y.data.every((v, i) => Math.abs(v - [-1, 1, 0, 0][i]) < 1e-9));
+ * ```
+ */
+export function groupNorm(x: Tensor, numGroups: number, options: GroupNormOptions = {}): Tensor {
+  const fn = "F.groupNorm";
+  checkTensor(fn, "x", x);
+  if (x.ndim < 2) throw new Error(`${fn}: x must be (N, C, *), got shape [${x.shape}]`);
+  const { weight = null, bias = null, eps = 1e-5 } = options;
+  const [N, C] = x.shape;
+  for (const [name, t] of [["weight", weight], ["bias", bias]] as const) {
+    if (t !== null && !sameShape(t.shape, [C])) {
+      throw new Error(`${fn}: ${name} must have shape [${C}], got [${t.shape}]`);
+    }
+  }
+  const inner = shapeSize(x.shape.slice(2));
+  const x4 = view(x, [N, C, inner, 1]);
+  const gamma = weight === null ? Tensor.ones([1, C, 1, 1], x.dtype) : view(weight, [1, C, 1, 1]);
+  const beta = bias === null ? Tensor.zeros([1, C, 1, 1], x.dtype) : view(bias, [1, C, 1, 1]);
+  const [out4, cache] = spatialGroupnormForward(x4, gamma, beta, numGroups, { eps });
+  const out = view(out4, x.shape);
+  if (needsGrad(x, weight, bias)) {
+    const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
+    record(out, "groupNorm", inputs, (g) => {
+      const [dx, dgamma, dbeta] = spatialGroupnormBackward(view(g, x4.shape), cache);
+      return [
+        view(dx, x.shape),
+        ...(weight ? [view(dgamma, [C])] : []),
+        ...(bias ? [view(dbeta, [C])] : []),
+      ];
+    });
+  }
+  return out;
+}

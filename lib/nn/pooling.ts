@@ -1,0 +1,84 @@
+/**
+ * `nn.MaxPool2d` and `nn.AvgPool2d`.
+ *
+ * @module
+ */
+
+import type { Tensor } from "../tensor.ts";
+import { avgPool2d, maxPool2d } from "./functional/pool.ts";
+import { Module, type ModuleOptions } from "./module.ts";
+
+/** Options of the pooling modules. */
+export interface PoolModuleOptions extends ModuleOptions {
+  /** Step (default: the kernel size). */
+  stride?: number;
+  /** Padding on each side (default 0). */
+  padding?: number;
+}
+
+/**
+ * Max pooling over `kernelSize` windows.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Tensor } from "../tensor.ts";
+ * import { MaxPool2d } from "./pooling.ts";
+ * assert.deepEqual(new MaxPool2d(2).forward(Tensor.zeros([1, 3, 28, 28])).shape, [1, 3, 14, 14]);
+ * ```
+ */
+export class MaxPool2d extends Module {
+  /** Window side. */
+  readonly kernelSize: number;
+  /** Step. */
+  readonly stride: number;
+  /** Padding. */
+  readonly padding: number;
+
+  /** Windows of `kernelSize`, moving by `stride` (default `kernelSize`). */
+  constructor(kernelSize: number, options: PoolModuleOptions = {}) {
+    super();
+    this.kernelSize = kernelSize;
+    this.stride = options.stride ?? kernelSize;
+    this.padding = options.padding ?? 0;
+  }
+
+  /** `(N, C, H, W)` → `(N, C, Ho, Wo)`. */
+  override forward(x: Tensor): Tensor {
+    if (x.ndim !== 4) throw this.shapeError(x, "(N, C, H, W)");
+    return maxPool2d(x, this.kernelSize, { stride: this.stride, padding: this.padding });
+  }
+
+  override extraRepr(): string {
+    return `kernel_size=${this.kernelSize}, stride=${this.stride}, padding=${this.padding}, ` +
+      "dilation=1, ceil_mode=False";
+  }
+}
+
+/** Average pooling over `kernelSize` windows (padding counts as zeros). */
+export class AvgPool2d extends Module {
+  /** Window side. */
+  readonly kernelSize: number;
+  /** Step. */
+  readonly stride: number;
+  /** Padding. */
+  readonly padding: number;
+
+  /** Windows of `kernelSize`, moving by `stride` (default `kernelSize`). */
+  constructor(kernelSize: number, options: PoolModuleOptions = {}) {
+    super();
+    this.kernelSize = kernelSize;
+    this.stride = options.stride ?? kernelSize;
+    this.padding = options.padding ?? 0;
+  }
+
+  /** `(N, C, H, W)` → `(N, C, Ho, Wo)`. */
+  override forward(x: Tensor): Tensor {
+    if (x.ndim !== 4) throw this.shapeError(x, "(N, C, H, W)");
+    return avgPool2d(x, this.kernelSize, { stride: this.stride, padding: this.padding });
+  }
+
+  override extraRepr(): string {
+    return `kernel_size=${this.kernelSize}, stride=${this.stride}, padding=${this.padding}`;
+  }
+}

@@ -1,0 +1,227 @@
+import assert from "node:assert/strict";
+import { loadParams, saveParams } from "../../lib/io/safetensors.ts";
+import { convForwardFast } from "../../lib/layers/conv_fast.ts";
+import { spatialBatchnormForward } from "../../lib/layers/spatial_batchnorm.ts";
+import * as nn from "../../lib/nn/mod.ts";
+import { noGrad } from "../../lib/autograd/grad_mode.ts";
+import { Rng } from "../../lib/rng.ts";
+import { Tensor } from "../../lib/tensor.ts";
+import { checkGradients, leaf } from "./_grad_check.ts";
+
+const f64 = (rng: Rng) => ({ dtype: "float64" as const, rng });
+
+function convNet(rng: Rng) {
+  return new nn.Sequential(
+    new nn.Conv2d(1, 4, 3, { padding: 1, ...f64(rng) }),
+    new nn.BatchNorm2d(4, { dtype: "float64" }),
+    new nn.ReLU(),
+    new nn.MaxPool2d(2),
+    new nn.Flatten(),
+    new nn.Dropout(0.25, { rng }),
+    new nn.Linear(4 * 3 * 3, 5, f64(rng)),
+  );
+}
+
+Deno.test("Module: parameters, buffers and children are found in the fields, with dotted names", () => {
+  class Net extends nn.Module {
+    stem = new nn.Conv2d(1, 2, 3);
+    blocks = [new nn.Linear(3, 3), new nn.Linear(3, 3, { bias: false })];
+    head = new nn.Sequential(new nn.BatchNorm1d(3), new nn.Linear(3, 2));
+    scale = new nn.Parameter(Tensor.ones([1], "float32"));
+    note = "not a module";
+  }
+  const net = new Net();
+  assert.deepEqual(net.namedParameters().map(([n]) => n), [
+    "scale",
+    "stem.weight",
+    "stem.bias",
+    "blocks.0.weight",
+    "blocks.0.bias",
+    "blocks.1.weight",
+    "head.0.weight",
+    "head.0.bias",
+    "head.1.weight",
+    "head.1.bias",
+  ]);
+  assert.deepEqual(net.namedBuffers().map(([n]) => n), [
+    "head.0.running_mean",
+    "head.0.running_var",
+    "head.0.num_batches_tracked",
+  ]);
+  assert.deepEqual(net.namedChildren().map(([n]) => n), ["stem", "blocks.0", "blocks.1", "head"]);
+  assert.equal(net.modules().length, 7);
+  const tracked = net.stateDict()["head.0.num_batches_tracked"];
+  assert.ok(tracked.isInt64 && tracked.ndim === 0 && tracked.item() === 0);
+});
+
+Deno.test("Module: toString prints like PyTorch, with the parameter count", () => {
+  const model = new nn.Sequential(
+    new nn.Conv2d(1, 32, 3, { padding: 1 }),
+    new nn.BatchNorm2d(32),
+    new nn.ReLU(),
+    new nn.MaxPool2d(2),
+    new nn.Flatten(),
+    new nn.Linear(6272, 10),
+  );
+  assert.equal(
+    model.toString(),
+    `Sequential(
+  (0): Conv2d(1, 32, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))
+  (1): BatchNorm2d(32, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
+  (2): ReLU()
+  (3): MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)
+  (4): Flatten(start_dim=1, end_dim=-1)
+  (5): Linear(in_features=6272, out_features=10, bias=True)
+)
+Parameters: 63,114`,
+  );
+  assert.equal(model.numParameters(), 32 * 9 + 32 + 64 + 62720 + 10);
+});
+
+Deno.test("Module: shape errors name the module", () => {
+  assert.throws(
+    () => new nn.Linear(784, 10).forward(Tensor.zeros([50, 100], "float32")),
+    (e: Error) => e.message.startsWith("Linear(in=784, out=10) got input of shape [50,100]"),
+  );
+  assert.throws(
+    () => new nn.Conv2d(3, 8, 3).forward(Tensor.zeros([2, 1, 8, 8], "float32")),
+    /Conv2d\(in=3, out=8\) got input of shape \[2,1,8,8\]; expected \(N, 3, H, W\)/,
+  );
+});
+
+Deno.test("Module: default initialisation is PyTorch's (uniform within ±1/√fan_in)", () => {
+  const fc = new nn.Linear(400, 300, { rng: new Rng(0) });
+  const bound = 1 / Math.sqrt(400);
+  assert.ok(fc.weight.data.every((v) => Math.abs(v) <= bound));
+  assert.ok(fc.bias!.data.every((v) => Math.abs(v) <= bound));
+  const std = Math.sqrt(fc.weight.square().mean().item());
+  assert.ok(Math.abs(std - bound / Math.sqrt(3)) < 1e-3 * bound * 10);
+  const conv = new nn.Conv2d(6, 4, 3, { groups: 2, rng: new Rng(1) });
+  const cb = 1 / Math.sqrt(3 * 9);
+  assert.ok(conv.weight.data.every((v) => Math.abs(v) <= cb));
+  assert.ok(conv.weight.data.some((v) => Math.abs(v) > 0.9 * cb));
+  assert.equal(conv.weight.dtype, "float32");
+});
+
+Deno.test("Module: each module's forward matches its layer, gradients match numeric ones", () => {
+  const rng = new Rng(20);
+  const conv = new nn.Conv2d(2, 3, 3, { padding: 1, stride: 2, ...f64(rng) });
+  const x = leaf([2, 2, 5, 5], rng);
+  const [ref] = convForwardFast(x.detach(), conv.weight.detach(), conv.bias!.detach(), {
+    stride: 2,
+    pad: 1,
+  });
+  assert.deepEqual([...conv.forward(x).data], [...ref.data]);
+  const bn = new nn.BatchNorm2d(2, { dtype: "float64" });
+  bn.weight!.data.set([1.5, -0.5]);
+  const [bnRef] = spatialBatchnormForward(x.detach(), bn.weight!.detach(), bn.bias!.detach(), {
+    mode: "train",
+  });
+  assert.deepEqual([...bn.forward(x).data], [...bnRef.data]);
+  const modules: [nn.Module, Tensor][] = [
+    [conv, x],
+    [bn, x],
+    [new nn.BatchNorm1d(4, { dtype: "float64" }), leaf([5, 4], rng)],
+    [new nn.BatchNorm1d(2, { dtype: "float64" }), leaf([3, 2, 4], rng)],
+    [new nn.LayerNorm([5, 5], { dtype: "float64" }), x],
+    [new nn.GroupNorm(1, 2, { dtype: "float64" }), x],
+    [new nn.ConvTranspose2d(2, 4, 2, { stride: 2, ...f64(rng) }), x],
+    [new nn.AvgPool2d(2, { stride: 1 }), x],
+    [new nn.LeakyReLU(0.1), x],
+    [new nn.Identity(), x],
+  ];
+  for (const [m, input] of modules) {
+    checkGradients(() => m.forward(input), [input, ...m.parameters()]);
+  }
+  const net = convNet(rng).eval();
+  const img = leaf([3, 1, 6, 6], rng);
+  checkGradients(() => net.forward(img), [img, ...net.parameters()]);
+});
+
+Deno.test("Module: train() and eval() switch batchnorm statistics and dropout", () => {
+  const rng = new Rng(21);
+  const net = convNet(rng);
+  const x = Tensor.randn([8, 1, 6, 6], rng, "float64");
+  const bn = net.at(1) as nn.BatchNorm2d;
+  assert.ok(net.training && bn.training);
+  const a = noGrad(() => net.forward(x)), b = noGrad(() => net.forward(x));
+  assert.notDeepEqual([...a.data], [...b.data], "dropout draws a new mask in training");
+  assert.equal(bn.numBatchesTracked!.item(), 2);
+  const runningMean = [...bn.runningMean!.data];
+  net.eval();
+  assert.ok(net.modules().every((m) => !m.training));
+  const c = noGrad(() => net.forward(x)), d = noGrad(() => net.forward(x));
+  assert.deepEqual([...c.data], [...d.data], "no dropout, fixed statistics in evaluation");
+  assert.deepEqual([...bn.runningMean!.data], runningMean, "evaluation leaves running stats alone");
+  assert.equal(bn.numBatchesTracked!.item(), 2);
+  // In evaluation, one example's output does not depend on the rest of the batch.
+  const single = noGrad(() => net.forward(x.sliceRows(0, 1).clone()));
+  for (let i = 0; i < 5; i++) assert.ok(Math.abs(single.get(0, i) - c.get(0, i)) < 1e-12);
+  net.train();
+  assert.ok(bn.training);
+});
+
+Deno.test("Module: zeroGrad clears every parameter's gradient", () => {
+  const net = convNet(new Rng(22));
+  net.forward(Tensor.randn([2, 1, 6, 6], new Rng(0), "float64")).sum().backward();
+  assert.ok(net.parameters().every((p) => p.grad !== null));
+  net.zeroGrad();
+  assert.ok(net.parameters().every((p) => p.grad === null));
+});
+
+Deno.test("Module: stateDict round trip through a safetensors file", () => {
+  const rng = new Rng(23);
+  const a = convNet(rng);
+  noGrad(() => a.forward(Tensor.randn([4, 1, 6, 6], rng, "float64"))); // move the running stats
+  a.eval();
+  const path = "out/test/nn_state_dict.safetensors";
+  saveParams(path, a.stateDict());
+  const b = convNet(new Rng(99)).eval();
+  b.loadStateDict(loadParams(path).params);
+  const x = Tensor.randn([3, 1, 6, 6], rng, "float64");
+  assert.deepEqual([...noGrad(() => b.forward(x)).data], [...noGrad(() => a.forward(x)).data]);
+  const loaded = loadParams(path).params["1.num_batches_tracked"];
+  assert.ok(loaded.isInt64 && loaded.item() === 1);
+});
+
+Deno.test("Module: loads a safetensors file written byte by byte to the spec", () => {
+  // Linear(2, 1): weight F32 [1, 2] = [0.5, -2], bias F64 [1] = [0.25] (converted on load).
+  const header = '{"weight":{"dtype":"F32","shape":[1,2],"data_offsets":[0,8]},' +
+    '"bias":{"dtype":"F64","shape":[1],"data_offsets":[8,16]}}';
+  const padded = header + " ".repeat((8 - header.length % 8) % 8);
+  const bytes: number[] = [];
+  let n = padded.length;
+  for (let i = 0; i < 8; i++, n = Math.floor(n / 256)) bytes.push(n % 256); // u64 LE
+  for (const ch of padded) bytes.push(ch.charCodeAt(0));
+  bytes.push(0x00, 0x00, 0x00, 0x3f); // 0.5f
+  bytes.push(0x00, 0x00, 0x00, 0xc0); // -2.0f
+  bytes.push(0, 0, 0, 0, 0, 0, 0xd0, 0x3f); // 0.25 as float64
+  const path = "out/test/by_hand.safetensors";
+  Deno.mkdirSync("out/test", { recursive: true });
+  Deno.writeFileSync(path, Uint8Array.from(bytes));
+  const fc = new nn.Linear(2, 1);
+  fc.loadStateDict(loadParams(path).params);
+  assert.deepEqual([...fc.weight.data], [0.5, -2]);
+  assert.deepEqual([...fc.bias!.data], [0.25]);
+  assert.equal(fc.forward(Tensor.fromArray([[2, 1]], undefined, "float32")).item(), -0.75);
+});
+
+Deno.test("Module: loadStateDict lists missing, unexpected and wrong-shape keys", () => {
+  const model = new nn.Sequential(new nn.Linear(4, 3), new nn.ReLU(), new nn.Linear(3, 2));
+  const good = model.stateDict();
+  const { "2.bias": _dropped, ...missing } = good;
+  assert.throws(
+    () => model.loadStateDict({ ...missing, "3.weight": Tensor.zeros([1]) }),
+    (e: Error) =>
+      e.message ===
+        "Error(s) in loading state_dict for Sequential:\n" +
+          '\tUnexpected key(s) in state_dict: "3.weight".\n' +
+          '\tMissing key(s) in state_dict: "2.bias".',
+  );
+  assert.throws(
+    () => model.loadStateDict({ ...good, "0.weight": Tensor.zeros([3, 5]) }),
+    /size mismatch for 0\.weight: copying a param with shape \[3,5\] from checkpoint, the shape in current model is \[3,4\]/,
+  );
+  const result = model.loadStateDict({ ...missing, extra: Tensor.zeros([1]) }, { strict: false });
+  assert.deepEqual(result, { missingKeys: ["2.bias"], unexpectedKeys: ["extra"] });
+});
