@@ -16,6 +16,37 @@ export interface PoolModuleOptions extends ModuleOptions {
   padding?: number;
 }
 
+/** What both pooling modules hold: the window, its step and the padding. */
+abstract class Pool2d extends Module {
+  /** Window side. */
+  readonly kernelSize: number;
+  /** Step. */
+  readonly stride: number;
+  /** Padding. */
+  readonly padding: number;
+
+  /** Windows of `kernelSize`, moving by `stride` (default `kernelSize`). */
+  constructor(kernelSize: number, options: PoolModuleOptions = {}) {
+    super();
+    this.kernelSize = kernelSize;
+    this.stride = options.stride ?? kernelSize;
+    this.padding = options.padding ?? 0;
+  }
+
+  /** The functional op of this module. */
+  protected abstract pool: typeof maxPool2d;
+
+  /** `(N, C, H, W)` → `(N, C, Ho, Wo)`. */
+  override forward(x: Tensor): Tensor {
+    if (x.ndim !== 4) throw this.shapeError(x, "(N, C, H, W)");
+    return this.pool(x, this.kernelSize, { stride: this.stride, padding: this.padding });
+  }
+
+  override extraRepr(): string {
+    return `kernel_size=${this.kernelSize}, stride=${this.stride}, padding=${this.padding}`;
+  }
+}
+
 /**
  * Max pooling over `kernelSize` windows.
  *
@@ -27,58 +58,15 @@ export interface PoolModuleOptions extends ModuleOptions {
  * assert.deepEqual(new MaxPool2d(2).forward(Tensor.zeros([1, 3, 28, 28])).shape, [1, 3, 14, 14]);
  * ```
  */
-export class MaxPool2d extends Module {
-  /** Window side. */
-  readonly kernelSize: number;
-  /** Step. */
-  readonly stride: number;
-  /** Padding. */
-  readonly padding: number;
-
-  /** Windows of `kernelSize`, moving by `stride` (default `kernelSize`). */
-  constructor(kernelSize: number, options: PoolModuleOptions = {}) {
-    super();
-    this.kernelSize = kernelSize;
-    this.stride = options.stride ?? kernelSize;
-    this.padding = options.padding ?? 0;
-  }
-
-  /** `(N, C, H, W)` → `(N, C, Ho, Wo)`. */
-  override forward(x: Tensor): Tensor {
-    if (x.ndim !== 4) throw this.shapeError(x, "(N, C, H, W)");
-    return maxPool2d(x, this.kernelSize, { stride: this.stride, padding: this.padding });
-  }
+export class MaxPool2d extends Pool2d {
+  protected pool = maxPool2d;
 
   override extraRepr(): string {
-    return `kernel_size=${this.kernelSize}, stride=${this.stride}, padding=${this.padding}, ` +
-      "dilation=1, ceil_mode=False";
+    return `${super.extraRepr()}, dilation=1, ceil_mode=False`;
   }
 }
 
 /** Average pooling over `kernelSize` windows (padding counts as zeros). */
-export class AvgPool2d extends Module {
-  /** Window side. */
-  readonly kernelSize: number;
-  /** Step. */
-  readonly stride: number;
-  /** Padding. */
-  readonly padding: number;
-
-  /** Windows of `kernelSize`, moving by `stride` (default `kernelSize`). */
-  constructor(kernelSize: number, options: PoolModuleOptions = {}) {
-    super();
-    this.kernelSize = kernelSize;
-    this.stride = options.stride ?? kernelSize;
-    this.padding = options.padding ?? 0;
-  }
-
-  /** `(N, C, H, W)` → `(N, C, Ho, Wo)`. */
-  override forward(x: Tensor): Tensor {
-    if (x.ndim !== 4) throw this.shapeError(x, "(N, C, H, W)");
-    return avgPool2d(x, this.kernelSize, { stride: this.stride, padding: this.padding });
-  }
-
-  override extraRepr(): string {
-    return `kernel_size=${this.kernelSize}, stride=${this.stride}, padding=${this.padding}`;
-  }
+export class AvgPool2d extends Pool2d {
+  protected pool = avgPool2d;
 }
