@@ -188,6 +188,13 @@ function rephraseParseError(e: Error, args: string[]): string {
   if (positional) return `unexpected argument ${quote(positional[1])} (every flag starts with --)`;
   const missing = message.match(/^Option '(--[\w-]+)[^']*' argument missing/);
   if (missing) return `${missing[1]} needs a value`;
+  const ambiguous = message.match(/^Option '(--[\w-]+)' argument is ambiguous/);
+  if (ambiguous) {
+    const i = args.indexOf(ambiguous[1]);
+    const next = i >= 0 ? args[i + 1] : undefined;
+    return `${ambiguous[1]} needs a value; for one that starts with "-", write ` +
+      `${ambiguous[1]}=${next ?? "-VALUE"}${next !== undefined ? ` (got ${quote(next)})` : ""}`;
+  }
   const noValue = message.match(/^Option '(--[\w-]+)' does not take an argument/);
   if (noValue) {
     const arg = args.find((a) => a.startsWith(`${noValue[1]}=`));
@@ -703,6 +710,7 @@ export function mergeResults(
       const meta = ["script", "mode", "dataset", "seed", "totalSeconds", "threads"];
       const legacy: RunRecord = { startedAt: "unknown", args: [], sections: [] };
       for (const [k, v] of Object.entries(old)) {
+        if (k === "script") continue;
         if (meta.includes(k) || k === "hardwareConcurrency") legacy[k] = v;
         else legacy.sections.push(k);
       }

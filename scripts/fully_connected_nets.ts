@@ -62,7 +62,8 @@ const ctx = await startScript({
     "The net's flags (--epochs ... --dropout-keep) set the best net, or the demo net with --demo.",
   sections: SECTIONS,
   // Demo and quick runs get their own folders so they never overwrite a full run's results.
-  subfolder: (flags) => flags.demo ? "demo" : flags.quick ? "quick" : undefined,
+  subfolder: (flags) =>
+    flags.demo ? (flags.quick ? "demo/quick" : "demo") : flags.quick ? "quick" : undefined,
   checkFlags: (flags, given) =>
     flags.demo && given.has("only")
       ? "--only chooses sections of the full run, and --demo runs none of them; drop one"
