@@ -310,7 +310,10 @@ export function checkAccess(request: AccessRequest): string | null {
       readOk ? null : `read ${dataWhat} ${quote(dataDir)}`,
       writeOk ? null : `write ${outFlag ? "--out" : "the output folder"} ${quote(outDir)}`,
     ].filter((m) => m !== null).join(" or ");
-    const reads = readOk ? [...TASK_READ] : [...TASK_READ, dataDir!];
+    const reads = [...TASK_READ];
+    if (!readOk) reads.push(dataDir!);
+    // The output folder is read too: results.json and results.md merge with earlier runs.
+    if (!writeOk && !granted("read", outDir)) reads.push(outDir);
     const writes = writeOk ? [...TASK_WRITE] : outFlag ? [outDir] : [...TASK_WRITE];
     const env = dataFlag === undefined && dataEnv !== undefined
       ? `FASHION_MNIST_DIR=${shellQuote(dataEnv)} `
@@ -350,6 +353,7 @@ function envIfGranted(variable: string): string | undefined {
 /** The running script as a path relative to the working directory when it lies below it. */
 function scriptPath(): string {
   const path = fileURLToPath(Deno.mainModule);
+  if (!granted("read", ".")) return path; // Deno.cwd() needs it (and must not prompt)
   try {
     const rel = relative(Deno.cwd(), path);
     return rel.startsWith("..") || isAbsolute(rel) ? path : rel;
@@ -742,7 +746,8 @@ export async function writeResults(
   const path = join(ctx.dir, "results.json");
   let previous: unknown = null;
   try {
-    previous = JSON.parse(await Deno.readTextFile(path));
+    if (granted("read", path)) previous = JSON.parse(await Deno.readTextFile(path));
+    else console.warn(`${ctx.script}: no read permission for ${path}; not merging with it`);
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) {
       console.warn(
@@ -857,7 +862,7 @@ export class MarkdownReport {
     const path = join(dir, "results.md");
     const blocks = new Map<string, string>();
     try {
-      const old = await Deno.readTextFile(path);
+      const old = granted("read", path) ? await Deno.readTextFile(path) : "";
       for (const m of old.matchAll(/<!-- section: ([\w-]+) -->\n([\s\S]*?)(?=<!-- section: |$)/g)) {
         blocks.set(m[1], m[2]);
       }
