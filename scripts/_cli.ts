@@ -27,8 +27,11 @@ export type FlagCheck = (raw: string) => string | null;
 
 /** A flag of a script: its name, value kind, default and one line of help. */
 export interface FlagSpec {
+  /** A switch (`--quick`) or a flag with a value (`--lr 1e-3`). */
   type: "boolean" | "string";
+  /** The value when the flag is not given. */
   default?: string | boolean;
+  /** One line for `--help`. */
   help: string;
   /** Placeholder shown in `--help` for string flags, e.g. "DIR". */
   value?: string;
@@ -276,7 +279,7 @@ export function numberFlag(flags: Flags, name: string): number {
 
 // ------------------------------------------------------------------------------ permissions
 
-/** The read and write grants of the `deno task` commands in deno.json. */
+/** The read grant of the `deno task` commands in deno.json. */
 export const TASK_READ: readonly string[] = [".", "/usr/share/datasets"];
 /** The write grant of the `deno task` commands in deno.json. */
 export const TASK_WRITE: readonly string[] = ["out"];
@@ -371,8 +374,11 @@ export function shellQuote(s: string): string {
 
 /** Split sizes a script asks for; a size left out means the data set's default. */
 export interface SplitSizes {
+  /** Training examples (the first of the training file). */
   numTraining?: number;
+  /** Validation examples (the ones after the training examples). */
   numValidation?: number;
+  /** Test examples (the first of the test file). */
   numTest?: number;
 }
 
@@ -549,6 +555,7 @@ export async function outputDir(flags: Flags, script: string): Promise<string> {
 export interface ScriptContext<S extends string> {
   /** The script's name, as in `deno task <script>`. */
   script: string;
+  /** Every flag's value, defaults filled in, all checked. */
   flags: Flags;
   /** The flags given on the command line (the others hold their defaults). */
   given: ReadonlySet<string>;
@@ -661,18 +668,23 @@ export async function startScript<S extends string = never>(options: {
 
 /** One run recorded in `results.json`: when, how, and which sections it produced. */
 export interface RunRecord {
+  /** When the run started (ISO date), or "unknown" for a file written before runs were kept. */
   startedAt: string;
   /** The command-line flags of the run. */
   args: string[];
   /** The keys of `results.json` this run produced (and still owns). */
   sections: string[];
+  /** What the script records about the run: mode, seed, dataset, threads, seconds... */
   [key: string]: unknown;
 }
 
 /** The contents of `results.json`: the script, its runs, then one entry per section. */
 export interface ResultsFile {
+  /** The script that wrote the file. */
   script: string;
+  /** The runs whose sections the file holds, oldest first. */
   runs: RunRecord[];
+  /** The results of each section, by name. */
   [section: string]: unknown;
 }
 
