@@ -210,31 +210,22 @@ function rephraseParseError(e: Error, args: string[]): string {
 function helpText(script: string, description: string, specs: Record<string, FlagSpec>): string {
   const lines = Object.entries(specs).map(([name, spec]) => {
     const left = `  --${name}${spec.type === "string" ? ` ${spec.value ?? "VALUE"}` : ""}`;
-    const def = spec.default !== undefined && spec.type === "string"
-      ? ` (default ${spec.default})`
-      : "";
-    return `${left.padEnd(24)} ${spec.help}${def}`;
+    if (spec.default === undefined || spec.type !== "string") {
+      return `${left.padEnd(24)} ${spec.help}`;
+    }
+    // "epochs (demo: 5)" becomes "epochs (default 15; demo: 5)".
+    const help = /\)$/.test(spec.help)
+      ? spec.help.replace(/\(([^()]*)\)$/, `(default ${spec.default}; $1)`)
+      : `${spec.help} (default ${spec.default})`;
+    return `${left.padEnd(24)} ${help}`;
   });
   return `${description}\n\nUsage: deno task ${script} [flags]\n\nFlags:\n${lines.join("\n")}`;
 }
 
 /** Prints `<script>: <message>` on stderr and exits with `code`. */
-export function fail(script: string, message: string, code = 2): never {
+function fail(script: string, message: string, code = 2): never {
   console.error(`${script}: ${message}`);
   Deno.exit(code);
-}
-
-/**
- * Parses `Deno.args` against the common flags plus `extra`; prints the help text and exits
- * on `--help`; an unknown flag, a stray argument or a bad value ends the script with one
- * line naming it (exit code 2).
- */
-export function parseFlags(
-  script: string,
-  description: string,
-  extra: Record<string, FlagSpec> = {},
-): Flags {
-  return parseScriptFlags(script, description, extra).values;
 }
 
 function parseScriptFlags(
@@ -254,27 +245,6 @@ function parseScriptFlags(
     Deno.exit(0);
   }
   return parsed;
-}
-
-/** An integer flag (checked by {@link parseFlags} when its spec has a check). */
-export function intFlag(flags: Flags, name: string, min = 0): number {
-  const raw = flags[name];
-  const v = Number(raw);
-  if (typeof raw !== "string" || isInteger(min)(raw) !== null) {
-    console.error(`--${name} must be an integer ≥ ${min}, got ${quote(raw)}`);
-    Deno.exit(2);
-  }
-  return v;
-}
-
-/** A number flag (checked by {@link parseFlags} when its spec has a check). */
-export function numberFlag(flags: Flags, name: string): number {
-  const raw = flags[name];
-  if (typeof raw !== "string" || isNumber()(raw) !== null) {
-    console.error(`--${name} must be a number, got ${quote(raw)}`);
-    Deno.exit(2);
-  }
-  return Number(raw);
 }
 
 // ------------------------------------------------------------------------------ permissions
@@ -541,7 +511,7 @@ export function trainingSubset(
 // ------------------------------------------------------------------------------ the preamble
 
 /** The script's output folder (created): `--out` or `out/<script>`. */
-export async function outputDir(flags: Flags, script: string): Promise<string> {
+async function outputDir(flags: Flags, script: string): Promise<string> {
   const dir = (flags.out as string | undefined) ?? join("out", script);
   try {
     await Deno.mkdir(dir, { recursive: true });
@@ -796,18 +766,9 @@ export function section(title: string): void {
 }
 
 /**
- * The sections chosen with `--only a,b` (all of `sections` when absent); an unknown name
- * ends the script with a message listing the valid ones.
+ * The sections chosen with `--only a,b` (all of `sections` when absent); throws naming an
+ * unknown one and listing the valid ones.
  */
-export function parseSections<S extends string>(flags: Flags, sections: readonly S[]): Set<S> {
-  try {
-    return sectionsFrom(flags, sections);
-  } catch (e) {
-    console.error((e as Error).message);
-    Deno.exit(2);
-  }
-}
-
 function sectionsFrom<S extends string>(flags: Flags, sections: readonly S[]): Set<S> {
   if (flags.only === undefined) return new Set(sections);
   const chosen = (flags.only as string).split(",").map((s) => s.trim()).filter(Boolean);
