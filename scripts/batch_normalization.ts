@@ -32,13 +32,14 @@ import { Tensor } from "../lib/tensor.ts";
 import { figure, type PlotSeries, writeSvg } from "../lib/vis/plot.ts";
 import {
   datasetSummary,
-  intFlag,
+  isInteger,
   last,
   loadData,
   MarkdownReport,
   round,
   section,
   startScript,
+  trainingSubset,
   writeResults,
 } from "./_cli.ts";
 import { writeTrainingCurves } from "./_plots.ts";
@@ -46,7 +47,7 @@ import { writeTrainingCurves } from "./_plots.ts";
 const SCRIPT = "batch_normalization";
 const SECTIONS = ["checks", "baseline", "weight-init", "batch-size"] as const;
 
-const { flags, quick, seed, only, dir, elapsedSeconds } = await startScript({
+const ctx = await startScript({
   script: SCRIPT,
   description:
     "Reproduces the cs231n 'Batch normalization' notebook on Fashion-MNIST: layer checks, a\n" +
@@ -58,19 +59,22 @@ const { flags, quick, seed, only, dir, elapsedSeconds } = await startScript({
       type: "string",
       default: "1000",
       value: "N",
-      help: "training images for the experiments (the notebook's 1,000)",
+      help: "training images for the experiments (the notebook's 1,000; quick: 200)",
+      check: isInteger(1),
     },
     scales: {
       type: "string",
       default: "20",
       value: "N",
-      help: "weight scales of the sweep, logspace(-4, 0, N)",
+      help: "weight scales of the sweep, logspace(-4, 0, N) (quick: 4)",
+      check: isInteger(2),
     },
   },
 });
+const { quick, seed, only, dir } = ctx;
 
-const numTrain = quick ? 200 : intFlag(flags, "num-train", 1);
-const numScales = quick ? 4 : intFlag(flags, "scales", 1);
+const numTrain = ctx.int("num-train", 200);
+const numScales = ctx.int("scales", 4);
 const epochs = quick ? 2 : 10;
 
 /** Markdown sections of results.md, in order. */
@@ -78,29 +82,31 @@ const report = new MarkdownReport();
 
 const needsData = only.has("baseline") || only.has("weight-init") || only.has("batch-size");
 const data = needsData
-  ? await loadData(flags, quick ? { numTraining: 1000, numValidation: 500, numTest: 0 } : {})
+  ? await loadData(ctx, quick ? { numTraining: 1000, numValidation: 500, numTest: 0 } : {})
   : null;
-const results: Record<string, unknown> = {
-  script: SCRIPT,
+/** The training images of the experiments: the first `numTrain` of the training split. */
+const small = data && trainingSubset(ctx, data, numTrain, "--num-train");
+const results: Record<string, unknown> = {};
+
+if (only.has("checks")) results.checks = runChecks();
+if (small && only.has("baseline")) results.baseline = await runBaseline(small);
+if (small && only.has("weight-init")) results.weightInit = await runWeightInit(small);
+if (small && only.has("batch-size")) results.batchSize = await runBatchSize(small);
+const merged = await writeResults(ctx, {
   mode: quick ? "quick" : "full",
   dataset: data && datasetSummary(data, numTrain),
   seed,
-};
-
-if (only.has("checks")) results.checks = runChecks();
-if (data && only.has("baseline")) results.baseline = await runBaseline(data);
-if (data && only.has("weight-init")) results.weightInit = await runWeightInit(data);
-if (data && only.has("batch-size")) results.batchSize = await runBatchSize(data);
-results.totalSeconds = elapsedSeconds();
-await writeResults(dir, results);
+  about: small
+    ? `data: ${small.dataset}${small.isMini ? " (mini subset)" : ""}, ` +
+      `${small.XTrain.shape[0]} training images, ${small.XVal.shape[0]} validation images; ` +
+      `seed ${seed}`
+    : `seed ${seed}`,
+}, results);
 await report.write(
   dir,
   `Batch normalization (${quick ? "quick run" : "full run"})`,
-  data
-    ? `Data: ${data.dataset}${data.isMini ? " (mini subset)" : ""}, ` +
-      `${Math.min(numTrain, data.XTrain.shape[0])} training images, ` +
-      `${data.XVal.shape[0]} validation images; seed ${seed}.`
-    : "",
+  merged,
+  ["checks", "baseline", "weightInit", "batchSize"],
 );
 
 // ---------------------------------------------------------------------------------------
@@ -108,11 +114,6 @@ await report.write(
 /** numpy's `logspace(start, stop, num)`: `10 ** linspace(start, stop, num)`. */
 function logspace(start: number, stop: number, num: number): number[] {
   return [...Tensor.linspace(start, stop, num).data].map((e) => 10 ** e);
-}
-
-function smallData(d: DataSplits): DataSplits {
-  const n = Math.min(numTrain, d.XTrain.shape[0]);
-  return { ...d, XTrain: d.XTrain.sliceRows(0, n), yTrain: d.yTrain.subarray(0, n) };
 }
 
 // ---------------------------------------------------------------------------------- checks
@@ -130,6 +131,7 @@ function columnMeanStd(t: Tensor): { means: number[]; stds: number[] } {
 /** The notebook's numeric checks of the layers. */
 function runChecks(): Record<string, unknown> {
   section("Layer checks (float64, the notebook's sizes)");
+  report.begin("checks");
   const rng = new Rng(seed);
   const [N, D1, D2, D3] = [200, 50, 60, 3];
   const W1 = Tensor.randn([D1, D2], rng), W2 = Tensor.randn([D2, D3], rng);
@@ -283,8 +285,8 @@ function train(
 }
 
 /** A 6-layer net with and without batchnorm (the notebook's first experiment). */
-async function runBaseline(d: DataSplits): Promise<Record<string, unknown>> {
-  const small = smallData(d);
+async function runBaseline(small: DataSplits): Promise<Record<string, unknown>> {
+  report.begin("baseline");
   section(
     `6-layer net, hidden [100 x 5], ${small.XTrain.shape[0]} images, ${epochs} epochs, ` +
       "with and without batchnorm",
@@ -340,8 +342,8 @@ async function runBaseline(d: DataSplits): Promise<Record<string, unknown>> {
 }
 
 /** The weight-initialization sweep: 8-layer nets with and without batchnorm. */
-async function runWeightInit(d: DataSplits): Promise<Record<string, unknown>> {
-  const small = smallData(d);
+async function runWeightInit(small: DataSplits): Promise<Record<string, unknown>> {
+  report.begin("weightInit");
   const scales = logspace(-4, 0, numScales);
   section(
     `Weight-initialization sweep: 8-layer net, hidden [50 x 7], ${numScales} scales ` +
@@ -465,8 +467,8 @@ async function runWeightInit(d: DataSplits): Promise<Record<string, unknown>> {
 }
 
 /** Batch sizes 5, 10, 50 with a normalization, against a batch-10 baseline without. */
-async function runBatchSize(d: DataSplits): Promise<Record<string, unknown>> {
-  const small = smallData(d);
+async function runBatchSize(small: DataSplits): Promise<Record<string, unknown>> {
+  report.begin("batchSize");
   const batchSizes = [5, 10, 50];
   const out: Record<string, unknown> = {};
   for (const normalization of ["batchnorm", "layernorm"] as const) {
@@ -518,6 +520,7 @@ async function runBatchSize(d: DataSplits): Promise<Record<string, unknown>> {
       title,
       xLabel: "Epoch",
       yLabel: "Accuracy",
+      integerX: true,
       series: runs.map(([name, r]): PlotSeries => ({
         name,
         y: r.solver[key],

@@ -57,21 +57,22 @@ import { Rng } from "../lib/rng.ts";
 import { Solver } from "../lib/solver.ts";
 import type { DType } from "../lib/storage.ts";
 import { Tensor } from "../lib/tensor.ts";
-import { toImage, upscale, visualizeGrid } from "../lib/vis/grid.ts";
+import { toImage } from "../lib/vis/grid.ts";
 import { type RasterImage, readPng, writePng } from "../lib/vis/png.ts";
 import {
   datasetSummary,
   formatTable,
-  intFlag,
+  isInteger,
+  isNumber,
   last,
   loadData,
-  numberFlag,
   round,
   section,
   startScript,
+  trainingSubset,
   writeResults,
 } from "./_cli.ts";
-import { writeTrainingCurves } from "./_plots.ts";
+import { writeFilterGrid, writeTrainingCurves } from "./_plots.ts";
 
 const SCRIPT = "convolutional_networks";
 const SECTIONS = [
@@ -86,7 +87,7 @@ const SECTIONS = [
   "groupnorm",
 ] as const;
 
-const { flags, quick, seed, only, dir, elapsedSeconds } = await startScript({
+const ctx = await startScript({
   script: SCRIPT,
   description:
     "Reproduces the cs231n 'Convolutional networks' notebook: naive and fast layers with a\n" +
@@ -99,39 +100,90 @@ const { flags, quick, seed, only, dir, elapsedSeconds } = await startScript({
       default: String(defaultNumThreads()),
       value: "N",
       help: "threads for the fast layers and training (the timing table also shows 1)",
+      check: isInteger(1, 4 * defaultNumThreads()),
     },
-    epochs: { type: "string", default: "1", value: "N", help: "epochs of the train section" },
-    "batch-size": { type: "string", default: "50", value: "N", help: "minibatch size (train)" },
-    lr: { type: "string", default: "1e-3", value: "X", help: "Adam learning rate (train)" },
-    "num-filters": { type: "string", default: "32", value: "N", help: "conv filters (train)" },
-    "filter-size": { type: "string", default: "7", value: "N", help: "filter side (train)" },
-    "hidden-dim": { type: "string", default: "100", value: "N", help: "hidden units (train)" },
-    reg: { type: "string", default: "1e-3", value: "X", help: "L2 strength (train)" },
+    epochs: {
+      type: "string",
+      default: "1",
+      value: "N",
+      help: "epochs of the train section",
+      check: isInteger(1),
+    },
+    "batch-size": {
+      type: "string",
+      default: "50",
+      value: "N",
+      help: "minibatch size (train)",
+      check: isInteger(1),
+    },
+    lr: {
+      type: "string",
+      default: "1e-3",
+      value: "X",
+      help: "Adam learning rate (train)",
+      check: isNumber({ above: 0 }),
+    },
+    "num-filters": {
+      type: "string",
+      default: "32",
+      value: "N",
+      help: "conv filters (train)",
+      check: isInteger(1),
+    },
+    "filter-size": {
+      type: "string",
+      default: "7",
+      value: "N",
+      help: "filter side (train)",
+      check: isInteger(1),
+    },
+    "hidden-dim": {
+      type: "string",
+      default: "100",
+      value: "N",
+      help: "hidden units (train)",
+      check: isInteger(1),
+    },
+    reg: {
+      type: "string",
+      default: "1e-3",
+      value: "X",
+      help: "L2 strength (train)",
+      check: isNumber({ atLeast: 0 }),
+    },
     "weight-scale": {
       type: "string",
       default: "1e-3",
       value: "X",
       help: "init std (train; cs231n's default)",
+      check: isNumber({ above: 0 }),
     },
   },
 });
+const { quick, seed, only, dir } = ctx;
 
-const threads = intFlag(flags, "threads", 1);
+const threads = ctx.int("threads");
+/** The train section's settings, read before anything runs. */
+const trainConfig = {
+  numFilters: ctx.int("num-filters"),
+  filterSize: ctx.int("filter-size"),
+  hiddenDim: ctx.int("hidden-dim"),
+  weightScale: ctx.number("weight-scale"),
+  reg: ctx.number("reg"),
+  learningRate: ctx.number("lr"),
+  batchSize: ctx.int("batch-size"),
+  numEpochs: ctx.int("epochs"),
+  updateRule: "adam",
+  dtype: "float32" as const,
+};
 await setNumThreads(threads);
 
 const needsData = only.has("overfit") || only.has("train");
 // The quick sizes fit the committed mini subset (2,000 training and 500 test images) too.
 const data = needsData
-  ? await loadData(flags, quick ? { numTraining: 1500, numValidation: 500, numTest: 500 } : {})
+  ? await loadData(ctx, quick ? { numTraining: 1500, numValidation: 500, numTest: 500 } : {})
   : null;
-const results: Record<string, unknown> = {
-  script: SCRIPT,
-  mode: quick ? "quick" : "full",
-  threads,
-  hardwareConcurrency: defaultNumThreads(),
-  dataset: data && datasetSummary(data),
-  seed,
-};
+const results: Record<string, unknown> = {};
 
 if (only.has("naive")) results.naive = runNaiveChecks();
 if (only.has("image")) results.imageFilters = await runImageFilters();
@@ -142,8 +194,13 @@ if (data && only.has("overfit")) results.overfit = await runOverfit(data);
 if (data && only.has("train")) results.train = await runTrain(data);
 if (only.has("spatial-batchnorm")) results.spatialBatchnorm = runSpatialBatchnorm();
 if (only.has("groupnorm")) results.groupnorm = runGroupnorm();
-results.totalSeconds = elapsedSeconds();
-await writeResults(dir, results);
+await writeResults(ctx, {
+  mode: quick ? "quick" : "full",
+  threads,
+  hardwareConcurrency: defaultNumThreads(),
+  dataset: data && datasetSummary(data),
+  seed,
+}, results);
 
 // ---------------------------------------------------------------------------------------
 
@@ -587,12 +644,7 @@ function runSanityChecks(): Record<string, unknown> {
 async function runOverfit(d: DataSplits): Promise<Record<string, unknown>> {
   const numTrain = 100;
   section(`Overfitting ${numTrain} training images`);
-  const small = {
-    XTrain: d.XTrain.sliceRows(0, numTrain),
-    yTrain: d.yTrain.subarray(0, numTrain),
-    XVal: d.XVal,
-    yVal: d.yVal,
-  };
+  const small = trainingSubset(ctx, d, numTrain, "overfitting");
   const model = new ThreeLayerConvNet({
     inputDim: d.XTrain.shape.slice(1),
     weightScale: 1e-2,
@@ -635,19 +687,7 @@ async function runOverfit(d: DataSplits): Promise<Record<string, unknown>> {
 
 /** Trains ThreeLayerConvNet on the whole training split and reports val and test accuracy. */
 async function runTrain(d: DataSplits): Promise<Record<string, unknown>> {
-  const config = {
-    numFilters: intFlag(flags, "num-filters", 1),
-    filterSize: intFlag(flags, "filter-size", 1),
-    hiddenDim: intFlag(flags, "hidden-dim", 1),
-    weightScale: numberFlag(flags, "weight-scale"),
-    reg: numberFlag(flags, "reg"),
-    learningRate: numberFlag(flags, "lr"),
-    batchSize: intFlag(flags, "batch-size", 1),
-    numEpochs: intFlag(flags, "epochs", 1),
-    updateRule: "adam",
-    dtype: "float32" as const,
-    threads: getNumThreads(),
-  };
+  const config = { ...trainConfig, threads: getNumThreads() };
   section(`ThreeLayerConvNet, ${d.XTrain.shape[0]} training images: ${JSON.stringify(config)}`);
   const model = new ThreeLayerConvNet({
     inputDim: d.XTrain.shape.slice(1),
@@ -694,9 +734,7 @@ async function runTrain(d: DataSplits): Promise<Record<string, unknown>> {
       "validation images.)",
   );
   await writeTrainingCurves(dir, "train", "ThreeLayerConvNet", { train: solver });
-  const filtersPath = join(dir, "train_W1.png");
-  await writePng(filtersPath, upscale(visualizeGrid(model.params.W1), 6));
-  console.log(`Wrote ${filtersPath} (first-layer filters, [${model.params.W1.shape}])`);
+  await writeFilterGrid(join(dir, "train_W1.png"), model.params.W1, 6);
   return {
     config,
     valAcc,

@@ -27,19 +27,23 @@ import { Tensor } from "../lib/tensor.ts";
 import { figure, type PlotSeries, writeSvg } from "../lib/vis/plot.ts";
 import {
   datasetSummary,
-  intFlag,
+  isInteger,
+  isListOf,
+  isNumber,
   last,
+  listFlag,
   loadData,
   MarkdownReport,
   section,
   startScript,
+  trainingSubset,
   writeResults,
 } from "./_cli.ts";
 
 const SCRIPT = "dropout";
 const SECTIONS = ["checks", "regularization", "sweep"] as const;
 
-const { flags, quick, seed, only, dir, elapsedSeconds } = await startScript({
+const ctx = await startScript({
   script: SCRIPT,
   description: "Reproduces the cs231n 'Dropout' notebook on Fashion-MNIST: layer checks, the\n" +
     "regularization experiment (keep ratios 1 and 0.25) and a finer sweep of keep ratios.",
@@ -49,71 +53,73 @@ const { flags, quick, seed, only, dir, elapsedSeconds } = await startScript({
       type: "string",
       default: "500",
       value: "N",
-      help: "training images (the notebook's 500)",
+      help: "training images (the notebook's 500; quick: 200)",
+      check: isInteger(1),
     },
-    epochs: { type: "string", default: "25", value: "N", help: "epochs per run (notebook: 25)" },
+    epochs: {
+      type: "string",
+      default: "25",
+      value: "N",
+      help: "epochs per run (notebook: 25; quick: 3)",
+      check: isInteger(1),
+    },
     ratios: {
       type: "string",
       default: "1,0.9,0.75,0.5,0.25,0.1",
       value: "LIST",
-      help: "keep ratios of the sweep",
+      help: "keep ratios of the sweep (quick: 1,0.5,0.25)",
+      check: isListOf(isNumber({ above: 0, atMost: 1 })),
     },
     repeats: {
       type: "string",
       default: "3",
       value: "N",
-      help: "seeds per keep ratio in the sweep (seed, seed+1, ...); results are averaged",
+      help: "seeds per keep ratio in the sweep (seed, seed+1, ...); results are averaged " +
+        "(quick: 2)",
+      check: isInteger(1),
     },
   },
 });
+const { flags, quick, seed, only, dir } = ctx;
 
-const numTrain = quick ? 200 : intFlag(flags, "num-train", 1);
-const epochs = quick ? 3 : intFlag(flags, "epochs", 1);
-const sweepRatios = quick ? [1, 0.5, 0.25] : parseRatios(flags.ratios as string);
-const repeats = quick ? 2 : intFlag(flags, "repeats", 1);
+const numTrain = ctx.int("num-train", 200);
+const epochs = ctx.int("epochs", 3);
+const sweepRatios = quick && !ctx.given.has("ratios") ? [1, 0.5, 0.25] : listFlag(flags, "ratios");
+const repeats = ctx.int("repeats", 2);
 const report = new MarkdownReport();
 
 const needsData = only.has("regularization") || only.has("sweep");
 const data = needsData
-  ? await loadData(flags, quick ? { numTraining: 1000, numValidation: 500, numTest: 0 } : {})
+  ? await loadData(ctx, quick ? { numTraining: 1000, numValidation: 500, numTest: 0 } : {})
   : null;
-const results: Record<string, unknown> = {
-  script: SCRIPT,
-  mode: quick ? "quick" : "full",
-  dataset: data && datasetSummary(data, numTrain),
-  seed,
-};
+/** The training images of both experiments: the first `numTrain` of the training split. */
+const small = data && trainingSubset(ctx, data, numTrain, "--num-train");
+const results: Record<string, unknown> = {};
 
 /** Every trained run by keep ratio and seed, shared by the two training sections. */
 const runs = new Map<string, Solver>();
 
 if (only.has("checks")) results.checks = runChecks();
-if (data && only.has("regularization")) results.regularization = await runRegularization(data);
-if (data && only.has("sweep")) results.sweep = runSweep(data);
-results.totalSeconds = elapsedSeconds();
-await writeResults(dir, results);
+if (small && only.has("regularization")) results.regularization = await runRegularization(small);
+if (small && only.has("sweep")) results.sweep = runSweep(small);
+const merged = await writeResults(ctx, {
+  mode: quick ? "quick" : "full",
+  dataset: data && datasetSummary(data, numTrain),
+  seed,
+  about: small
+    ? `data: ${small.dataset}${small.isMini ? " (mini subset)" : ""}, ` +
+      `${small.XTrain.shape[0]} training images, ${small.XVal.shape[0]} validation images; ` +
+      `seed ${seed}`
+    : `seed ${seed}`,
+}, results);
 await report.write(
   dir,
   `Dropout (${quick ? "quick run" : "full run"})`,
-  data
-    ? `Data: ${data.dataset}${data.isMini ? " (mini subset)" : ""}, ` +
-      `${Math.min(numTrain, data.XTrain.shape[0])} training images, ` +
-      `${data.XVal.shape[0]} validation images; seed ${seed}.`
-    : "",
+  merged,
+  ["checks", "regularization", "sweep"],
 );
 
 // ---------------------------------------------------------------------------------------
-
-function parseRatios(list: string): number[] {
-  const ratios = list.split(",").map((s) => Number(s.trim()));
-  for (const r of ratios) {
-    if (!(r > 0 && r <= 1)) {
-      console.error(`--ratios: every keep ratio must be in (0, 1], got ${JSON.stringify(list)}`);
-      Deno.exit(2);
-    }
-  }
-  return ratios;
-}
 
 function meanOf(t: Tensor): number {
   let s = 0;
@@ -126,6 +132,7 @@ function meanOf(t: Tensor): number {
 /** The notebook's checks of the dropout layer and of a net using it. */
 function runChecks(): Record<string, unknown> {
   section("Dropout checks (float64, the notebook's sizes)");
+  report.begin("checks");
   const rng = new Rng(seed);
   const x = Tensor.randn([500, 500], rng).add(10);
   const forwardRows: (string | number)[][] = [];
@@ -208,8 +215,6 @@ function trainWithKeep(d: DataSplits, keep: number, runSeed = seed): Solver {
   const key = `${keep}/${runSeed}`;
   const cached = runs.get(key);
   if (cached) return cached;
-  const n = Math.min(numTrain, d.XTrain.shape[0]);
-  const small = { ...d, XTrain: d.XTrain.sliceRows(0, n), yTrain: d.yTrain.subarray(0, n) };
   // The notebook's settings: default weight scale 1e-2, Adam lr 5e-4, batch 100.
   const model = new FullyConnectedNet({
     hiddenDims: [500],
@@ -217,7 +222,7 @@ function trainWithKeep(d: DataSplits, keep: number, runSeed = seed): Solver {
     dropoutKeepRatio: keep,
     rng: new Rng(runSeed),
   });
-  const solver = new Solver(model, small, {
+  const solver = new Solver(model, d, {
     updateRule: "adam",
     optimConfig: { learningRate: 5e-4 },
     batchSize: 100,
@@ -256,15 +261,17 @@ function summarize(s: Solver): Record<string, number> {
 /** Keep ratios 1 and 0.25 on 500 images: the notebook's regularization experiment. */
 async function runRegularization(d: DataSplits): Promise<Record<string, unknown>> {
   section(
-    `Regularization experiment: hidden [500], ${Math.min(numTrain, d.XTrain.shape[0])} ` +
+    `Regularization experiment: hidden [500], ${d.XTrain.shape[0]} ` +
       `images, ${epochs} epochs, keep ratios 1 and 0.25`,
   );
+  report.begin("regularization");
   const keeps = [1, 0.25];
   const solvers = keeps.map((k) => trainWithKeep(d, k));
   const panel = (title: string, key: "trainAccHistory" | "valAccHistory") => ({
     title,
     xLabel: "Epoch",
     yLabel: "Accuracy",
+    integerX: true,
     series: solvers.map((s, i): PlotSeries => ({
       name: `${keeps[i].toFixed(2)} dropout keep ratio`,
       y: s[key],
@@ -275,7 +282,7 @@ async function runRegularization(d: DataSplits): Promise<Record<string, unknown>
   await writeSvg(
     path,
     figure([panel("Train accuracy", "trainAccHistory"), panel("Val accuracy", "valAccHistory")], {
-      title: "Dropout as regularization: 500 training images, hidden [500]",
+      title: `Dropout as regularization: ${d.XTrain.shape[0]} training images, hidden [500]`,
     }),
   );
   console.log(`Wrote ${path}`);
@@ -313,6 +320,7 @@ async function runRegularization(d: DataSplits): Promise<Record<string, unknown>
  */
 function runSweep(d: DataSplits): Record<string, unknown> {
   section(`Keep-ratio sweep: ${sweepRatios.join(", ")}; ${repeats} seeds each`);
+  report.begin("sweep");
   const rows: (string | number)[][] = [];
   const out: Record<string, unknown> = {};
   const stats = (values: number[]) => {

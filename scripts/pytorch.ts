@@ -44,17 +44,19 @@ const NUM_CLASSES = 10;
 const BATCH_SIZE = 64;
 const PRINT_EVERY = 100;
 
-const { flags, quick, seed, only, dir, elapsedSeconds } = await startScript({
+const ctx = await startScript({
   script: SCRIPT,
   description: "Reproduces the cs231n 'PyTorch' notebook on our autograd: barebones F ops, the\n" +
     "Module API and the Sequential API, one epoch each, on Fashion-MNIST.",
   sections: SECTIONS,
 });
 
+const { flags, quick, seed, only, dir } = ctx;
+
 setSeed(seed);
 if (quick && flags.data === undefined) flags.data = "data/fashion-mnist-mini";
 const data = standardise(
-  await loadData(flags, quick ? { numTraining: 1000, numValidation: 200, numTest: 500 } : {}),
+  await loadData(ctx, quick ? { numTraining: 1000, numValidation: 200, numTest: 500 } : {}),
 );
 const [C, H, W] = data.XTrain.shape.slice(1);
 const hiddenSize = quick ? 200 : 4000;
@@ -64,6 +66,8 @@ const report = new MarkdownReport();
 
 /** One trained network: its accuracies after one epoch and its loss per iteration. */
 interface Run {
+  /** The `--only` section that trained it. */
+  section: (typeof SECTIONS)[number];
   part: string;
   model: string;
   valAcc: number;
@@ -72,6 +76,8 @@ interface Run {
   losses: number[];
 }
 const runs: Run[] = [];
+/** The section running now: {@link record} files each network under it. */
+let currentSection: (typeof SECTIONS)[number] = SECTIONS[0];
 
 // ------------------------------------------------------------------------------- helpers
 
@@ -126,7 +132,7 @@ function record(
       testAcc.toFixed(4)
     } (${seconds} s)`,
   );
-  runs.push({ part, model, valAcc, testAcc, seconds, losses });
+  runs.push({ section: currentSection, part, model, valAcc, testAcc, seconds, losses });
 }
 
 // ------------------------------------------------------------------------- Part II
@@ -359,9 +365,12 @@ function runSequential(): void {
 
 /** Runs the chosen parts, then prints and writes the summary. */
 async function main(): Promise<void> {
-  if (only.has("barebones")) runBarebones();
-  if (only.has("module")) runModuleApi();
-  if (only.has("sequential")) runSequential();
+  const parts = { barebones: runBarebones, module: runModuleApi, sequential: runSequential };
+  for (const key of SECTIONS) {
+    if (!only.has(key)) continue;
+    currentSection = key;
+    parts[key]();
+  }
 
   section("Summary: accuracy after one epoch");
   const targets: Record<string, number> = {
@@ -371,7 +380,7 @@ async function main(): Promise<void> {
     "IV Sequential / three-layer convnet": 0.88,
   };
   const header = ["part / model", "val acc", "test acc", "target (full data)", "seconds"];
-  const rows = runs.map((r) => {
+  const row = (r: Run) => {
     const key = `${r.part} / ${r.model}`;
     return [
       key,
@@ -380,8 +389,14 @@ async function main(): Promise<void> {
       targets[key]?.toFixed(2) ?? "",
       r.seconds,
     ];
-  });
-  report.table("Accuracy after one epoch", header, rows);
+  };
+  // One table per section, so that an --only run replaces just its own in results.md.
+  for (const key of SECTIONS) {
+    const mine = runs.filter((r) => r.section === key);
+    if (mine.length === 0) continue;
+    report.begin(key);
+    report.table(`Accuracy after one epoch: ${mine[0].part}`, header, mine.map(row));
+  }
 
   if (runs.length > 0) {
     const series: PlotSeries[] = runs.map((r) => ({
@@ -403,29 +418,35 @@ async function main(): Promise<void> {
     console.log(`Wrote ${path}`);
   }
 
-  await writeResults(dir, {
-    script: SCRIPT,
-    mode: quick ? "quick" : "full",
-    dataset: datasetSummary(data),
-    preprocessing: "mean image subtracted, then divided by the training pixels' standard deviation",
-    seed,
-    batchSize: BATCH_SIZE,
-    hiddenSize,
-    runs: runs.map(({ losses, ...r }) => ({
+  const sections: Record<string, unknown> = {};
+  for (const key of SECTIONS) {
+    const mine = runs.filter((r) => r.section === key);
+    if (mine.length === 0) continue;
+    sections[key] = mine.map(({ losses, section: _, ...r }) => ({
       ...r,
       valAcc: round(r.valAcc),
       testAcc: round(r.testAcc),
       iterations: losses.length,
       finalLoss: round(losses.at(-1) ?? NaN),
       target: targets[`${r.part} / ${r.model}`] ?? null,
-    })),
-    totalSeconds: elapsedSeconds(),
-  });
+    }));
+  }
+  const merged = await writeResults(ctx, {
+    mode: quick ? "quick" : "full",
+    dataset: datasetSummary(data),
+    preprocessing: "mean image subtracted, then divided by the training pixels' standard deviation",
+    seed,
+    batchSize: BATCH_SIZE,
+    hiddenSize,
+    about: `data: ${data.dataset}${data.isMini ? " (mini subset)" : ""}, ` +
+      `${data.XTrain.shape[0]} training images, one epoch per network, batch ${BATCH_SIZE}; ` +
+      `seed ${seed}`,
+  }, sections);
   await report.write(
     dir,
     `PyTorch notebook (${quick ? "quick run" : "full run"})`,
-    `Data: ${data.dataset}${data.isMini ? " (mini subset)" : ""}, ${data.XTrain.shape[0]} ` +
-      `training images, one epoch per network, batch ${BATCH_SIZE}; seed ${seed}.`,
+    merged,
+    [...SECTIONS],
   );
 }
 

@@ -46,8 +46,13 @@ export interface LinePlotOptions {
   xRange?: [number, number];
   /** Fixed y-axis limits; default: the data range widened to whole ticks. */
   yRange?: [number, number];
-  /** Whether to draw the legend; default true. */
+  /** Whether to draw the legend; default: when there are two series or more. */
   legend?: boolean;
+  /**
+   * Ticks on the x axis only at whole numbers (epochs, counts); default false. The step is
+   * then at least 1, so a two-epoch history is labelled 0, 1, 2, not 0, 0.5, 1, ...
+   */
+  integerX?: boolean;
 }
 
 /** Options of {@link figure}. */
@@ -147,7 +152,8 @@ function renderPanel(
   if (options === null || typeof options !== "object") {
     throw new Error(`${fn}: options must be an object, got ${String(options)}`);
   }
-  const { series, title, xLabel, yLabel, logX = false, logY = false, legend = true } = options;
+  const { series, title, xLabel, yLabel, logX = false, logY = false } = options;
+  const legend = options.legend ?? (Array.isArray(series) && series.length > 1);
   const { width = 640, height = 400 } = options;
   if (!Array.isArray(series)) {
     throw new Error(`${fn}: options.series must be an array, got ${String(series)}`);
@@ -163,8 +169,15 @@ function renderPanel(
   const right = width - MARGIN.right;
   const top = MARGIN.top + (title ? MARGIN.title : 0);
   const bottom = height - MARGIN.bottom;
-  const xAxis = makeAxis(fn, "x", points.flat().map((p) => p[0]), logX, options.xRange);
-  const yAxis = makeAxis(fn, "y", points.flat().map((p) => p[1]), logY, options.yRange);
+  const xAxis = makeAxis(
+    fn,
+    "x",
+    points.flat().map((p) => p[0]),
+    logX,
+    options.xRange,
+    options.integerX ?? false,
+  );
+  const yAxis = makeAxis(fn, "y", points.flat().map((p) => p[1]), logY, options.yRange, false);
   const px = (v: number) => left + xAxis.fraction(v) * (right - left);
   const py = (v: number) => bottom - yAxis.fraction(v) * (bottom - top);
 
@@ -321,6 +334,7 @@ function makeAxis(
   values: number[],
   log: boolean,
   range: [number, number] | undefined,
+  integer: boolean,
 ): Axis {
   if (range !== undefined) {
     const [lo, hi] = range;
@@ -331,12 +345,14 @@ function makeAxis(
       );
     }
   }
-  return log ? logAxis(values, range) : linearAxis(values, range);
+  return log ? logAxis(values, range) : linearAxis(values, range, integer);
 }
 
-function linearAxis(values: number[], range: [number, number] | undefined): Axis {
+function linearAxis(values: number[], range: [number, number] | undefined, integer: boolean): Axis {
   const [lo, hi] = range ?? withMargins(values.length ? extent(values) : [0, 1]);
-  const step = niceStep((hi - lo) / 8); // 4 to 8 ticks
+  const raw = niceStep((hi - lo) / 8); // 4 to 8 ticks
+  // Whole-number axes: 1, 2, 5, 10 ... are integers, anything below 1 is not.
+  const step = integer ? Math.max(1, raw) : raw;
   const ticks = [];
   // Ticks are integer multiples of the step, so 0 is a tick whenever it is in range.
   for (let k = Math.ceil(lo / step - 1e-9); k <= Math.floor(hi / step + 1e-9); k++) {

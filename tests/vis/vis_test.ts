@@ -531,10 +531,53 @@ Deno.test("linePlot log axes put ticks at powers of ten", () => {
 });
 
 Deno.test("linePlot places the legend away from the data", () => {
-  const rising = linePlot({ series: [{ name: "up", y: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10] }] });
+  const rising = linePlot({
+    legend: true,
+    series: [{ name: "up", y: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10] }],
+  });
   assert.match(rising, /<g class="legend"><rect x="76"/); // top-left corner
-  const falling = linePlot({ series: [{ name: "down", y: [10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0] }] });
+  const falling = linePlot({
+    legend: true,
+    series: [{ name: "down", y: [10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0] }],
+  });
   assert.doesNotMatch(falling, /<g class="legend"><rect x="76"/);
+});
+
+Deno.test("linePlot draws a legend only for two series or more, unless told", () => {
+  const one = linePlot({ series: [{ name: "loss", y: [3, 2, 1] }] });
+  assert.equal(count(one, 'class="legend"'), 0);
+  const two = linePlot({ series: [{ name: "a", y: [3, 2, 1] }, { name: "b", y: [1, 2, 3] }] });
+  assert.equal(count(two, 'class="legend"'), 1);
+  assert.equal(
+    count(
+      linePlot({ legend: false, series: [{ name: "a", y: [1] }, { name: "b", y: [2] }] }),
+      'class="legend"',
+    ),
+    0,
+  );
+  assert.equal(
+    count(linePlot({ legend: true, series: [{ name: "a", y: [1] }] }), 'class="legend"'),
+    1,
+  );
+});
+
+Deno.test("linePlot puts x ticks at whole numbers only with integerX", () => {
+  // Two epochs of accuracy: indices 0, 1, 2.
+  const series = [{ name: "val", y: [0.1, 0.6, 0.7] }];
+  assert.deepEqual(tickLabels(linePlot({ series }), "x"), ["0", "0.5", "1.0", "1.5", "2.0"]);
+  assert.deepEqual(tickLabels(linePlot({ series, integerX: true }), "x"), ["0", "1", "2"]);
+  // One epoch, and many epochs: still whole numbers, 4 to 8 of them when there is room.
+  const oneEpoch = linePlot({ series: [{ name: "v", y: [0.1, 0.6] }], integerX: true });
+  assert.deepEqual(tickLabels(oneEpoch, "x"), ["0", "1"]);
+  const long = tickLabels(
+    linePlot({
+      series: [{ name: "v", y: Array.from({ length: 31 }, (_, i) => i / 30) }],
+      integerX: true,
+    }),
+    "x",
+  );
+  assert.ok(long.every((t) => /^\d+$/.test(t)), long.join());
+  assert.ok(long.length >= 4 && long.length <= 8, long.join());
 });
 
 Deno.test("linePlot keeps diverging points at sane coordinates", () => {
