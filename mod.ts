@@ -210,6 +210,20 @@ export {
   type Transform,
 } from "./lib/data/transforms.ts";
 
+// Network visualization.
+export {
+  blurImage,
+  type ClassVisualizationOptions,
+  classVisualizationUpdateStep,
+  computeSaliencyMaps,
+  createClassVisualization,
+  type FoolingOptions,
+  type FoolingResult,
+  gaussianKernel,
+  jitter,
+  makeFoolingImage,
+} from "./lib/visualization/mod.ts";
+
 // Data.
 export type { RawImageDataset } from "./lib/data/dataset.ts";
 export { encodeIdx, type IdxArray, parseIdx, readIdxFile } from "./lib/data/idx.ts";

@@ -119,7 +119,7 @@ async function countExamples(
  */
 export async function loadData(
   ctx: ScriptContext<string>,
-  options: SplitSizes & { dtype?: DType } = {},
+  options: SplitSizes & { dtype?: DType; subtractMean?: boolean } = {},
 ): Promise<DataSplits> {
   const { flags, script } = ctx;
   const dataset = flags.dataset as DatasetName;
@@ -127,7 +127,7 @@ export async function loadData(
   const t0 = performance.now();
   let data: DataSplits;
   try {
-    const { dtype, ...requested } = options;
+    const { dtype, subtractMean, ...requested } = options;
     const available = await countExamples(dataset, dataDir);
     let sizes: SplitSizes = requested;
     if (available !== null) {
@@ -143,7 +143,13 @@ export async function loadData(
         );
       }
     }
-    data = await getData({ dataset, dataDir, ...sizes, ...(dtype ? { dtype } : {}) });
+    data = await getData({
+      dataset,
+      dataDir,
+      ...sizes,
+      ...(dtype ? { dtype } : {}),
+      ...(subtractMean === undefined ? {} : { subtractMean }),
+    });
   } catch (e) {
     fail(script, (e as Error).message, 1);
   }
