@@ -1,0 +1,322 @@
+/**
+ * `KNearestNeighbor`, cs231n `k_nearest_neighbor.py`: a classifier that remembers the
+ * training set and labels a test example by a majority vote of its k nearest training
+ * examples in Euclidean (L2) distance.
+ *
+ * The three distance versions of the notebook are here side by side. The no-loop version
+ * expands `‖x − y‖² = ‖x‖² + ‖y‖² − 2·x·y` so that the bulk of the work is one matrix
+ * product, computed by the GEMM kernel on every thread of the worker pool. `predict` runs
+ * it block by block: a block of test rows gets its distances to all training rows, each
+ * row keeps only its k nearest, and the block buffer is reused, so memory stays bounded
+ * (the full float64 matrix for Fashion-MNIST, 10,000 × 59,000, would be 4.7 GB).
+ *
+ * @module
+ */
+
+import { gemmParallel } from "../kernels/gemm_parallel.ts";
+import { allocate, type FloatArray } from "../storage.ts";
+import { Tensor } from "../tensor.ts";
+import { cast, checkInt, checkLabels, checkMatrix, checkOptionKeys } from "./_check.ts";
+
+/** Options of {@link KNearestNeighbor.predict}. */
+export interface KnnPredictOptions {
+  /** Number of neighbours that vote (default 1). */
+  k?: number;
+  /**
+   * Which distance version to use: 0 (default) the blocked no-loop version, 1 or 2 the
+   * one-loop or two-loop version on the whole test set at once (as in the notebook).
+   */
+  numLoops?: 0 | 1 | 2;
+  /**
+   * Test rows per block of the no-loop version (default: as many as fit in 2²⁴ distance
+   * elements, e.g. 284 rows against 59,000 training examples).
+   */
+  blockSize?: number;
+  /** Called after each block with the rows done and the total (progress, memory probes). */
+  onBlock?: (done: number, total: number) => void;
+}
+
+const PREDICT_OPTIONS = ["k", "numLoops", "blockSize", "onBlock"] as const;
+
+/** Distance elements per block of {@link KNearestNeighbor.predict} by default. */
+const BLOCK_ELEMENTS = 1 << 24;
+
+/**
+ * A k-nearest-neighbour classifier with L2 distance.
+ *
+ * Distances have the dtype of the test examples `X`. A test row whose nearest neighbours
+ * are tied in distance keeps the training examples that come first (a stable sort), and a
+ * tied vote goes to the smallest label, as numpy's `argmax(bincount(...))`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Tensor } from "../tensor.ts";
+ * import { KNearestNeighbor } from "./knn.ts";
+ * const knn = new KNearestNeighbor();
+ * knn.train(Tensor.fromArray([[0, 0], [0, 1], [5, 5], [6, 5]]), [0, 0, 1, 1]);
+ * const X = Tensor.fromArray([[0.2, 0.4], [5.5, 4.8]]);
+ * assert.deepEqual([...knn.predict(X, { k: 1 })], [0, 1]);
+ * assert.equal(knn.computeDistancesNoLoops(X).get(0, 0), Math.sqrt(0.2 ** 2 + 0.4 ** 2));
+ * ```
+ */
+export class KNearestNeighbor {
+  /** The training examples `(N, D)`, null before {@link KNearestNeighbor.train}. */
+  XTrain: Tensor | null = null;
+  /** The training labels, null before {@link KNearestNeighbor.train}. */
+  yTrain: Int32Array | null = null;
+  /** `max(yTrain) + 1`. */
+  numClasses = 0;
+  /** ‖y‖² of every training row, in float64. */
+  #trainNorms: Float64Array = new Float64Array(0);
+
+  /** Remembers the training data (`X` is kept, not copied, as in the course). */
+  train(X: Tensor, y: ArrayLike<number>): void {
+    const fn = "KNearestNeighbor.train";
+    const [N] = checkMatrix(fn, "X", X);
+    if (N === 0) throw new Error(`${fn}: X has no rows (shape [${X.shape}])`);
+    const labels = checkLabels(fn, y, N);
+    this.XTrain = X;
+    this.yTrain = labels;
+    this.numClasses = labels.reduce((m, v) => Math.max(m, v), 0) + 1;
+    this.#trainNorms = rowSquaredNorms(X);
+  }
+
+  /**
+   * Distances `(numTest, numTrain)` by a double loop over test and training rows:
+   * `dists[i, j] = sqrt(Σ_d (X[i, d] − XTrain[j, d])²)`, summed in float64.
+   */
+  computeDistancesTwoLoops(X: Tensor): Tensor {
+    const { train, Xc, numTest, numTrain, D } = this.#prepare(
+      "KNearestNeighbor.computeDistancesTwoLoops",
+      X,
+    );
+    const out = Tensor.zeros([numTest, numTrain], X.dtype);
+    const a = Xc.data, b = train.data, o = out.data;
+    for (let i = 0; i < numTest; i++) {
+      for (let j = 0; j < numTrain; j++) {
+        let sum = 0;
+        for (let d = 0; d < D; d++) {
+          const diff = a[i * D + d] - b[j * D + d];
+          sum += diff * diff;
+        }
+        o[i * numTrain + j] = Math.sqrt(sum);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Distances `(numTest, numTrain)` with one loop over test rows, each row done with whole-
+   * tensor operations as in the notebook: `sqrt(sum((XTrain − X[i])², axis 1))`.
+   */
+  computeDistancesOneLoop(X: Tensor): Tensor {
+    const { train, Xc, numTest, numTrain } = this.#prepare(
+      "KNearestNeighbor.computeDistancesOneLoop",
+      X,
+    );
+    const out = Tensor.zeros([numTest, numTrain], X.dtype);
+    for (let i = 0; i < numTest; i++) {
+      const row = train.sub(Xc.sliceRows(i, i + 1)).square().sum(1).sqrt();
+      out.data.set(row.data, i * numTrain);
+    }
+    return out;
+  }
+
+  /**
+   * Distances `(numTest, numTrain)` with no explicit loop over examples:
+   * `sqrt(‖x‖² + ‖y‖² − 2·X·XTrainᵀ)`, the product by the (threaded) GEMM kernel, the norms
+   * in float64; rounding can make a tiny squared distance negative, which is clamped to 0
+   * before the square root.
+   */
+  computeDistancesNoLoops(X: Tensor): Tensor {
+    const { Xc, numTest, numTrain } = this.#prepare(
+      "KNearestNeighbor.computeDistancesNoLoops",
+      X,
+    );
+    const out = Tensor.zeros([numTest, numTrain], X.dtype);
+    const xNorms = rowSquaredNorms(Xc);
+    if (out.dtype === Xc.dtype) {
+      this.#distanceRows(Xc, xNorms, 0, numTest, out.data);
+    } else {
+      // The product runs in the training dtype; the result is rounded to X's.
+      const scratch = allocate(Xc.dtype, numTest * numTrain);
+      this.#distanceRows(Xc, xNorms, 0, numTest, scratch);
+      out.data.set(scratch);
+    }
+    return out;
+  }
+
+  /**
+   * Labels by a majority vote of the `k` nearest training examples of each row of `dists`
+   * (`(numTest, numTrain)`, as returned by the `computeDistances*` methods). Ties in
+   * distance keep the earlier training example; a tied vote goes to the smallest label.
+   */
+  predictLabels(dists: Tensor, k = 1): Int32Array {
+    const fn = "KNearestNeighbor.predictLabels";
+    const { numTrain } = this.#trained(fn);
+    const [numTest] = checkMatrix(fn, "dists", dists, numTrain);
+    this.#checkK(fn, k);
+    const voter = this.#voter(k);
+    const labels = new Int32Array(numTest);
+    for (let i = 0; i < numTest; i++) labels[i] = voter(dists.data, i * numTrain);
+    return labels;
+  }
+
+  /**
+   * Predicted labels of the rows of `X` `(numTest, D)`. With `numLoops: 0` (the default)
+   * the distances are computed in blocks of test rows and each row keeps only its `k`
+   * nearest, so memory stays bounded; the labels equal those of
+   * `predictLabels(computeDistancesNoLoops(X), k)`.
+   */
+  predict(X: Tensor, options: KnnPredictOptions = {}): Int32Array {
+    const fn = "KNearestNeighbor.predict";
+    checkOptionKeys(fn, options, PREDICT_OPTIONS);
+    const { k = 1, numLoops = 0, onBlock } = options;
+    const { numTrain } = this.#trained(fn);
+    this.#checkK(fn, k);
+    if (numLoops === 1) return this.predictLabels(this.computeDistancesOneLoop(X), k);
+    if (numLoops === 2) return this.predictLabels(this.computeDistancesTwoLoops(X), k);
+    if (numLoops !== 0) throw new Error(`${fn}: numLoops must be 0, 1 or 2, got ${numLoops}`);
+    const { Xc, numTest } = this.#prepare(fn, X);
+    const blockSize = options.blockSize === undefined
+      ? Math.max(1, Math.floor(BLOCK_ELEMENTS / numTrain))
+      : checkInt(fn, "blockSize", options.blockSize, 1);
+    if (onBlock !== undefined && typeof onBlock !== "function") {
+      throw new Error(`${fn}: onBlock must be a function, got ${onBlock}`);
+    }
+    const rows = Math.min(blockSize, numTest);
+    // The block buffer has the dtype of the product; its values are rounded to X's dtype
+    // first when the two differ, so the labels match predictLabels on X-dtype distances.
+    const block = allocate(Xc.dtype, rows * numTrain);
+    const rounded = X.dtype === Xc.dtype ? null : allocate(X.dtype, numTrain, false);
+    const xNorms = rowSquaredNorms(Xc);
+    const voter = this.#voter(k);
+    const labels = new Int32Array(numTest);
+    for (let start = 0; start < numTest; start += rows) {
+      const end = Math.min(numTest, start + rows);
+      this.#distanceRows(Xc, xNorms, start, end, block);
+      for (let i = start; i < end; i++) {
+        const offset = (i - start) * numTrain;
+        if (rounded === null) labels[i] = voter(block, offset);
+        else {
+          rounded.set(block.subarray(offset, offset + numTrain));
+          labels[i] = voter(rounded, 0);
+        }
+      }
+      onBlock?.(end, numTest);
+    }
+    return labels;
+  }
+
+  /** Rows [start, end) of the no-loop distances, written into `out` (row-major). */
+  #distanceRows(
+    Xc: Tensor,
+    xNorms: Float64Array,
+    start: number,
+    end: number,
+    out: FloatArray,
+  ): void {
+    const train = this.XTrain as Tensor;
+    const [numTrain, D] = train.shape;
+    const M = end - start;
+    // out = −2 · X[start:end] · XTrainᵀ, then the norms are added in float64.
+    gemmParallel(
+      false,
+      true,
+      M,
+      numTrain,
+      D,
+      -2,
+      Xc.data.subarray(start * D, end * D),
+      Math.max(D, 1),
+      train.data,
+      Math.max(D, 1),
+      0,
+      out,
+      numTrain,
+    );
+    const yy = this.#trainNorms;
+    for (let i = 0; i < M; i++) {
+      const xx = xNorms[start + i];
+      const base = i * numTrain;
+      for (let j = 0; j < numTrain; j++) {
+        const squared = xx + yy[j] + out[base + j];
+        // `<` rather than `>` keeps NaN as NaN instead of turning it into a distance 0.
+        out[base + j] = squared < 0 ? 0 : Math.sqrt(squared);
+      }
+    }
+  }
+
+  /**
+   * A function that votes for one row of distances (at `offset` in a flat array): keeps
+   * the k nearest with an insertion buffer (stable: an equal distance never displaces an
+   * earlier example; NaN counts as +∞), then counts their labels.
+   */
+  #voter(k: number): (dists: FloatArray, offset: number) => number {
+    const yTrain = this.yTrain as Int32Array;
+    const numTrain = yTrain.length;
+    const best = new Float64Array(k);
+    const bestIndex = new Int32Array(k);
+    const counts = new Int32Array(this.numClasses);
+    return (dists, offset) => {
+      let count = 0;
+      let worst = Infinity;
+      for (let j = 0; j < numTrain; j++) {
+        let d = dists[offset + j];
+        if (count === k && !(d < worst)) continue;
+        if (d !== d) d = Infinity;
+        let p = count < k ? count++ : k - 1;
+        while (p > 0 && best[p - 1] > d) {
+          best[p] = best[p - 1];
+          bestIndex[p] = bestIndex[p - 1];
+          p--;
+        }
+        best[p] = d;
+        bestIndex[p] = j;
+        if (count === k) worst = best[k - 1];
+      }
+      counts.fill(0);
+      for (let m = 0; m < k; m++) counts[yTrain[bestIndex[m]]]++;
+      let label = 0;
+      for (let c = 1; c < counts.length; c++) if (counts[c] > counts[label]) label = c;
+      return label;
+    };
+  }
+
+  #trained(fn: string): { train: Tensor; numTrain: number; D: number } {
+    if (this.XTrain === null) {
+      throw new Error(`${fn}: the classifier has no training data; call train(X, y) first`);
+    }
+    return { train: this.XTrain, numTrain: this.XTrain.shape[0], D: this.XTrain.shape[1] };
+  }
+
+  #checkK(fn: string, k: number): void {
+    const numTrain = (this.XTrain as Tensor).shape[0];
+    if (!Number.isInteger(k) || k < 1 || k > numTrain) {
+      throw new Error(
+        `${fn}: k must be an integer in [1, ${numTrain}] (the training set size), got ${k}`,
+      );
+    }
+  }
+
+  /** Checks X against the training data; `Xc` is X in the training dtype. */
+  #prepare(fn: string, X: Tensor) {
+    const { train, numTrain, D } = this.#trained(fn);
+    const [numTest] = checkMatrix(fn, "X", X, D);
+    return { train, Xc: cast(X, train.dtype), numTest, numTrain, D };
+  }
+}
+
+/** ‖row‖² of every row of a 2-d tensor, summed in float64. */
+function rowSquaredNorms(X: Tensor): Float64Array {
+  const [N, D] = X.shape;
+  const out = new Float64Array(N);
+  const x = X.data;
+  for (let i = 0; i < N; i++) {
+    let sum = 0;
+    for (let d = i * D, end = d + D; d < end; d++) sum += x[d] * x[d];
+    out[i] = sum;
+  }
+  return out;
+}
