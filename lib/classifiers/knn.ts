@@ -135,14 +135,18 @@ export class KNearestNeighbor {
       X,
     );
     const out = Tensor.zeros([numTest, numTrain], X.dtype);
-    const xNorms = rowSquaredNorms(Xc);
-    if (out.dtype === Xc.dtype) {
-      this.#distanceRows(Xc, xNorms, 0, numTest, out.data);
-    } else {
-      // The product runs in the training dtype; the result is rounded to X's.
-      const scratch = allocate(Xc.dtype, numTest * numTrain);
-      this.#distanceRows(Xc, xNorms, 0, numTest, scratch);
-      out.data.set(scratch);
+    // The product runs in the training dtype; the distances are rounded to X's.
+    const product = out.dtype === Xc.dtype ? out.data : allocate(Xc.dtype, numTest * numTrain);
+    this.#productRows(Xc, 0, numTest, product);
+    const xx = rowSquaredNorms(Xc), yy = this.#trainNorms;
+    const o = out.data;
+    for (let i = 0; i < numTest; i++) {
+      const base = i * numTrain;
+      for (let j = 0; j < numTrain; j++) {
+        const squared = xx[i] + yy[j] + product[base + j];
+        // `<` rather than `>` keeps NaN as NaN instead of turning it into a distance 0.
+        o[base + j] = squared < 0 ? 0 : Math.sqrt(squared);
+      }
     }
     return out;
   }
@@ -157,9 +161,9 @@ export class KNearestNeighbor {
     const { numTrain } = this.#trained(fn);
     const [numTest] = checkMatrix(fn, "dists", dists, numTrain);
     this.#checkK(fn, k);
-    const voter = this.#voter(k);
+    const voter = this.#voter(k, new Float64Array(numTrain), (d) => d);
     const labels = new Int32Array(numTest);
-    for (let i = 0; i < numTest; i++) labels[i] = voter(dists.data, i * numTrain);
+    for (let i = 0; i < numTest; i++) labels[i] = voter(dists.data, i * numTrain, 0);
     return labels;
   }
 
@@ -186,41 +190,29 @@ export class KNearestNeighbor {
       throw new Error(`${fn}: onBlock must be a function, got ${onBlock}`);
     }
     const rows = Math.min(blockSize, numTest);
-    // The block buffer has the dtype of the product; its values are rounded to X's dtype
-    // first when the two differ, so the labels match predictLabels on X-dtype distances.
+    // The block holds −2·X·XTrainᵀ; the voter adds the norms and takes square roots only
+    // for the few candidates that could enter a row's k nearest (see #voter).
     const block = allocate(Xc.dtype, rows * numTrain);
-    const rounded = X.dtype === Xc.dtype ? null : allocate(X.dtype, numTrain, false);
     const xNorms = rowSquaredNorms(Xc);
-    const voter = this.#voter(k);
+    const round = X.dtype === "float32" ? Math.fround : (v: number) => v;
+    const voter = this.#voter(k, this.#trainNorms, (s) => round(s < 0 ? 0 : Math.sqrt(s)));
     const labels = new Int32Array(numTest);
     for (let start = 0; start < numTest; start += rows) {
       const end = Math.min(numTest, start + rows);
-      this.#distanceRows(Xc, xNorms, start, end, block);
+      this.#productRows(Xc, start, end, block);
       for (let i = start; i < end; i++) {
-        const offset = (i - start) * numTrain;
-        if (rounded === null) labels[i] = voter(block, offset);
-        else {
-          rounded.set(block.subarray(offset, offset + numTrain));
-          labels[i] = voter(rounded, 0);
-        }
+        labels[i] = voter(block, (i - start) * numTrain, xNorms[i]);
       }
       onBlock?.(end, numTest);
     }
     return labels;
   }
 
-  /** Rows [start, end) of the no-loop distances, written into `out` (row-major). */
-  #distanceRows(
-    Xc: Tensor,
-    xNorms: Float64Array,
-    start: number,
-    end: number,
-    out: FloatArray,
-  ): void {
+  /** `out = −2 · X[start:end] · XTrainᵀ` by the threaded GEMM kernel. */
+  #productRows(Xc: Tensor, start: number, end: number, out: FloatArray): void {
     const train = this.XTrain as Tensor;
     const [numTrain, D] = train.shape;
     const M = end - start;
-    // out = −2 · X[start:end] · XTrainᵀ, then the norms are added in float64.
     gemmParallel(
       false,
       true,
@@ -236,45 +228,54 @@ export class KNearestNeighbor {
       out,
       numTrain,
     );
-    const yy = this.#trainNorms;
-    for (let i = 0; i < M; i++) {
-      const xx = xNorms[start + i];
-      const base = i * numTrain;
-      for (let j = 0; j < numTrain; j++) {
-        const squared = xx + yy[j] + out[base + j];
-        // `<` rather than `>` keeps NaN as NaN instead of turning it into a distance 0.
-        out[base + j] = squared < 0 ? 0 : Math.sqrt(squared);
-      }
-    }
   }
 
   /**
-   * A function that votes for one row of distances (at `offset` in a flat array): keeps
-   * the k nearest with an insertion buffer (stable: an equal distance never displaces an
-   * earlier example; NaN counts as +∞), then counts their labels.
+   * A function that votes for one row: `values` at `offset` holds, for every training
+   * example j, a number that becomes its squared distance as `s = xx + yy[j] + values[j]`
+   * and its distance as `toDistance(s)` (monotone non-decreasing). The k nearest by
+   * distance are kept in an insertion buffer — stable: an equal distance never displaces an
+   * earlier example; NaN counts as +∞ — then their labels are counted.
+   *
+   * Why two numbers per example: the buffer orders by the distance exactly as
+   * `computeDistancesNoLoops` would store it (square root, rounded to X's dtype), so the
+   * labels equal those of `predictLabels` on that matrix; but since `s ≥ s_worst` implies
+   * `toDistance(s) ≥ toDistance(s_worst)`, an example whose `s` is not below the `s` of the
+   * current k-th nearest can never enter, and almost every example is rejected by that
+   * one comparison, with no square root (the full pass of square roots cost 4 s of a
+   * 10,000 × 59,000 prediction).
    */
-  #voter(k: number): (dists: FloatArray, offset: number) => number {
+  #voter(
+    k: number,
+    yy: Float64Array,
+    toDistance: (s: number) => number,
+  ): (values: FloatArray, offset: number, xx: number) => number {
     const yTrain = this.yTrain as Int32Array;
     const numTrain = yTrain.length;
-    const best = new Float64Array(k);
+    const bestDistance = new Float64Array(k);
+    const bestSquared = new Float64Array(k);
     const bestIndex = new Int32Array(k);
     const counts = new Int32Array(this.numClasses);
-    return (dists, offset) => {
+    return (values, offset, xx) => {
       let count = 0;
-      let worst = Infinity;
+      let worstSquared = Infinity;
       for (let j = 0; j < numTrain; j++) {
-        let d = dists[offset + j];
-        if (count === k && !(d < worst)) continue;
-        if (d !== d) d = Infinity;
+        let s = xx + yy[j] + values[offset + j];
+        if (count === k && !(s < worstSquared)) continue;
+        if (s !== s) s = Infinity;
+        const d = s === Infinity ? Infinity : toDistance(s);
+        if (count === k && !(d < bestDistance[k - 1])) continue;
         let p = count < k ? count++ : k - 1;
-        while (p > 0 && best[p - 1] > d) {
-          best[p] = best[p - 1];
+        while (p > 0 && bestDistance[p - 1] > d) {
+          bestDistance[p] = bestDistance[p - 1];
+          bestSquared[p] = bestSquared[p - 1];
           bestIndex[p] = bestIndex[p - 1];
           p--;
         }
-        best[p] = d;
+        bestDistance[p] = d;
+        bestSquared[p] = s;
         bestIndex[p] = j;
-        if (count === k) worst = best[k - 1];
+        if (count === k) worstSquared = bestSquared[k - 1];
       }
       counts.fill(0);
       for (let m = 0; m < k; m++) counts[yTrain[bestIndex[m]]]++;

@@ -106,6 +106,18 @@ Deno.test("KNearestNeighbor.predict", async (t) => {
     });
   }
 
+  await t.step("blocked equals unblocked when X and the training set differ in dtype", () => {
+    for (const [trainType, testType] of [["float32", "float64"], ["float64", "float32"]] as const) {
+      const { knn } = trained(300, 16, trainType, rng);
+      const X = Tensor.randn([45, 16], rng, testType);
+      const dists = knn.computeDistancesNoLoops(X);
+      assert.equal(dists.dtype, testType);
+      for (const k of [1, 4]) {
+        assert.deepEqual(knn.predict(X, { k, blockSize: 10 }), knn.predictLabels(dists, k));
+      }
+    }
+  });
+
   await t.step("the loop versions predict the same labels", () => {
     const { knn } = trained(200, 10, "float64", rng);
     const X = Tensor.randn([30, 10], rng);
