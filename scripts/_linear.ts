@@ -11,7 +11,6 @@ import { join } from "node:path";
 import { LinearSVM, Softmax } from "../lib/classifiers/linear_classifier.ts";
 import { svmLossNaive, svmLossVectorized } from "../lib/classifiers/linear_svm.ts";
 import { softmaxLossNaive, softmaxLossVectorized } from "../lib/classifiers/softmax.ts";
-import type { DataSplits } from "../lib/data/preprocess.ts";
 import { gradCheckSparse, relError } from "../lib/gradient_check.ts";
 import { Rng } from "../lib/rng.ts";
 import { Tensor } from "../lib/tensor.ts";
