@@ -13,6 +13,7 @@
  * @module
  */
 
+import { gemm } from "../kernels/gemm.ts";
 import { gemmParallel } from "../kernels/gemm_parallel.ts";
 import { allocate, type FloatArray } from "../storage.ts";
 import { Tensor } from "../tensor.ts";
@@ -107,18 +108,29 @@ export class KNearestNeighbor {
   }
 
   /**
-   * Distances `(numTest, numTrain)` with one loop over test rows, each row done with whole-
-   * tensor operations as in the notebook: `sqrt(sum((XTrain − X[i])², axis 1))`.
+   * Distances `(numTest, numTrain)` with one loop over test rows, each row's distances to
+   * all training rows computed at once: the notebook vectorises `(XTrain − X[i])²` over the
+   * training rows; here the row is one matrix–vector product `−2·XTrain·X[i]` by the GEMM
+   * kernel plus the norms, `sqrt(‖X[i]‖² + ‖y‖² − 2·XTrain·X[i])` (clamped at 0). Per-row
+   * temporaries the size of the training set would be allocated and dropped 10,000 times.
    */
   computeDistancesOneLoop(X: Tensor): Tensor {
-    const { train, Xc, numTest, numTrain } = this.#prepare(
+    const { train, Xc, numTest, numTrain, D } = this.#prepare(
       "KNearestNeighbor.computeDistancesOneLoop",
       X,
     );
     const out = Tensor.zeros([numTest, numTrain], X.dtype);
+    const row = allocate(train.dtype, numTrain, false);
+    const xx = rowSquaredNorms(Xc), yy = this.#trainNorms;
+    const ld = Math.max(D, 1);
     for (let i = 0; i < numTest; i++) {
-      const row = train.sub(Xc.sliceRows(i, i + 1)).square().sum(1).sqrt();
-      out.data.set(row.data, i * numTrain);
+      const x = Xc.data.subarray(i * D, (i + 1) * D);
+      gemm(false, true, 1, numTrain, D, -2, x, ld, train.data, ld, 0, row, numTrain);
+      const base = i * numTrain;
+      for (let j = 0; j < numTrain; j++) {
+        const squared = xx[i] + yy[j] + row[j];
+        out.data[base + j] = squared < 0 ? 0 : Math.sqrt(squared);
+      }
     }
     return out;
   }
