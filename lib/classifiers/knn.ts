@@ -70,6 +70,12 @@ export class KNearestNeighbor {
   numClasses = 0;
   /** ‖y‖² of every training row, in float64. */
   #trainNorms: Float64Array = new Float64Array(0);
+  /**
+   * The block buffer of {@link KNearestNeighbor.predict}, kept between calls: a fresh
+   * 67 MB SharedArrayBuffer per call left the process ~90 MB larger after each one until
+   * the garbage collector caught up (measured in bench/knn_bench.ts).
+   */
+  #block: FloatArray | null = null;
 
   /** Remembers the training data (`X` is kept, not copied, as in the course). */
   train(X: Tensor, y: ArrayLike<number>): void {
@@ -204,7 +210,7 @@ export class KNearestNeighbor {
     const rows = Math.min(blockSize, numTest);
     // The block holds −2·X·XTrainᵀ; the voter adds the norms and takes square roots only
     // for the few candidates that could enter a row's k nearest (see #voter).
-    const block = allocate(Xc.dtype, rows * numTrain);
+    const block = this.#blockBuffer(Xc.dtype, rows * numTrain);
     const xNorms = rowSquaredNorms(Xc);
     const round = X.dtype === "float32" ? Math.fround : (v: number) => v;
     const voter = this.#voter(k, this.#trainNorms, (s) => round(s < 0 ? 0 : Math.sqrt(s)));
@@ -218,6 +224,16 @@ export class KNearestNeighbor {
       onBlock?.(end, numTest);
     }
     return labels;
+  }
+
+  /** A shared buffer of at least `size` elements of `dtype`, reused between calls. */
+  #blockBuffer(dtype: "float32" | "float64", size: number): FloatArray {
+    const b = this.#block;
+    if (b !== null && b.length >= size && (b instanceof Float32Array) === (dtype === "float32")) {
+      return b;
+    }
+    this.#block = allocate(dtype, size);
+    return this.#block;
   }
 
   /** `out = −2 · X[start:end] · XTrainᵀ` by the threaded GEMM kernel. */
