@@ -17,7 +17,7 @@
 import { KNearestNeighbor } from "../lib/classifiers/knn.ts";
 import { svmLossNaive, svmLossVectorized } from "../lib/classifiers/linear_svm.ts";
 import { softmaxLossNaive, softmaxLossVectorized } from "../lib/classifiers/softmax.ts";
-import { setNumThreads } from "../lib/parallel/pool.ts";
+import { setNumThreads } from "../lib/parallel/worker_pool.ts";
 import { Rng } from "../lib/rng.ts";
 import { Tensor } from "../lib/tensor.ts";
 import { meanMs, note, pairedRounds, reportRounds, timed } from "./_report.ts";

@@ -22,7 +22,7 @@ import { extractFeatures, type FeatureFn } from "../lib/features/extract.ts";
 import { colorHistogramHsv, intensityHistogram } from "../lib/features/histogram.ts";
 import { hogFeature } from "../lib/features/hog.ts";
 import { TwoLayerNet } from "../lib/models/two_layer_net.ts";
-import { defaultNumThreads, setNumThreads } from "../lib/parallel/pool.ts";
+import { defaultNumThreads, setNumThreads } from "../lib/parallel/worker_pool.ts";
 import { Rng } from "../lib/rng.ts";
 import { Solver } from "../lib/solver.ts";
 import { Tensor } from "../lib/tensor.ts";

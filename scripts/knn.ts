@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { kFoldSplits } from "../lib/classifiers/cross_validation.ts";
 import { KNearestNeighbor } from "../lib/classifiers/knn.ts";
 import type { DataSplits } from "../lib/data/preprocess.ts";
-import { defaultNumThreads, setNumThreads } from "../lib/parallel/pool.ts";
+import { defaultNumThreads, setNumThreads } from "../lib/parallel/worker_pool.ts";
 import { toImage } from "../lib/vis/grid.ts";
 import { writePng } from "../lib/vis/png.ts";
 import { figure, writeSvg } from "../lib/vis/plot.ts";

@@ -25,7 +25,7 @@ import { affineReluBackward, affineReluForward } from "../lib/layers/affine_relu
 import { softmaxLoss, svmLoss } from "../lib/layers/losses.ts";
 import { reluBackward, reluForward } from "../lib/layers/relu.ts";
 import { TwoLayerNet } from "../lib/models/two_layer_net.ts";
-import { defaultNumThreads, setNumThreads } from "../lib/parallel/pool.ts";
+import { defaultNumThreads, setNumThreads } from "../lib/parallel/worker_pool.ts";
 import { Rng } from "../lib/rng.ts";
 import { Solver } from "../lib/solver.ts";
 import { Tensor } from "../lib/tensor.ts";
