@@ -5,9 +5,13 @@
  * @module
  */
 
+import { checkOptionKeys as checkKeys } from "../options.ts";
 import { type DType, Tensor } from "../tensor.ts";
 
-/** Throws unless `options` is a plain object whose keys are all in `allowed`. */
+/**
+ * Throws unless `options` is a plain object whose keys are all in `allowed` (the library's
+ * `checkOptionKeys`, which also suggests the intended name of a misspelt key).
+ */
 export function checkOptionKeys(
   fn: string,
   options: unknown,
@@ -17,13 +21,7 @@ export function checkOptionKeys(
   if (options === null || typeof options !== "object" || Array.isArray(options)) {
     throw new Error(`${fn}: options must be an object, got ${String(options)}`);
   }
-  for (const key of Object.keys(options)) {
-    if (!allowed.includes(key)) {
-      throw new Error(
-        `${fn}: unknown option ${JSON.stringify(key)}; expected one of ${allowed.join(", ")}`,
-      );
-    }
-  }
+  checkKeys(fn, options, allowed);
 }
 
 /** Throws unless `X` is a 2-d Tensor (with `width` columns when given); returns `[N, D]`. */

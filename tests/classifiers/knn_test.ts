@@ -179,7 +179,7 @@ Deno.test("KNearestNeighbor errors name the function and the values", () => {
   assert.throws(
     // @ts-expect-error: an unknown option
     () => knn.predict(Tensor.zeros([2, 4]), { K: 3 }),
-    /predict: unknown option "K"; expected one of k, numLoops, blockSize, onBlock/,
+    /predict: unknown option "K" \(did you mean "k"\?\); valid options: k, numLoops, blockSize, onBlock/,
   );
   assert.throws(
     // @ts-expect-error: numLoops out of range

@@ -70,7 +70,7 @@ for (const Classifier of [LinearSVM, Softmax]) {
       assert.throws(
         // @ts-expect-error: an unknown option
         () => clf.train(train.X, train.y, { lr: 1 }),
-        new RegExp(`${name}\\.train: unknown option "lr"; expected one of learningRate`),
+        new RegExp(`${name}\\.train: unknown option "lr"; valid options: learningRate, reg`),
       );
       assert.throws(
         () => clf.train(train.X, Int32Array.from(train.y, (v) => v - 1)),
