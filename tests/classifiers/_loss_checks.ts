@@ -1,15 +1,14 @@
+/**
+ * The checks both assignment-1 losses share: naive against vectorized, both against
+ * numerical gradients, the regularization term, float32 inputs, and error messages.
+ */
 import assert from "node:assert/strict";
 import { evalNumericalGradient, relError } from "../../lib/gradient_check.ts";
-import { svmLossNaive, svmLossVectorized } from "../../lib/classifiers/linear_svm.ts";
-import { softmaxLossNaive, softmaxLossVectorized } from "../../lib/classifiers/softmax.ts";
 import { Rng } from "../../lib/rng.ts";
 import { Tensor } from "../../lib/tensor.ts";
 
-type LossFn = typeof svmLossNaive;
-const LOSSES: Record<string, [LossFn, LossFn]> = {
-  svm: [svmLossNaive, svmLossVectorized],
-  softmax: [softmaxLossNaive, softmaxLossVectorized],
-};
+/** A loss of assignment 1: `(W, X, y, reg) → [loss, dW]`. */
+export type LossFn = (W: Tensor, X: Tensor, y: ArrayLike<number>, reg: number) => [number, Tensor];
 
 function problem(seed: number) {
   const rng = new Rng(seed);
@@ -21,9 +20,10 @@ function problem(seed: number) {
   return { W, X, y };
 }
 
-for (const [name, [naive, vectorized]] of Object.entries(LOSSES)) {
+/** Registers the shared tests of one loss pair. */
+export function testLossPair(name: string, naive: LossFn, vectorized: LossFn, seed: number): void {
   Deno.test(`${name} loss`, async (t) => {
-    const { W, X, y } = problem(name === "svm" ? 1 : 2);
+    const { W, X, y } = problem(seed);
     await t.step("naive and vectorized agree (float64)", () => {
       for (const reg of [0, 0.7]) {
         const [a, dA] = naive(W, X, y, reg);
@@ -68,31 +68,3 @@ for (const [name, [naive, vectorized]] of Object.entries(LOSSES)) {
     });
   });
 }
-
-Deno.test("svm loss by hand", () => {
-  // One example of class 1, scores X·W = [1, 2, 4]: margins 1 − 2 + 1 = 0 (not counted)
-  // and 4 − 2 + 1 = 3.
-  const W = Tensor.fromArray([[1, 2, 4]]);
-  const X = Tensor.fromArray([[1]]);
-  for (const fn of [svmLossNaive, svmLossVectorized]) {
-    const [loss, dW] = fn(W, X, [1], 0);
-    assert.equal(loss, 3);
-    assert.deepEqual(dW.toNested(), [[0, -1, 1]]);
-  }
-});
-
-Deno.test("softmax loss by hand: zero weights give log C and p − onehot", () => {
-  const X = Tensor.fromArray([[1, 2], [3, 4]]);
-  for (const fn of [softmaxLossNaive, softmaxLossVectorized]) {
-    const [loss, dW] = fn(Tensor.zeros([2, 4]), X, [0, 3], 0);
-    assert.ok(Math.abs(loss - Math.log(4)) < 1e-15);
-    // dW[d, j] = (1/N) Σ_i X[i, d] (1/4 − [j = y_i]).
-    const expected = [[(1 + 3) / 8 - 0.5, 0.5, 0.5, 0.5 - 1.5], [
-      (2 + 4) / 8 - 1,
-      0.75,
-      0.75,
-      -1.25,
-    ]];
-    assert.ok(relError(dW, Tensor.fromArray(expected)) < 1e-15);
-  }
-});
