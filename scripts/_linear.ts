@@ -18,7 +18,10 @@ import { figure, writeSvg } from "../lib/vis/plot.ts";
 import {
   datasetSummary,
   type FlagSpec,
-  intFlag,
+  isInteger,
+  isListOf,
+  isNumber,
+  listFlag,
   loadData,
   MarkdownReport,
   round,
@@ -38,15 +41,6 @@ const LOSSES = {
 
 const SECTIONS = ["checks", "search", "test"] as const;
 
-function listFlag(name: string, list: string): number[] {
-  const values = list.split(",").map((s) => Number(s.trim()));
-  if (values.length === 0 || values.some((v) => !(v >= 0) || !Number.isFinite(v))) {
-    console.error(`--${name}: expected a comma-separated list of numbers ≥ 0, got ${list}`);
-    Deno.exit(2);
-  }
-  return values;
-}
-
 /** Runs the whole notebook for one loss. */
 export async function runLinearNotebook(kind: LinearKind): Promise<void> {
   const losses = LOSSES[kind];
@@ -55,34 +49,39 @@ export async function runLinearNotebook(kind: LinearKind): Promise<void> {
       type: "string",
       default: "1e-7,1e-6,1e-5,3e-5",
       value: "LIST",
-      help: "learning rates of the search",
+      help: "learning rates of the search (quick: 1e-6,1e-5)",
+      check: isListOf(isNumber({ above: 0 })),
     },
     regs: {
       type: "string",
       default: "0.1,10,1000,25000",
       value: "LIST",
-      help: "regularization strengths of the search",
+      help: "regularization strengths of the search (quick: 0.1,1000)",
+      check: isListOf(isNumber({ atLeast: 0 })),
     },
     iters: {
       type: "string",
       default: "1500",
       value: "N",
-      help: "SGD steps per search run, batch 200 (notebook: 1500)",
+      help: "SGD steps per search run, batch 200 (notebook: 1500; quick: 200)",
+      check: isInteger(1),
     },
     "final-iters": {
       type: "string",
       default: "4000",
       value: "N",
-      help: "SGD steps of each of the 4 stages of the final run",
+      help: "SGD steps of each of the 4 stages of the final run (quick: 200)",
+      check: isInteger(1),
     },
     "final-batch": {
       type: "string",
       default: "500",
       value: "N",
-      help: "minibatch of the final run",
+      help: "minibatch of the final run (quick: 200)",
+      check: isInteger(1),
     },
   };
-  const { flags, quick, seed, only, dir, elapsedSeconds } = await startScript({
+  const ctx = await startScript({
     script: kind,
     description: `Reproduces the cs231n '${losses.title}' notebook (assignment 1) on ` +
       "Fashion-MNIST: naive vs\nvectorized loss, gradient checks, a learning-rate × " +
@@ -91,26 +90,23 @@ export async function runLinearNotebook(kind: LinearKind): Promise<void> {
     sections: SECTIONS,
     extra,
   });
-  const lrs = quick ? [1e-6, 1e-5] : listFlag("lrs", flags.lrs as string);
-  const regs = quick ? [0.1, 1000] : listFlag("regs", flags.regs as string);
-  const iters = quick ? 200 : intFlag(flags, "iters", 1);
-  const finalIters = quick ? 200 : intFlag(flags, "final-iters", 1);
-  const finalBatch = quick ? 200 : intFlag(flags, "final-batch", 1);
+  const { flags, quick, seed, only, dir } = ctx;
+  const list = (name: string, quickValue: number[]) =>
+    quick && !ctx.given.has(name) ? quickValue : listFlag(flags, name);
+  const lrs = list("lrs", [1e-6, 1e-5]);
+  const regs = list("regs", [0.1, 1000]);
+  const iters = ctx.int("iters", 200);
+  const finalIters = ctx.int("final-iters", 200);
+  const finalBatch = ctx.int("final-batch", 200);
   const loaded = await loadData(
-    flags,
+    ctx,
     quick ? { numTraining: 1500, numValidation: 500, numTest: 500 } : {},
   );
   const data = flattenSplits(loaded);
   const imageShape = loaded.XTrain.shape.slice(1);
   const X = { train: withBias(data.XTrain), val: withBias(data.XVal), test: withBias(data.XTest) };
   const report = new MarkdownReport();
-  const results: Record<string, unknown> = {
-    script: kind,
-    mode: quick ? "quick" : "full",
-    dataset: datasetSummary(data),
-    seed,
-    biasTrick: "a column of ones appended to every image row",
-  };
+  const results: Record<string, unknown> = {};
   const make = () => (kind === "svm" ? new LinearSVM() : new Softmax());
 
   if (only.has("checks")) results.checks = runChecks();
@@ -121,14 +117,20 @@ export async function runLinearNotebook(kind: LinearKind): Promise<void> {
     best = search.best;
   }
   if (only.has("test")) results.test = await runTest(best);
-  results.totalSeconds = elapsedSeconds();
-  await writeResults(dir, results);
+  const merged = await writeResults(ctx, {
+    mode: quick ? "quick" : "full",
+    dataset: datasetSummary(data),
+    seed,
+    biasTrick: "a column of ones appended to every image row",
+    about: `data: ${data.dataset}${data.isMini ? " (mini subset)" : ""}, ${data.yTrain.length} ` +
+      `training, ${data.yVal.length} validation, ${data.yTest.length} test images, mean image ` +
+      `subtracted, bias column appended; seed ${seed}`,
+  }, results);
   await report.write(
     dir,
     `${losses.title} (${quick ? "quick run" : "full run"})`,
-    `Data: ${data.dataset}${data.isMini ? " (mini subset)" : ""}, ${data.yTrain.length} ` +
-      `training, ${data.yVal.length} validation, ${data.yTest.length} test images, mean image ` +
-      `subtracted, bias column appended; seed ${seed}.`,
+    merged,
+    ["checks", "search", "test"],
   );
 
   // -------------------------------------------------------------------------------------
@@ -137,6 +139,7 @@ export async function runLinearNotebook(kind: LinearKind): Promise<void> {
   function runChecks(): Record<string, unknown> {
     const numDev = Math.min(500, data.yTrain.length);
     section(`Checks: naive vs vectorized on ${numDev} training images (float64)`);
+    report.begin("checks");
     const rng = new Rng(seed);
     const devIdx = rng.choice(data.yTrain.length, numDev, { replace: false });
     const Xdev = X.train.take(devIdx).astype("float64");
@@ -196,6 +199,7 @@ export async function runLinearNotebook(kind: LinearKind): Promise<void> {
   /** Learning rate × regularization on the validation set. */
   async function runSearch() {
     section(`Search: ${lrs.length} learning rates × ${regs.length} strengths, ${iters} steps`);
+    report.begin("search");
     const rows: (string | number)[][] = [];
     const runs: Record<string, unknown>[] = [];
     let best = { learningRate: lrs[0], reg: regs[0], valAcc: -1 };
@@ -264,6 +268,7 @@ export async function runLinearNotebook(kind: LinearKind): Promise<void> {
   async function runTest(best: { learningRate: number; reg: number }) {
     const stages = [1, 1 / 3, 1 / 10, 1 / 30].map((f) => best.learningRate * f);
     section(`Test: lr ${stages.map((s) => s.toExponential(1)).join(" → ")}, reg ${best.reg}`);
+    report.begin("test");
     const clf = make();
     const rng = new Rng(seed);
     const history: number[] = [];

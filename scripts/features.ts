@@ -29,7 +29,10 @@ import { Tensor } from "../lib/tensor.ts";
 import { writePng } from "../lib/vis/png.ts";
 import {
   datasetSummary,
-  intFlag,
+  isInteger,
+  isListOf,
+  isNumber,
+  listFlag,
   loadData,
   MarkdownReport,
   round,
@@ -42,7 +45,7 @@ import { accuracy, imageRows, timed, withBias } from "./_a1.ts";
 const SCRIPT = "features";
 const SECTIONS = ["svm", "net"] as const;
 
-const { flags, quick, seed, only, dir, elapsedSeconds } = await startScript({
+const ctx = await startScript({
   script: SCRIPT,
   description:
     "Reproduces the cs231n 'Image features' notebook (assignment 1) on Fashion-MNIST:\n" +
@@ -55,54 +58,79 @@ const { flags, quick, seed, only, dir, elapsedSeconds } = await startScript({
       default: "4,7",
       value: "LIST",
       help: "HOG cell sizes; one HOG per size, concatenated (course: 8)",
+      check: isListOf(isInteger(1)),
     },
-    nbin: { type: "string", default: "10", value: "N", help: "histogram bins (course: 10)" },
-    "svm-iters": { type: "string", default: "3000", value: "N", help: "SGD steps per SVM run" },
-    hiddens: { type: "string", default: "500", value: "LIST", help: "hidden sizes searched" },
-    lrs: { type: "string", default: "1e-3,3e-4", value: "LIST", help: "Adam rates searched" },
-    regs: { type: "string", default: "0,1e-3", value: "LIST", help: "L2 strengths searched" },
-    epochs: { type: "string", default: "15", value: "N", help: "epochs of each net" },
-    threads: { type: "string", value: "N", help: "threads (default: one per core)" },
+    nbin: {
+      type: "string",
+      default: "10",
+      value: "N",
+      help: "histogram bins (course: 10)",
+      check: isInteger(1),
+    },
+    "svm-iters": {
+      type: "string",
+      default: "3000",
+      value: "N",
+      help: "SGD steps per SVM run (quick: 300)",
+      check: isInteger(1),
+    },
+    hiddens: {
+      type: "string",
+      default: "500",
+      value: "LIST",
+      help: "hidden sizes searched (quick: 100)",
+      check: isListOf(isInteger(1)),
+    },
+    lrs: {
+      type: "string",
+      default: "1e-3,3e-4",
+      value: "LIST",
+      help: "Adam rates searched (quick: 1e-3)",
+      check: isListOf(isNumber({ above: 0 })),
+    },
+    regs: {
+      type: "string",
+      default: "0,1e-3",
+      value: "LIST",
+      help: "L2 strengths searched (quick: 0)",
+      check: isListOf(isNumber({ atLeast: 0 })),
+    },
+    epochs: {
+      type: "string",
+      default: "15",
+      value: "N",
+      help: "epochs of each net (quick: 2)",
+      check: isInteger(1),
+    },
+    threads: {
+      type: "string",
+      value: "N",
+      help: "threads (default: one per core)",
+      check: isInteger(1),
+    },
   },
 });
+const { flags, quick, seed, only, dir } = ctx;
 
-const threads = flags.threads === undefined ? defaultNumThreads() : intFlag(flags, "threads", 1);
+const threads = flags.threads === undefined ? defaultNumThreads() : ctx.int("threads");
 await setNumThreads(threads);
-const numbers = (name: string, integer = false) => {
-  const values = (flags[name] as string).split(",").map(Number);
-  if (values.some((v) => !Number.isFinite(v) || v < 0 || (integer && !Number.isInteger(v)))) {
-    console.error(
-      `--${name}: expected ${integer ? "integers" : "numbers"} ≥ 0, got ${flags[name]}`,
-    );
-    Deno.exit(2);
-  }
-  return values;
-};
-const cells = numbers("cells", true);
-const nbin = intFlag(flags, "nbin", 1);
-const svmIters = quick ? 300 : intFlag(flags, "svm-iters", 1);
-const hiddens = quick ? [100] : numbers("hiddens", true);
-const lrs = quick ? [1e-3] : numbers("lrs");
-const regs = quick ? [0] : numbers("regs");
-const epochs = quick ? 2 : intFlag(flags, "epochs", 1);
+const list = (name: string, quickValue?: number[]) =>
+  quick && quickValue !== undefined && !ctx.given.has(name) ? quickValue : listFlag(flags, name);
+const cells = list("cells");
+const nbin = ctx.int("nbin");
+const svmIters = ctx.int("svm-iters", 300);
+const hiddens = list("hiddens", [100]);
+const lrs = list("lrs", [1e-3]);
+const regs = list("regs", [0]);
+const epochs = ctx.int("epochs", 2);
 const report = new MarkdownReport();
 
 // Raw 0–255 images: the features are computed on pixels, not on mean-subtracted values.
-const data = await loadData(flags, {
+const data = await loadData(ctx, {
   subtractMean: false,
   ...(quick ? { numTraining: 1500, numValidation: 500, numTest: 500 } : {}),
 });
-const results: Record<string, unknown> = {
-  script: SCRIPT,
-  mode: quick ? "quick" : "full",
-  dataset: {
-    ...datasetSummary(data),
-    preprocessing: "features of the raw 0..255 images, standardised with the training " +
-      "mean and std, bias column appended",
-  },
-  seed,
-  threads,
-};
+const results: Record<string, unknown> = {};
 
 const colour = data.XTrain.shape[1] === 3;
 const featureFns: FeatureFn[] = [
@@ -117,6 +145,7 @@ const featureNames = [
 ];
 
 section(`Features: ${featureNames.join(" + ")}`);
+report.begin("features");
 const [features, extractSeconds] = timed(() => ({
   train: extractFeatures(images(data.XTrain), featureFns),
   val: extractFeatures(images(data.XVal), featureFns),
@@ -142,6 +171,7 @@ if (rawPixels.svm !== undefined) {
 if (rawPixels.net !== undefined) {
   summaryRows.push(["TwoLayerNet", "raw pixels", "", rawPixels.net.toFixed(4)]);
 }
+report.begin("summary");
 report.table(
   "Features against raw pixels (test accuracy)",
   ["classifier", "input", "val acc", "test acc"],
@@ -150,14 +180,24 @@ report.table(
     "come from out/svm/results.json and out/two_layer_net/results.json (full runs) when " +
     "present.",
 );
-results.rawPixels = rawPixels;
-results.totalSeconds = elapsedSeconds();
-await writeResults(dir, results);
+results.summary = { rawPixels, rows: summaryRows };
+const merged = await writeResults(ctx, {
+  mode: quick ? "quick" : "full",
+  dataset: {
+    ...datasetSummary(data),
+    preprocessing: "features of the raw 0..255 images, standardised with the training " +
+      "mean and std, bias column appended",
+  },
+  seed,
+  threads,
+  about: `data: ${data.dataset}${data.isMini ? " (mini subset)" : ""}, ${data.yTrain.length} ` +
+    `training, ${data.yVal.length} validation, ${data.yTest.length} test images; seed ${seed}`,
+}, results);
 await report.write(
   dir,
   `Image features (${quick ? "quick run" : "full run"})`,
-  `Data: ${data.dataset}${data.isMini ? " (mini subset)" : ""}, ${data.yTrain.length} training, ` +
-    `${data.yVal.length} validation, ${data.yTest.length} test images; seed ${seed}.`,
+  merged,
+  ["features", "svm", "net", "summary"],
 );
 Deno.exit(0);
 
@@ -196,11 +236,17 @@ async function readRawResults(): Promise<{ svm?: number; net?: number }> {
     }
   };
   const svm = await read("svm"), net = await read("two_layer_net");
-  const sameData = (r: { dataset?: { name?: string; isMini?: boolean } } | null) =>
-    r?.dataset?.name === data.dataset && r?.dataset?.isMini === data.isMini;
+  // The data set is recorded with the run that produced the section.
+  type Run = { sections?: string[]; dataset?: { name?: string; isMini?: boolean } };
+  const sameData = (r: { runs?: Run[] } | null, key: string) => {
+    const d = r?.runs?.find((run) => run.sections?.includes(key))?.dataset;
+    return d?.name === data.dataset && d?.isMini === data.isMini;
+  };
   return {
-    ...(sameData(svm) && svm.test?.testAcc !== undefined ? { svm: svm.test.testAcc } : {}),
-    ...(sameData(net) && net.train?.testAcc !== undefined ? { net: net.train.testAcc } : {}),
+    ...(sameData(svm, "test") && svm.test?.testAcc !== undefined ? { svm: svm.test.testAcc } : {}),
+    ...(sameData(net, "train") && net.train?.testAcc !== undefined
+      ? { net: net.train.testAcc }
+      : {}),
   };
 }
 
@@ -208,6 +254,7 @@ async function readRawResults(): Promise<{ svm?: number; net?: number }> {
 async function runSvm() {
   const lrsSvm = quick ? [1e-3, 1e-2] : [1e-4, 1e-3, 1e-2];
   const regsSvm = quick ? [1e-3] : [1e-4, 1e-2, 1];
+  report.begin("svm");
   section(
     `LinearSVM on features: ${lrsSvm.length} × ${regsSvm.length} settings, ${svmIters} steps`,
   );
@@ -285,6 +332,7 @@ function runNet() {
   const settings = hiddens.flatMap((hiddenDim) =>
     lrs.flatMap((learningRate) => regs.map((reg) => ({ hiddenDim, learningRate, reg })))
   );
+  report.begin("net");
   section(`TwoLayerNet on features: ${settings.length} settings, ${epochs} epochs each`);
   const rows: (string | number)[][] = [];
   const runs: Record<string, number>[] = [];

@@ -24,7 +24,7 @@ import { writePng } from "../lib/vis/png.ts";
 import { figure, writeSvg } from "../lib/vis/plot.ts";
 import {
   datasetSummary,
-  intFlag,
+  isInteger,
   loadData,
   MarkdownReport,
   round,
@@ -38,7 +38,7 @@ const SCRIPT = "knn";
 const SECTIONS = ["distances", "cross-validation", "test"] as const;
 const K_CHOICES = [1, 3, 5, 8, 10, 12, 15, 20, 50, 100];
 
-const { flags, quick, seed, only, dir, elapsedSeconds } = await startScript({
+const ctx = await startScript({
   script: SCRIPT,
   description: "Reproduces the cs231n 'k-Nearest Neighbor' notebook on Fashion-MNIST: the\n" +
     "three distance versions, 5-fold cross-validation of k, and the best k on the test set.",
@@ -48,62 +48,81 @@ const { flags, quick, seed, only, dir, elapsedSeconds } = await startScript({
       type: "string",
       default: "5000",
       value: "N",
-      help: "training images of the distances section (notebook: 5000)",
+      help: "training images of the distances section (notebook: 5000; quick: 500)",
+      check: isInteger(1),
     },
     "subset-test": {
       type: "string",
       default: "500",
       value: "N",
-      help: "test images of the distances section (notebook: 500)",
+      help: "test images of the distances section (notebook: 500; quick: 100)",
+      check: isInteger(1),
     },
     "cv-train": {
       type: "string",
       default: "10000",
       value: "N",
-      help: "training images split into the cross-validation folds",
+      help: "training images split into the cross-validation folds (quick: 1000)",
+      check: isInteger(2),
     },
-    folds: { type: "string", default: "5", value: "N", help: "number of folds" },
-    k: { type: "string", value: "N", help: "k of the test section (default: the best of CV)" },
-    threads: { type: "string", value: "N", help: "threads (default: one per core)" },
+    folds: {
+      type: "string",
+      default: "5",
+      value: "N",
+      help: "number of folds",
+      check: isInteger(2),
+    },
+    k: {
+      type: "string",
+      value: "N",
+      help: "k of the test section (default: the best of CV)",
+      check: isInteger(1),
+    },
+    threads: {
+      type: "string",
+      value: "N",
+      help: "threads (default: one per core)",
+      check: isInteger(1),
+    },
   },
 });
+const { flags, quick, seed, only, dir } = ctx;
 
-const threads = flags.threads === undefined ? defaultNumThreads() : intFlag(flags, "threads", 1);
+const threads = flags.threads === undefined ? defaultNumThreads() : ctx.int("threads");
 await setNumThreads(threads);
 const peak = new PeakRss();
 const data = flattenSplits(
-  await loadData(flags, quick ? { numTraining: 1500, numValidation: 0, numTest: 500 } : {}),
+  await loadData(ctx, quick ? { numTraining: 1500, numValidation: 0, numTest: 500 } : {}),
 );
 peak.sample();
-const subsetTrain = Math.min(quick ? 500 : intFlag(flags, "subset-train", 1), data.yTrain.length);
-const subsetTest = Math.min(quick ? 100 : intFlag(flags, "subset-test", 1), data.yTest.length);
-const cvTrain = Math.min(quick ? 1000 : intFlag(flags, "cv-train", 2), data.yTrain.length);
-const numFolds = quick ? 5 : intFlag(flags, "folds", 2);
+const subsetTrain = Math.min(ctx.int("subset-train", 500), data.yTrain.length);
+const subsetTest = Math.min(ctx.int("subset-test", 100), data.yTest.length);
+const cvTrain = Math.min(ctx.int("cv-train", 1000), data.yTrain.length);
+const numFolds = Math.min(ctx.int("folds"), cvTrain);
 const report = new MarkdownReport();
-const results: Record<string, unknown> = {
-  script: SCRIPT,
-  mode: quick ? "quick" : "full",
-  dataset: datasetSummary(data),
-  seed,
-  threads,
-};
+const results: Record<string, unknown> = {};
 
 if (only.has("distances")) results.distances = await runDistances(data);
-let bestK = flags.k === undefined ? 1 : intFlag(flags, "k", 1);
+let bestK = flags.k === undefined ? 1 : ctx.int("k");
 if (only.has("cross-validation")) {
   const cv = await runCrossValidation(data);
   results.crossValidation = cv;
   if (flags.k === undefined) bestK = cv.bestK;
 }
 if (only.has("test")) results.test = runTest(data, bestK);
-results.totalSeconds = elapsedSeconds();
-await writeResults(dir, results);
+const merged = await writeResults(ctx, {
+  mode: quick ? "quick" : "full",
+  dataset: datasetSummary(data),
+  seed,
+  threads,
+  about: `data: ${data.dataset}${data.isMini ? " (mini subset)" : ""}; ${threads} thread(s); ` +
+    `seed ${seed}`,
+}, results);
 await report.write(
   dir,
   `k-Nearest Neighbor (${quick ? "quick run" : "full run"})`,
-  `Data: ${data.dataset}${
-    data.isMini ? " (mini subset)" : ""
-  }; ${threads} thread(s); seed ${seed}.`,
+  merged,
+  ["distances", "crossValidation", "test"],
 );
 Deno.exit(0);
 
@@ -121,6 +140,7 @@ function subset(d: DataSplits) {
 /** The notebook's distance checks on a subset. */
 async function runDistances(d: DataSplits): Promise<Record<string, unknown>> {
   section(`Distances: ${subsetTest} test × ${subsetTrain} training images`);
+  report.begin("distances");
   const s = subset(d);
   const knn = new KNearestNeighbor();
   knn.train(s.XTrain, s.yTrain);
@@ -183,6 +203,7 @@ async function runDistances(d: DataSplits): Promise<Record<string, unknown>> {
 /** k-fold cross-validation of k on the first `cvTrain` training images. */
 async function runCrossValidation(d: DataSplits) {
   section(`Cross-validation: ${numFolds} folds of the first ${cvTrain} training images`);
+  report.begin("crossValidation");
   const X = d.XTrain.sliceRows(0, cvTrain), y = d.yTrain.subarray(0, cvTrain);
   const ks = K_CHOICES.filter((k) => k <= cvTrain - Math.ceil(cvTrain / numFolds));
   const foldAccuracies: Record<number, number[]> = {};
@@ -255,6 +276,7 @@ function runTest(d: DataSplits, k: number) {
   const [numTrain, D] = d.XTrain.shape;
   const numTest = d.yTest.length;
   section(`Test: k = ${k}, ${numTest} test × ${numTrain} training images, ${D}-d`);
+  report.begin("test");
   const knn = new KNearestNeighbor();
   knn.train(d.XTrain, d.yTrain);
   let lastPrint = performance.now();

@@ -31,10 +31,12 @@ import { Solver } from "../lib/solver.ts";
 import { Tensor } from "../lib/tensor.ts";
 import {
   datasetSummary,
-  intFlag,
+  isInteger,
+  isListOf,
+  isNumber,
+  listFlag,
   loadData,
   MarkdownReport,
-  numberFlag,
   round,
   section,
   startScript,
@@ -45,7 +47,7 @@ import { writeFirstLayerWeights, writeTrainingCurves } from "./_plots.ts";
 const SCRIPT = "two_layer_net";
 const SECTIONS = ["checks", "search", "train"] as const;
 
-const { flags, quick, seed, only, dir, elapsedSeconds } = await startScript({
+const ctx = await startScript({
   script: SCRIPT,
   description: "Reproduces the cs231n two-layer net notebook (assignment 1) on Fashion-MNIST:\n" +
     "layer and model gradient checks, a hyperparameter search, and the best net trained\n" +
@@ -56,53 +58,96 @@ const { flags, quick, seed, only, dir, elapsedSeconds } = await startScript({
       type: "string",
       default: "10000",
       value: "N",
-      help: "training images of each search run",
+      help: "training images of each search run (quick: 1000)",
+      check: isInteger(1),
     },
-    "search-epochs": { type: "string", default: "5", value: "N", help: "epochs per search run" },
-    hiddens: { type: "string", default: "100,500", value: "LIST", help: "hidden sizes searched" },
-    lrs: { type: "string", default: "5e-4,2e-3", value: "LIST", help: "Adam rates searched" },
-    regs: { type: "string", default: "0,0.01", value: "LIST", help: "L2 strengths searched" },
-    epochs: { type: "string", default: "15", value: "N", help: "epochs of the final training" },
-    "lr-decay": { type: "string", default: "0.9", value: "X", help: "decay per epoch (final)" },
-    "batch-size": { type: "string", default: "200", value: "N", help: "minibatch size" },
-    "weight-scale": { type: "string", default: "1e-3", value: "X", help: "init std" },
-    threads: { type: "string", value: "N", help: "threads (default: one per core)" },
+    "search-epochs": {
+      type: "string",
+      default: "5",
+      value: "N",
+      help: "epochs per search run (quick: 1)",
+      check: isInteger(1),
+    },
+    hiddens: {
+      type: "string",
+      default: "100,500",
+      value: "LIST",
+      help: "hidden sizes searched (quick: 50)",
+      check: isListOf(isInteger(1)),
+    },
+    lrs: {
+      type: "string",
+      default: "5e-4,2e-3",
+      value: "LIST",
+      help: "Adam rates searched (quick: 1e-3)",
+      check: isListOf(isNumber({ above: 0 })),
+    },
+    regs: {
+      type: "string",
+      default: "0,0.01",
+      value: "LIST",
+      help: "L2 strengths searched (quick: 0,0.01)",
+      check: isListOf(isNumber({ atLeast: 0 })),
+    },
+    epochs: {
+      type: "string",
+      default: "15",
+      value: "N",
+      help: "epochs of the final training (quick: 2)",
+      check: isInteger(1),
+    },
+    "lr-decay": {
+      type: "string",
+      default: "0.9",
+      value: "X",
+      help: "decay per epoch (final)",
+      check: isNumber({ above: 0, atMost: 1 }),
+    },
+    "batch-size": {
+      type: "string",
+      default: "200",
+      value: "N",
+      help: "minibatch size",
+      check: isInteger(1),
+    },
+    "weight-scale": {
+      type: "string",
+      default: "1e-3",
+      value: "X",
+      help: "init std",
+      check: isNumber({ above: 0 }),
+    },
+    threads: {
+      type: "string",
+      value: "N",
+      help: "threads (default: one per core)",
+      check: isInteger(1),
+    },
   },
 });
+const { flags, quick, seed, only, dir } = ctx;
 
-const threads = flags.threads === undefined ? defaultNumThreads() : intFlag(flags, "threads", 1);
+const threads = flags.threads === undefined ? defaultNumThreads() : ctx.int("threads");
 await setNumThreads(threads);
-const list = (name: string) => {
-  const values = (flags[name] as string).split(",").map(Number);
-  if (values.some((v) => !Number.isFinite(v) || v < 0)) {
-    console.error(`--${name}: expected numbers ≥ 0 separated by commas, got ${flags[name]}`);
-    Deno.exit(2);
-  }
-  return values;
-};
-const hiddens = quick ? [50] : list("hiddens");
-const lrs = quick ? [1e-3] : list("lrs");
-const regs = quick ? [0, 0.01] : list("regs");
-const searchTrain = quick ? 1000 : intFlag(flags, "search-train", 1);
-const searchEpochs = quick ? 1 : intFlag(flags, "search-epochs", 1);
-const epochs = quick ? 2 : intFlag(flags, "epochs", 1);
-const lrDecay = numberFlag(flags, "lr-decay");
-const batchSize = intFlag(flags, "batch-size", 1);
-const weightScale = numberFlag(flags, "weight-scale");
+const list = (name: string, quickValue: number[]) =>
+  quick && !ctx.given.has(name) ? quickValue : listFlag(flags, name);
+const hiddens = list("hiddens", [50]);
+const lrs = list("lrs", [1e-3]);
+const regs = list("regs", [0, 0.01]);
+const searchTrain = ctx.int("search-train", 1000);
+const searchEpochs = ctx.int("search-epochs", 1);
+const epochs = ctx.int("epochs", 2);
+const lrDecay = ctx.number("lr-decay");
+const batchSize = ctx.int("batch-size");
+const weightScale = ctx.number("weight-scale");
 const report = new MarkdownReport();
 
 const needsData = only.has("search") || only.has("train");
 const data = needsData
-  ? await loadData(flags, quick ? { numTraining: 1500, numValidation: 500, numTest: 500 } : {})
+  ? await loadData(ctx, quick ? { numTraining: 1500, numValidation: 500, numTest: 500 } : {})
   : null;
 const inputDim = data ? data.XTrain.size / data.XTrain.shape[0] : 0;
-const results: Record<string, unknown> = {
-  script: SCRIPT,
-  mode: quick ? "quick" : "full",
-  dataset: data && datasetSummary(data),
-  seed,
-  threads,
-};
+const results: Record<string, unknown> = {};
 
 if (only.has("checks")) results.checks = runChecks();
 let best = { hiddenDim: hiddens[0], learningRate: lrs[0], reg: regs[0] };
@@ -112,15 +157,21 @@ if (data && only.has("search")) {
   best = search.best;
 }
 if (data && only.has("train")) results.train = await runTrain(data, best);
-results.totalSeconds = elapsedSeconds();
-await writeResults(dir, results);
+const merged = await writeResults(ctx, {
+  mode: quick ? "quick" : "full",
+  dataset: data && datasetSummary(data),
+  seed,
+  threads,
+  about: data
+    ? `data: ${data.dataset}${data.isMini ? " (mini subset)" : ""}, ${data.yTrain.length} ` +
+      `training, ${data.yVal.length} validation, ${data.yTest.length} test images; seed ${seed}`
+    : `seed ${seed}`,
+}, results);
 await report.write(
   dir,
   `Two-layer net (${quick ? "quick run" : "full run"})`,
-  data
-    ? `Data: ${data.dataset}${data.isMini ? " (mini subset)" : ""}, ${data.yTrain.length} ` +
-      `training, ${data.yVal.length} validation, ${data.yTest.length} test images; seed ${seed}.`
-    : "",
+  merged,
+  ["checks", "search", "train"],
 );
 Deno.exit(0);
 
@@ -129,6 +180,7 @@ Deno.exit(0);
 /** The notebook's layer and model checks, in float64. */
 function runChecks(): Record<string, number> {
   section("Checks: layers, losses and TwoLayerNet against numerical gradients (float64)");
+  report.begin("checks");
   const rng = new Rng(seed);
   const errors: Record<string, number> = {};
   const put = (name: string, value: number) => {
@@ -313,6 +365,7 @@ function runSearch(d: DataSplits) {
       hiddens.length * lrs.length * regs.length
     } settings, ${n} images, ${searchEpochs} epochs`,
   );
+  report.begin("search");
   const rows: (string | number)[][] = [];
   const runs: Record<string, number>[] = [];
   let best = { hiddenDim: hiddens[0], learningRate: lrs[0], reg: regs[0], valAcc: -1 };
@@ -362,6 +415,7 @@ async function runTrain(
     `Train: ${inputDim}-${config.hiddenDim}-10, Adam lr ${config.learningRate}, decay ${lrDecay}, ` +
       `reg ${config.reg}, ${epochs} epochs on ${d.yTrain.length} images`,
   );
+  report.begin("train");
   const t0 = performance.now();
   const solver = train(d, d.yTrain.length, config, epochs, lrDecay, true);
   const seconds = (performance.now() - t0) / 1000;
