@@ -224,6 +224,34 @@ export {
   makeFoolingImage,
 } from "./lib/visualization/mod.ts";
 
+// Assignment 1: classifiers and image features.
+export { KNearestNeighbor, type KnnPredictOptions } from "./lib/classifiers/knn.ts";
+export {
+  arraySplitRanges,
+  type FoldSplit,
+  type KFoldOptions,
+  kFoldSplits,
+} from "./lib/classifiers/cross_validation.ts";
+export { svmLossNaive, svmLossVectorized } from "./lib/classifiers/linear_svm.ts";
+export { softmaxLossNaive, softmaxLossVectorized } from "./lib/classifiers/softmax.ts";
+export {
+  LinearClassifier,
+  LinearSVM,
+  type LinearTrainOptions,
+  Softmax,
+} from "./lib/classifiers/linear_classifier.ts";
+export { hogFeature, type HogOptions, rgb2gray } from "./lib/features/hog.ts";
+export {
+  colorHistogramHsv,
+  type HistogramOptions,
+  intensityHistogram,
+} from "./lib/features/histogram.ts";
+export {
+  extractFeatures,
+  type ExtractFeaturesOptions,
+  type FeatureFn,
+} from "./lib/features/extract.ts";
+
 // Data.
 export type { RawImageDataset } from "./lib/data/dataset.ts";
 export { encodeIdx, type IdxArray, parseIdx, readIdxFile } from "./lib/data/idx.ts";
