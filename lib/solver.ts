@@ -14,7 +14,7 @@
  */
 
 import { LabelRangeError } from "./layers/losses.ts";
-import { checkOptionKeys } from "./options.ts";
+import { checkOptionKeys } from "./checks.ts";
 import type { TrainableModel } from "./models/model.ts";
 import { type OptimConfig, UPDATE_RULES, type UpdateRule, type UpdateRuleName } from "./optim.ts";
 import { loadParams, saveParams } from "./io/safetensors.ts";

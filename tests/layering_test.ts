@@ -24,7 +24,7 @@ const FLOORS: [prefix: string, floor: number][] = [
   ["lib/scratch.ts", 0],
   ["lib/rng.ts", 0],
   ["lib/progress.ts", 0],
-  ["lib/options.ts", 0],
+  ["lib/checks.ts", 0],
   // The worker pool: threads, jobs and their shared-memory protocol; knows no kernel.
   ["lib/parallel/", 1],
   // Every hot loop, on raw typed arrays; registers its own pool jobs.

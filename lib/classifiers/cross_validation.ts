@@ -7,7 +7,7 @@
  */
 
 import { getGlobalRng, type Rng } from "../rng.ts";
-import { checkInt, checkOptionKeys } from "./_check.ts";
+import { checkInt, checkOptionKeys } from "../checks.ts";
 
 /** One fold of {@link kFoldSplits}: training and validation example indices. */
 export interface FoldSplit {

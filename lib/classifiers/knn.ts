@@ -17,7 +17,8 @@ import { gemm } from "../kernels/gemm.ts";
 import { gemmParallel } from "../kernels/gemm_parallel.ts";
 import { allocate, type FloatArray } from "../storage.ts";
 import { Tensor } from "../tensor.ts";
-import { cast, checkInt, checkLabels, checkMatrix, checkOptionKeys } from "./_check.ts";
+import { checkInt, checkOptionKeys } from "../checks.ts";
+import { cast, checkLabels, checkMatrix } from "./_check.ts";
 
 /** Options of {@link KNearestNeighbor.predict}. */
 export interface KnnPredictOptions {

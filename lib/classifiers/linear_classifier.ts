@@ -8,14 +8,8 @@
 
 import { getGlobalRng, type Rng } from "../rng.ts";
 import { Tensor } from "../tensor.ts";
-import {
-  cast,
-  checkInt,
-  checkLabels,
-  checkMatrix,
-  checkNumber,
-  checkOptionKeys,
-} from "./_check.ts";
+import { checkInt, checkOptionKeys } from "../checks.ts";
+import { cast, checkLabels, checkMatrix, checkNumber } from "./_check.ts";
 import { svmLossVectorized } from "./linear_svm.ts";
 import { softmaxLossVectorized } from "./softmax.ts";
 

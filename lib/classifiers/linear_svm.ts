@@ -6,10 +6,9 @@
  * @module
  */
 
-import { gemm } from "../kernels/gemm.ts";
 import { svmLoss } from "../layers/losses.ts";
-import { Tensor } from "../tensor.ts";
-import { addL2, checkLossArgs } from "./_check.ts";
+import type { Tensor } from "../tensor.ts";
+import { checkLossArgs, finishNaiveLoss, vectorizedLinearLoss } from "./_linear_loss.ts";
 
 /**
  * The SVM loss and its gradient with explicit loops over examples and classes, the way the
@@ -62,9 +61,7 @@ export function svmLossNaive(
       }
     }
   }
-  const dW = Tensor.zeros([D, C], W.dtype);
-  for (let i = 0; i < grad.length; i++) dW.data[i] = grad[i] / N;
-  return [addL2(loss / N, W, dW, reg), dW];
+  return finishNaiveLoss(loss, grad, N, W, reg);
 }
 
 /**
@@ -91,10 +88,5 @@ export function svmLossVectorized(
   y: ArrayLike<number>,
   reg: number,
 ): [number, Tensor] {
-  const { N, D, C, Xc, labels } = checkLossArgs("svmLossVectorized", W, X, y, reg);
-  const scores = Xc.matmul(W);
-  const [dataLoss, dscores] = svmLoss(scores, labels);
-  const dW = Tensor.zeros([D, C], W.dtype);
-  gemm(true, false, D, C, N, 1, Xc.data, D, dscores.data, C, 0, dW.data, C);
-  return [addL2(dataLoss, W, dW, reg), dW];
+  return vectorizedLinearLoss("svmLossVectorized", svmLoss, W, X, y, reg);
 }

@@ -6,10 +6,9 @@
  * @module
  */
 
-import { gemm } from "../kernels/gemm.ts";
 import { softmaxLoss } from "../layers/losses.ts";
-import { Tensor } from "../tensor.ts";
-import { addL2, checkLossArgs } from "./_check.ts";
+import type { Tensor } from "../tensor.ts";
+import { checkLossArgs, finishNaiveLoss, vectorizedLinearLoss } from "./_linear_loss.ts";
 
 /**
  * The softmax loss and its gradient with explicit loops over examples and classes. Each
@@ -57,9 +56,7 @@ export function softmaxLossNaive(
       for (let d = 0; d < D; d++) grad[d * C + j] += p * x[row + d];
     }
   }
-  const dW = Tensor.zeros([D, C], W.dtype);
-  for (let i = 0; i < grad.length; i++) dW.data[i] = grad[i] / N;
-  return [addL2(loss / N, W, dW, reg), dW];
+  return finishNaiveLoss(loss, grad, N, W, reg);
 }
 
 /**
@@ -86,10 +83,5 @@ export function softmaxLossVectorized(
   y: ArrayLike<number>,
   reg: number,
 ): [number, Tensor] {
-  const { N, D, C, Xc, labels } = checkLossArgs("softmaxLossVectorized", W, X, y, reg);
-  const scores = Xc.matmul(W);
-  const [dataLoss, dscores] = softmaxLoss(scores, labels);
-  const dW = Tensor.zeros([D, C], W.dtype);
-  gemm(true, false, D, C, N, 1, Xc.data, D, dscores.data, C, 0, dW.data, C);
-  return [addL2(dataLoss, W, dW, reg), dW];
+  return vectorizedLinearLoss("softmaxLossVectorized", softmaxLoss, W, X, y, reg);
 }

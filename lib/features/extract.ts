@@ -6,7 +6,7 @@
  */
 
 import { Tensor } from "../tensor.ts";
-import { checkOptionKeys } from "./_check.ts";
+import { checkOptionKeys } from "../checks.ts";
 
 /** A feature function: one image `(H, W[, C])` in, a 1-d Tensor out. */
 export type FeatureFn = (im: Tensor) => Tensor;

@@ -12,7 +12,8 @@
  */
 
 import { Tensor } from "../tensor.ts";
-import { checkImage, checkInt, checkOptionKeys } from "./_check.ts";
+import { checkInt, checkOptionKeys } from "../checks.ts";
+import { checkImage } from "./_check.ts";
 
 /** Options of {@link colorHistogramHsv} and {@link intensityHistogram}. */
 export interface HistogramOptions {

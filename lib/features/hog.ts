@@ -20,7 +20,8 @@
  */
 
 import { Tensor } from "../tensor.ts";
-import { checkImage, checkInt, checkOptionKeys } from "./_check.ts";
+import { checkInt, checkOptionKeys } from "../checks.ts";
+import { checkImage } from "./_check.ts";
 
 /** Options of {@link hogFeature}. */
 export interface HogOptions {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { checkOptionKeys } from "../options.ts";
+import { checkOptionKeys } from "../checks.ts";
 import { addL2Gradient, l2Penalty } from "../layers/l2_regularization.ts";
 import { affineBackward, affineForward } from "../layers/affine.ts";
 import { affineReluBackward, affineReluForward } from "../layers/affine_relu.ts";

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { checkOptionKeys } from "../options.ts";
+import { checkOptionKeys } from "../checks.ts";
 import { addL2Gradient, l2Penalty } from "../layers/l2_regularization.ts";
 import {
   affineBackward,

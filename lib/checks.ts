@@ -1,6 +1,7 @@
 /**
- * Checking the keys of an options object: a misspelt or notebook-style (`snake_case`)
- * option would otherwise be ignored without a word and the default used instead.
+ * Checks of plain argument values that every floor shares. Above all the keys of an options
+ * object: a misspelt or notebook-style (`snake_case`) option would otherwise be ignored
+ * without a word and the default used instead.
  *
  * @module
  */
@@ -13,7 +14,7 @@
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { checkOptionKeys } from "./options.ts";
+ * import { checkOptionKeys } from "./checks.ts";
  * const valid = ["hiddenDim", "numClasses", "weightScale"];
  * checkOptionKeys("TwoLayerNet", { hiddenDim: 10 }, valid); // fine
  * assert.throws(
@@ -22,8 +23,11 @@
  * );
  * ```
  */
-export function checkOptionKeys(fn: string, options: object, valid: readonly string[]): void {
-  if (options === null || typeof options !== "object") return;
+export function checkOptionKeys(fn: string, options: unknown, valid: readonly string[]): void {
+  if (options === undefined) return;
+  if (options === null || typeof options !== "object" || Array.isArray(options)) {
+    throw new Error(`${fn}: options must be an object, got ${JSON.stringify(options)}`);
+  }
   const unknown = Object.keys(options).filter((k) => !valid.includes(k));
   if (unknown.length === 0) return;
   const described = unknown.map((key) => {
@@ -34,6 +38,26 @@ export function checkOptionKeys(fn: string, options: object, valid: readonly str
     `${fn}: unknown option${unknown.length > 1 ? "s" : ""} ${described.join(", ")}; ` +
       `valid options: ${valid.join(", ")}`,
   );
+}
+
+/**
+ * Throws unless `value` is an integer ≥ `min`, naming the function and the argument (a
+ * string is quoted, so `"3"` is not mistaken for 3).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkInt } from "./checks.ts";
+ * assert.equal(checkInt("predict", "k", 3, 1), 3);
+ * assert.throws(() => checkInt("predict", "k", "3", 1), /predict: k must be an integer ≥ 1, got "3"/);
+ * ```
+ */
+export function checkInt(fn: string, name: string, value: unknown, min: number): number {
+  if (!Number.isInteger(value) || (value as number) < min) {
+    const got = typeof value === "string" ? JSON.stringify(value) : String(value);
+    throw new Error(`${fn}: ${name} must be an integer ≥ ${min}, got ${got}`);
+  }
+  return value as number;
 }
 
 /** The valid name `key` most likely stands for, or null. */
