@@ -135,9 +135,13 @@ export function formatTable(header: string[], rows: (string | number)[][]): stri
     .join("\n");
 }
 
-/** Prints a section heading so long output stays readable. */
+/**
+ * Prints a section heading so long output stays readable. Drawn with "─" rather than "=":
+ * a line framed by "=" is how pytest closes its run, and CI log readers that look for a
+ * test runner's summary would take a heading for one.
+ */
 export function section(title: string): void {
-  console.log(`\n=== ${title} ${"=".repeat(Math.max(0, 70 - title.length))}`);
+  console.log(`\n── ${title} ${"─".repeat(Math.max(0, 70 - title.length))}`);
 }
 
 /**
