@@ -29,6 +29,11 @@
  */
 
 import { needLength } from "./_checks.ts";
+import {
+  channelMomentsBlocks,
+  channelNormBackwardBlocks,
+  normalizeChannelsBlocks,
+} from "./channel_blocks.ts";
 import type { FloatArray } from "../storage.ts";
 
 /**
@@ -36,6 +41,8 @@ import type { FloatArray } from "../storage.ts";
  * viewed as `(outer, channels, inner)`: `mean[c]` averages the `outer · inner` elements of
  * channel `c`. Two passes (the mean first, then squared deviations from it) rather than
  * `E[x²] − E[x]²`, which cancels catastrophically when the mean is large next to the spread.
+ * With `inner > 1` the two passes run per `(n, c)` block and the blocks are combined
+ * exactly, on the worker pool when it pays (`channel_blocks.ts`).
  *
  * @example
  * ```ts
@@ -58,45 +65,24 @@ export function channelMoments(
   needLength("channelMoments", "x", x, outer * channels * inner);
   needLength("channelMoments", "mean", mean, channels);
   needLength("channelMoments", "variance", variance, channels);
-  const count = outer * inner;
+  if (inner > 1) {
+    channelMomentsBlocks(x, outer, channels, inner, mean, variance);
+    return;
+  }
+  const count = outer;
   const acc = scratch(0, channels);
   const mu = scratch(1, channels);
-  if (inner === 1) {
-    for (let n = 0; n < outer; n++) {
-      const base = n * channels;
-      for (let c = 0; c < channels; c++) acc[c] += x[base + c];
-    }
-    for (let c = 0; c < channels; c++) mu[c] = acc[c] / count;
-    acc.fill(0, 0, channels);
-    for (let n = 0; n < outer; n++) {
-      const base = n * channels;
-      for (let c = 0; c < channels; c++) {
-        const d = x[base + c] - mu[c];
-        acc[c] += d * d;
-      }
-    }
-  } else {
-    for (let n = 0; n < outer; n++) {
-      for (let c = 0; c < channels; c++) {
-        const base = (n * channels + c) * inner;
-        let s = 0;
-        for (let k = base; k < base + inner; k++) s += x[k];
-        acc[c] += s;
-      }
-    }
-    for (let c = 0; c < channels; c++) mu[c] = acc[c] / count;
-    acc.fill(0, 0, channels);
-    for (let n = 0; n < outer; n++) {
-      for (let c = 0; c < channels; c++) {
-        const base = (n * channels + c) * inner;
-        const m = mu[c];
-        let s = 0;
-        for (let k = base; k < base + inner; k++) {
-          const d = x[k] - m;
-          s += d * d;
-        }
-        acc[c] += s;
-      }
+  for (let n = 0; n < outer; n++) {
+    const base = n * channels;
+    for (let c = 0; c < channels; c++) acc[c] += x[base + c];
+  }
+  for (let c = 0; c < channels; c++) mu[c] = acc[c] / count;
+  acc.fill(0, 0, channels);
+  for (let n = 0; n < outer; n++) {
+    const base = n * channels;
+    for (let c = 0; c < channels; c++) {
+      const d = x[base + c] - mu[c];
+      acc[c] += d * d;
     }
   }
   for (let c = 0; c < channels; c++) {
@@ -252,22 +238,7 @@ export function normalizeChannels(
     }
     return;
   }
-  for (let n = 0; n < outer; n++) {
-    for (let c = 0; c < channels; c++) {
-      const base = (n * channels + c) * inner;
-      const m = shift[c], s = scale[c], g = gamma[c], b = beta[c];
-      if (xHat === null) {
-        for (let k = base; k < base + inner; k++) out[k] = g * ((x[k] - m) * s) + b;
-      } else {
-        for (let k = base; k < base + inner; k++) {
-          // out uses the unrounded value, so a float32 xHat costs out no precision.
-          const h = (x[k] - m) * s;
-          xHat[k] = h;
-          out[k] = g * h + b;
-        }
-      }
-    }
-  }
+  normalizeChannelsBlocks(x, outer, channels, inner, shift, scale, gamma, beta, xHat, out);
 }
 
 /**
@@ -389,50 +360,28 @@ export function channelNormBackward(
   needLength(fn, "dx", dx, size);
   needLength(fn, "dgamma", dgamma, channels);
   needLength(fn, "dbeta", dbeta, channels);
-  const count = outer * inner;
+  if (inner > 1) {
+    channelNormBackwardBlocks(dout, xHat, outer, channels, inner, gamma, invStd, dx, dgamma, dbeta);
+    return;
+  }
+  const count = outer;
   const sumDout = scratch(0, channels);
   const sumDoutXHat = scratch(1, channels);
   const coef = scratch(2, channels);
-  if (inner === 1) {
-    for (let n = 0; n < outer; n++) {
-      const base = n * channels;
-      for (let c = 0; c < channels; c++) {
-        const d = dout[base + c];
-        sumDout[c] += d;
-        sumDoutXHat[c] += d * xHat[base + c];
-      }
+  for (let n = 0; n < outer; n++) {
+    const base = n * channels;
+    for (let c = 0; c < channels; c++) {
+      const d = dout[base + c];
+      sumDout[c] += d;
+      sumDoutXHat[c] += d * xHat[base + c];
     }
-    for (let c = 0; c < channels; c++) coef[c] = (gamma[c] * invStd[c]) / count;
-    for (let n = 0; n < outer; n++) {
-      const base = n * channels;
-      for (let c = 0; c < channels; c++) {
-        const k = base + c;
-        dx[k] = coef[c] * (count * dout[k] - sumDout[c] - xHat[k] * sumDoutXHat[c]);
-      }
-    }
-  } else {
-    for (let n = 0; n < outer; n++) {
-      for (let c = 0; c < channels; c++) {
-        const base = (n * channels + c) * inner;
-        let sb = 0, sg = 0;
-        for (let k = base; k < base + inner; k++) {
-          const d = dout[k];
-          sb += d;
-          sg += d * xHat[k];
-        }
-        sumDout[c] += sb;
-        sumDoutXHat[c] += sg;
-      }
-    }
-    for (let c = 0; c < channels; c++) coef[c] = (gamma[c] * invStd[c]) / count;
-    for (let n = 0; n < outer; n++) {
-      for (let c = 0; c < channels; c++) {
-        const base = (n * channels + c) * inner;
-        const k1 = coef[c], sb = sumDout[c], sg = sumDoutXHat[c];
-        for (let k = base; k < base + inner; k++) {
-          dx[k] = k1 * (count * dout[k] - sb - xHat[k] * sg);
-        }
-      }
+  }
+  for (let c = 0; c < channels; c++) coef[c] = (gamma[c] * invStd[c]) / count;
+  for (let n = 0; n < outer; n++) {
+    const base = n * channels;
+    for (let c = 0; c < channels; c++) {
+      const k = base + c;
+      dx[k] = coef[c] * (count * dout[k] - sumDout[c] - xHat[k] * sumDoutXHat[c]);
     }
   }
   for (let c = 0; c < channels; c++) {

@@ -1,0 +1,430 @@
+/**
+ * Per-channel normalization of a tensor viewed as `(outer, channels, inner)` with `inner > 1`
+ * (spatial batchnorm of `(N, C, H, W)` is `(N, C, H·W)`), worked out one **block** at a time
+ * and shared out across the worker pool.
+ *
+ * A block is the `inner` contiguous elements of one `(n, c)` pair: a few kilobytes, so both
+ * passes a statistic needs (its mean, then the squared deviations from it) read it from L1
+ * rather than from memory. Each block's partial result goes into its own slot (`blocks =
+ * outer · channels` of them), and the slots of a channel are then added up on the calling
+ * thread in the order `n = 0, 1, …`. Which thread computed a block does not change its
+ * value, so the result is bitwise the same for any number of threads.
+ *
+ * - Moments: each block gives its sum and `M2 = Σ (x − blockMean)²`; a channel's variance is
+ *   `Σ_n [M2_n + inner · (blockMean_n − mean)²] / count` (Chan, Golub and LeVeque's pairwise
+ *   combination), as accurate as two passes over the whole channel and one pass over memory.
+ * - Backward: each block gives `Σ dout` and `Σ dout · xHat`; then `dx` is one more pass.
+ *
+ * The inner loops keep four accumulators: a single running sum is one dependent floating
+ * add per element (~1 ns), four let the additions overlap. Sums are float64 whatever the
+ * storage type.
+ *
+ * @module
+ */
+
+import { registerJob, registerWorkerModule } from "../parallel/jobs.ts";
+import { getPool, useParallel } from "../parallel/worker_pool.ts";
+import { copyBack, defaultScratch, ScratchBuffers, sharedTarget, sharedView } from "../scratch.ts";
+import type { FloatArray } from "../storage.ts";
+
+/**
+ * Below this many elements one thread is quicker than waking the pool (and copying any
+ * non-shared operand into shared memory).
+ */
+const PARALLEL_MIN_ELEMENTS = 1 << 18;
+
+/** Buffers the pool's workers read or write: shared memory, owned by the calling thread. */
+const sharedScratch = new ScratchBuffers({ shared: true });
+
+/** Sum of `x[base … base + n)`, with four accumulators. */
+function blockSum(x: FloatArray, base: number, n: number): number {
+  let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  const end4 = base + (n & ~3);
+  let k = base;
+  for (; k < end4; k += 4) {
+    s0 += x[k];
+    s1 += x[k + 1];
+    s2 += x[k + 2];
+    s3 += x[k + 3];
+  }
+  for (; k < base + n; k++) s0 += x[k];
+  return (s0 + s1) + (s2 + s3);
+}
+
+/** `Σ (x[k] − m)²` over `x[base … base + n)`, with four accumulators. */
+function blockSquaredDeviations(x: FloatArray, base: number, n: number, m: number): number {
+  let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  const end4 = base + (n & ~3);
+  let k = base;
+  for (; k < end4; k += 4) {
+    const d0 = x[k] - m, d1 = x[k + 1] - m, d2 = x[k + 2] - m, d3 = x[k + 3] - m;
+    s0 += d0 * d0;
+    s1 += d1 * d1;
+    s2 += d2 * d2;
+    s3 += d3 * d3;
+  }
+  for (; k < base + n; k++) {
+    const d = x[k] - m;
+    s0 += d * d;
+  }
+  return (s0 + s1) + (s2 + s3);
+}
+
+/**
+ * For blocks `[b0, b1)` of `x`: `sums[b] = Σ x` and `m2[b] = Σ (x − Σx/inner)²` over block
+ * `b`'s `inner` elements.
+ */
+export function blockMomentsRange(
+  x: FloatArray,
+  inner: number,
+  b0: number,
+  b1: number,
+  sums: Float64Array,
+  m2: Float64Array,
+): void {
+  for (let b = b0; b < b1; b++) {
+    const base = b * inner;
+    const s = blockSum(x, base, inner);
+    sums[b] = s;
+    m2[b] = blockSquaredDeviations(x, base, inner, s / inner);
+  }
+}
+
+/**
+ * For blocks `[b0, b1)`: `xHat = (x − shift[c]) · scale[c]` (skipped when `xHat` is null)
+ * and `out = gamma[c] · xHat + beta[c]`, where `c = b mod channels`.
+ */
+export function normalizeBlocksRange(
+  x: FloatArray,
+  channels: number,
+  inner: number,
+  b0: number,
+  b1: number,
+  shift: FloatArray,
+  scale: FloatArray,
+  gamma: FloatArray,
+  beta: FloatArray,
+  xHat: FloatArray | null,
+  out: FloatArray,
+): void {
+  for (let b = b0; b < b1; b++) {
+    const c = b % channels, base = b * inner, end = base + inner;
+    const m = shift[c], s = scale[c], g = gamma[c], beta_ = beta[c];
+    if (xHat === null) {
+      for (let k = base; k < end; k++) out[k] = g * ((x[k] - m) * s) + beta_;
+    } else {
+      for (let k = base; k < end; k++) {
+        // out uses the unrounded value, so a float32 xHat costs out no precision.
+        const h = (x[k] - m) * s;
+        xHat[k] = h;
+        out[k] = g * h + beta_;
+      }
+    }
+  }
+}
+
+/** For blocks `[b0, b1)`: `sumDout[b] = Σ dout` and `sumDoutXHat[b] = Σ dout · xHat`. */
+export function blockGradientSumsRange(
+  dout: FloatArray,
+  xHat: FloatArray,
+  inner: number,
+  b0: number,
+  b1: number,
+  sumDout: Float64Array,
+  sumDoutXHat: Float64Array,
+): void {
+  for (let b = b0; b < b1; b++) {
+    const base = b * inner, end4 = base + (inner & ~3), end = base + inner;
+    let d0 = 0, d1 = 0, d2 = 0, d3 = 0, g0 = 0, g1 = 0, g2 = 0, g3 = 0;
+    let k = base;
+    for (; k < end4; k += 4) {
+      const a0 = dout[k], a1 = dout[k + 1], a2 = dout[k + 2], a3 = dout[k + 3];
+      d0 += a0;
+      d1 += a1;
+      d2 += a2;
+      d3 += a3;
+      g0 += a0 * xHat[k];
+      g1 += a1 * xHat[k + 1];
+      g2 += a2 * xHat[k + 2];
+      g3 += a3 * xHat[k + 3];
+    }
+    for (; k < end; k++) {
+      d0 += dout[k];
+      g0 += dout[k] * xHat[k];
+    }
+    sumDout[b] = (d0 + d1) + (d2 + d3);
+    sumDoutXHat[b] = (g0 + g1) + (g2 + g3);
+  }
+}
+
+/**
+ * For blocks `[b0, b1)`: `dx = coef[c] · (count · dout − sumDout[c] − xHat · sumDoutXHat[c])`,
+ * with the per-channel sums of the whole batch.
+ */
+export function normBackwardBlocksRange(
+  dout: FloatArray,
+  xHat: FloatArray,
+  channels: number,
+  inner: number,
+  b0: number,
+  b1: number,
+  count: number,
+  coef: Float64Array,
+  sumDout: Float64Array,
+  sumDoutXHat: Float64Array,
+  dx: FloatArray,
+): void {
+  for (let b = b0; b < b1; b++) {
+    const c = b % channels, base = b * inner, end = base + inner;
+    const k1 = coef[c], sb = sumDout[c], sg = sumDoutXHat[c];
+    for (let k = base; k < end; k++) dx[k] = k1 * (count * dout[k] - sb - xHat[k] * sg);
+  }
+}
+
+interface MomentsJob {
+  x: FloatArray;
+  inner: number;
+  sums: Float64Array;
+  m2: Float64Array;
+}
+
+interface NormalizeJob {
+  x: FloatArray;
+  channels: number;
+  inner: number;
+  shift: Float64Array;
+  scale: Float64Array;
+  gamma: Float64Array;
+  beta: Float64Array;
+  xHat: FloatArray | null;
+  out: FloatArray;
+}
+
+interface GradientSumsJob {
+  dout: FloatArray;
+  xHat: FloatArray;
+  inner: number;
+  sumDout: Float64Array;
+  sumDoutXHat: Float64Array;
+}
+
+interface BackwardJob {
+  dout: FloatArray;
+  xHat: FloatArray;
+  channels: number;
+  inner: number;
+  count: number;
+  coef: Float64Array;
+  sumDout: Float64Array;
+  sumDoutXHat: Float64Array;
+  dx: FloatArray;
+}
+
+// The pool's workers load this module, so they know the jobs registered below.
+registerWorkerModule(import.meta.url);
+
+registerJob("norm.moments", (a: MomentsJob, b0: number, b1: number) => {
+  blockMomentsRange(a.x, a.inner, b0, b1, a.sums, a.m2);
+});
+registerJob("norm.normalize", (a: NormalizeJob, b0: number, b1: number) => {
+  normalizeBlocksRange(
+    a.x,
+    a.channels,
+    a.inner,
+    b0,
+    b1,
+    a.shift,
+    a.scale,
+    a.gamma,
+    a.beta,
+    a.xHat,
+    a.out,
+  );
+});
+registerJob("norm.gradientSums", (a: GradientSumsJob, b0: number, b1: number) => {
+  blockGradientSumsRange(a.dout, a.xHat, a.inner, b0, b1, a.sumDout, a.sumDoutXHat);
+});
+registerJob("norm.backward", (a: BackwardJob, b0: number, b1: number) => {
+  normBackwardBlocksRange(
+    a.dout,
+    a.xHat,
+    a.channels,
+    a.inner,
+    b0,
+    b1,
+    a.count,
+    a.coef,
+    a.sumDout,
+    a.sumDoutXHat,
+    a.dx,
+  );
+});
+
+function parallel(blocks: number, inner: number): boolean {
+  return blocks * inner >= PARALLEL_MIN_ELEMENTS && useParallel(blocks);
+}
+
+/** Per-channel arrays copied into shared memory (workers cannot read plain memory). */
+function sharedFloat64(src: FloatArray, name: string): Float64Array {
+  const copy = sharedScratch.getFloat64(name, src.length);
+  copy.set(src);
+  return copy;
+}
+
+/**
+ * Per-channel mean and biased variance of `x (outer, channels, inner)`, `inner > 1`, block by
+ * block on the worker pool when it pays (see the module notes).
+ */
+export function channelMomentsBlocks(
+  x: FloatArray,
+  outer: number,
+  channels: number,
+  inner: number,
+  mean: FloatArray,
+  variance: FloatArray,
+): void {
+  const blocks = outer * channels;
+  const par = parallel(blocks, inner);
+  const scratch = par ? sharedScratch : defaultScratch;
+  const sums = scratch.getFloat64("norm.sums", blocks);
+  const m2 = scratch.getFloat64("norm.m2", blocks);
+  if (par) {
+    const job: MomentsJob = { x: sharedView(x, sharedScratch, "norm.x"), inner, sums, m2 };
+    getPool().run("norm.moments", job, blocks);
+  } else {
+    blockMomentsRange(x, inner, 0, blocks, sums, m2);
+  }
+  const count = outer * inner;
+  for (let c = 0; c < channels; c++) {
+    let s = 0;
+    for (let n = 0; n < outer; n++) s += sums[n * channels + c];
+    const mu = s / count;
+    let q = 0;
+    for (let n = 0; n < outer; n++) {
+      const b = n * channels + c;
+      const d = sums[b] / inner - mu;
+      q += m2[b] + inner * d * d;
+    }
+    mean[c] = mu;
+    variance[c] = q / count;
+  }
+}
+
+/** {@link normalizeBlocksRange} over every block, on the worker pool when it pays. */
+export function normalizeChannelsBlocks(
+  x: FloatArray,
+  outer: number,
+  channels: number,
+  inner: number,
+  shift: FloatArray,
+  scale: FloatArray,
+  gamma: FloatArray,
+  beta: FloatArray,
+  xHat: FloatArray | null,
+  out: FloatArray,
+): void {
+  const blocks = outer * channels;
+  if (!parallel(blocks, inner)) {
+    normalizeBlocksRange(x, channels, inner, 0, blocks, shift, scale, gamma, beta, xHat, out);
+    return;
+  }
+  const job: NormalizeJob = {
+    x: sharedView(x, sharedScratch, "norm.x"),
+    channels,
+    inner,
+    shift: sharedFloat64(shift, "norm.shift"),
+    scale: sharedFloat64(scale, "norm.scale"),
+    gamma: sharedFloat64(gamma, "norm.gamma"),
+    beta: sharedFloat64(beta, "norm.beta"),
+    xHat: xHat === null ? null : sharedTarget(xHat, sharedScratch, "norm.xHat"),
+    out: sharedTarget(out, sharedScratch, "norm.out"),
+  };
+  getPool().run("norm.normalize", job, blocks);
+  if (xHat !== null) copyBack(xHat, job.xHat!);
+  copyBack(out, job.out);
+}
+
+/**
+ * The closed-form backward pass of per-channel normalization for `inner > 1`, block by block
+ * on the worker pool when it pays: writes `dx`, `dgamma = Σ dout · xHat` and
+ * `dbeta = Σ dout`.
+ */
+export function channelNormBackwardBlocks(
+  dout: FloatArray,
+  xHat: FloatArray,
+  outer: number,
+  channels: number,
+  inner: number,
+  gamma: FloatArray,
+  invStd: FloatArray,
+  dx: FloatArray,
+  dgamma: FloatArray,
+  dbeta: FloatArray,
+): void {
+  const blocks = outer * channels;
+  const par = parallel(blocks, inner);
+  const scratch = par ? sharedScratch : defaultScratch;
+  const blockDout = scratch.getFloat64("norm.blockDout", blocks);
+  const blockDoutXHat = scratch.getFloat64("norm.blockDoutXHat", blocks);
+  const sharedDout = par ? sharedView(dout, sharedScratch, "norm.dout") : dout;
+  const sharedXHat = par ? sharedView(xHat, sharedScratch, "norm.x") : xHat;
+  if (par) {
+    const job: GradientSumsJob = {
+      dout: sharedDout,
+      xHat: sharedXHat,
+      inner,
+      sumDout: blockDout,
+      sumDoutXHat: blockDoutXHat,
+    };
+    getPool().run("norm.gradientSums", job, blocks);
+  } else {
+    blockGradientSumsRange(dout, xHat, inner, 0, blocks, blockDout, blockDoutXHat);
+  }
+  const sumDout = scratch.getFloat64("norm.sumDout", channels);
+  const sumDoutXHat = scratch.getFloat64("norm.sumDoutXHat", channels);
+  const coef = scratch.getFloat64("norm.coef", channels);
+  const count = outer * inner;
+  for (let c = 0; c < channels; c++) {
+    let sb = 0, sg = 0;
+    for (let n = 0; n < outer; n++) {
+      sb += blockDout[n * channels + c];
+      sg += blockDoutXHat[n * channels + c];
+    }
+    sumDout[c] = sb;
+    sumDoutXHat[c] = sg;
+    coef[c] = (gamma[c] * invStd[c]) / count;
+  }
+  if (par) {
+    const job: BackwardJob = {
+      dout: sharedDout,
+      xHat: sharedXHat,
+      channels,
+      inner,
+      count,
+      coef,
+      sumDout,
+      sumDoutXHat,
+      dx: sharedTarget(dx, sharedScratch, "norm.dx"),
+    };
+    getPool().run("norm.backward", job, blocks);
+    copyBack(dx, job.dx);
+  } else {
+    normBackwardBlocksRange(
+      dout,
+      xHat,
+      channels,
+      inner,
+      0,
+      blocks,
+      count,
+      coef,
+      sumDout,
+      sumDoutXHat,
+      dx,
+    );
+  }
+  for (let c = 0; c < channels; c++) {
+    dgamma[c] = sumDoutXHat[c];
+    dbeta[c] = sumDout[c];
+  }
+}

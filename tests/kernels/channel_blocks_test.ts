@@ -1,0 +1,115 @@
+import assert from "node:assert/strict";
+import {
+  channelMoments,
+  channelNormBackward,
+  inverseStd,
+  normalizeChannels,
+} from "../../lib/kernels/normalization.ts";
+import { setNumThreads } from "../../lib/parallel/worker_pool.ts";
+import { Rng } from "../../lib/rng.ts";
+import type { FloatArray } from "../../lib/storage.ts";
+
+const sanitizers = { sanitizeOps: true, sanitizeResources: true };
+
+/** (outer, channels, inner): above the parallel threshold (2^18), inner not a multiple of 4. */
+const SHAPE = [64, 24, 14 * 14 - 1] as const;
+
+function randomArray(n: number, rng: Rng, shared: boolean, offset = 0): Float32Array {
+  const a = new Float32Array(shared ? new SharedArrayBuffer(4 * n) : new ArrayBuffer(4 * n));
+  for (let i = 0; i < n; i++) a[i] = offset + rng.normal();
+  return a;
+}
+
+/** Everything the per-channel kernels compute on one input, on the current thread count. */
+function runAll(x: FloatArray, dout: FloatArray) {
+  const [outer, channels, inner] = SHAPE;
+  const n = outer * channels * inner;
+  const mean = new Float64Array(channels), variance = new Float64Array(channels);
+  channelMoments(x, outer, channels, inner, mean, variance);
+  const invStd = new Float64Array(channels);
+  inverseStd(variance, 1e-5, channels, invStd);
+  const gamma = Float32Array.from({ length: channels }, (_, c) => 0.5 + c / 10);
+  const beta = Float32Array.from({ length: channels }, (_, c) => c / 7 - 1);
+  const xHat = new Float32Array(n), out = new Float32Array(n);
+  normalizeChannels(x, outer, channels, inner, mean, invStd, gamma, beta, xHat, out);
+  const dx = new Float32Array(n);
+  const dgamma = new Float32Array(channels), dbeta = new Float32Array(channels);
+  channelNormBackward(dout, xHat, outer, channels, inner, gamma, invStd, dx, dgamma, dbeta);
+  return { mean, variance, xHat, out, dx, dgamma, dbeta };
+}
+
+function assertBitwise(actual: FloatArray, expected: FloatArray, what: string): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  for (let i = 0; i < actual.length; i++) {
+    if (!Object.is(actual[i], expected[i])) {
+      assert.fail(`${what}[${i}]: ${actual[i]} on several threads, ${expected[i]} on one`);
+    }
+  }
+}
+
+Deno.test(
+  "spatial batchnorm kernels are bitwise identical on 1 and 3 threads",
+  sanitizers,
+  async () => {
+    const rng = new Rng(31);
+    const n = SHAPE[0] * SHAPE[1] * SHAPE[2];
+    // x on shared memory, dout on plain memory (copied into shared scratch by the kernels).
+    const x = randomArray(n, rng, true, 3);
+    const dout = randomArray(n, rng, false);
+    try {
+      await setNumThreads(1);
+      const single = runAll(x, dout);
+      await setNumThreads(3);
+      const multi = runAll(x, dout);
+      for (const key of Object.keys(single) as (keyof typeof single)[]) {
+        assertBitwise(multi[key], single[key], key);
+      }
+    } finally {
+      await setNumThreads(1);
+    }
+  },
+);
+
+Deno.test("block-wise moments and backward sums match a direct float64 computation", () => {
+  const [outer, channels, inner] = SHAPE;
+  const rng = new Rng(32);
+  const n = outer * channels * inner;
+  // A large mean next to the spread: the case where E[x²] − E[x]² would cancel.
+  const x = randomArray(n, rng, false, 1000);
+  const dout = randomArray(n, rng, false);
+  const got = runAll(x, dout);
+  for (let c = 0; c < channels; c++) {
+    let s = 0;
+    for (let o = 0; o < outer; o++) {
+      for (let k = 0; k < inner; k++) s += x[(o * channels + c) * inner + k];
+    }
+    const mean = s / (outer * inner);
+    let q = 0, sb = 0, sg = 0;
+    for (let o = 0; o < outer; o++) {
+      for (let k = 0; k < inner; k++) {
+        const i = (o * channels + c) * inner + k;
+        q += (x[i] - mean) ** 2;
+        sb += dout[i];
+        sg += dout[i] * got.xHat[i];
+      }
+    }
+    const variance = q / (outer * inner);
+    // Both sides sum ~7,800 float64 terms in different orders: agreement to ~1e-12 relative.
+    assert.ok(Math.abs(got.mean[c] - mean) <= 1e-12 * Math.abs(mean), `mean[${c}]`);
+    assert.ok(Math.abs(got.variance[c] - variance) <= 1e-10 * variance, `variance[${c}]`);
+    // dbeta and dgamma are stored in float32: one rounding of the float64 sum.
+    assert.ok(Math.abs(got.dbeta[c] - sb) <= 2 ** -23 * Math.abs(sb) + 1e-9, `dbeta[${c}]`);
+    assert.ok(Math.abs(got.dgamma[c] - sg) <= 2 ** -23 * Math.abs(sg) + 1e-9, `dgamma[${c}]`);
+  }
+  // The normalized values of each channel have mean ≈ 0 and variance ≈ 1.
+  let s = 0, q = 0;
+  for (let o = 0; o < outer; o++) {
+    for (let k = 0; k < inner; k++) s += got.xHat[o * channels * inner + k];
+  }
+  const m = s / (outer * inner);
+  for (let o = 0; o < outer; o++) {
+    for (let k = 0; k < inner; k++) q += (got.xHat[o * channels * inner + k] - m) ** 2;
+  }
+  assert.ok(Math.abs(m) < 1e-4, `xHat mean ${m}`);
+  assert.ok(Math.abs(q / (outer * inner) - 1) < 1e-3, `xHat variance ${q / (outer * inner)}`);
+});
