@@ -19,6 +19,12 @@
  * add per element (~1 ns), four let the additions overlap. Sums are float64 whatever the
  * storage type.
  *
+ * Each block's loop is a function of its own, called once per block. Written as a loop
+ * nested in the loop over blocks, V8 compiles the inner loop on the fly (on-stack
+ * replacement) and then throws that code away on every exit from it: measured in a training
+ * step, the normalization ran 3–5× slower that way than the same loops in a function that is
+ * called per block and optimized whole.
+ *
  * @module
  */
 
@@ -108,18 +114,44 @@ export function normalizeBlocksRange(
   out: FloatArray,
 ): void {
   for (let b = b0; b < b1; b++) {
-    const c = b % channels, base = b * inner, end = base + inner;
-    const m = shift[c], s = scale[c], g = gamma[c], beta_ = beta[c];
+    const c = b % channels, base = b * inner;
     if (xHat === null) {
-      for (let k = base; k < end; k++) out[k] = g * ((x[k] - m) * s) + beta_;
+      normalizeBlock(x, base, base + inner, shift[c], scale[c], gamma[c], beta[c], out);
     } else {
-      for (let k = base; k < end; k++) {
-        // out uses the unrounded value, so a float32 xHat costs out no precision.
-        const h = (x[k] - m) * s;
-        xHat[k] = h;
-        out[k] = g * h + beta_;
-      }
+      normalizeBlockKeep(x, base, base + inner, shift[c], scale[c], gamma[c], beta[c], xHat, out);
     }
+  }
+}
+
+function normalizeBlock(
+  x: FloatArray,
+  start: number,
+  end: number,
+  shift: number,
+  scale: number,
+  gamma: number,
+  beta: number,
+  out: FloatArray,
+): void {
+  for (let k = start; k < end; k++) out[k] = gamma * ((x[k] - shift) * scale) + beta;
+}
+
+function normalizeBlockKeep(
+  x: FloatArray,
+  start: number,
+  end: number,
+  shift: number,
+  scale: number,
+  gamma: number,
+  beta: number,
+  xHat: FloatArray,
+  out: FloatArray,
+): void {
+  for (let k = start; k < end; k++) {
+    // out uses the unrounded value, so a float32 xHat costs out no precision.
+    const h = (x[k] - shift) * scale;
+    xHat[k] = h;
+    out[k] = gamma * h + beta;
   }
 }
 
@@ -133,28 +165,37 @@ export function blockGradientSumsRange(
   sumDout: Float64Array,
   sumDoutXHat: Float64Array,
 ): void {
-  for (let b = b0; b < b1; b++) {
-    const base = b * inner, end4 = base + (inner & ~3), end = base + inner;
-    let d0 = 0, d1 = 0, d2 = 0, d3 = 0, g0 = 0, g1 = 0, g2 = 0, g3 = 0;
-    let k = base;
-    for (; k < end4; k += 4) {
-      const a0 = dout[k], a1 = dout[k + 1], a2 = dout[k + 2], a3 = dout[k + 3];
-      d0 += a0;
-      d1 += a1;
-      d2 += a2;
-      d3 += a3;
-      g0 += a0 * xHat[k];
-      g1 += a1 * xHat[k + 1];
-      g2 += a2 * xHat[k + 2];
-      g3 += a3 * xHat[k + 3];
-    }
-    for (; k < end; k++) {
-      d0 += dout[k];
-      g0 += dout[k] * xHat[k];
-    }
-    sumDout[b] = (d0 + d1) + (d2 + d3);
-    sumDoutXHat[b] = (g0 + g1) + (g2 + g3);
+  for (let b = b0; b < b1; b++) gradientSumsBlock(dout, xHat, b, inner, sumDout, sumDoutXHat);
+}
+
+function gradientSumsBlock(
+  dout: FloatArray,
+  xHat: FloatArray,
+  b: number,
+  inner: number,
+  sumDout: Float64Array,
+  sumDoutXHat: Float64Array,
+): void {
+  const base = b * inner, end4 = base + (inner & ~3), end = base + inner;
+  let d0 = 0, d1 = 0, d2 = 0, d3 = 0, g0 = 0, g1 = 0, g2 = 0, g3 = 0;
+  let k = base;
+  for (; k < end4; k += 4) {
+    const a0 = dout[k], a1 = dout[k + 1], a2 = dout[k + 2], a3 = dout[k + 3];
+    d0 += a0;
+    d1 += a1;
+    d2 += a2;
+    d3 += a3;
+    g0 += a0 * xHat[k];
+    g1 += a1 * xHat[k + 1];
+    g2 += a2 * xHat[k + 2];
+    g3 += a3 * xHat[k + 3];
   }
+  for (; k < end; k++) {
+    d0 += dout[k];
+    g0 += dout[k] * xHat[k];
+  }
+  sumDout[b] = (d0 + d1) + (d2 + d3);
+  sumDoutXHat[b] = (g0 + g1) + (g2 + g3);
 }
 
 /**
@@ -175,9 +216,141 @@ export function normBackwardBlocksRange(
   dx: FloatArray,
 ): void {
   for (let b = b0; b < b1; b++) {
-    const c = b % channels, base = b * inner, end = base + inner;
-    const k1 = coef[c], sb = sumDout[c], sg = sumDoutXHat[c];
-    for (let k = base; k < end; k++) dx[k] = k1 * (count * dout[k] - sb - xHat[k] * sg);
+    const c = b % channels, base = b * inner;
+    normBackwardBlock(
+      dout,
+      xHat,
+      base,
+      base + inner,
+      count,
+      coef[c],
+      sumDout[c],
+      sumDoutXHat[c],
+      dx,
+    );
+  }
+}
+
+function normBackwardBlock(
+  dout: FloatArray,
+  xHat: FloatArray,
+  start: number,
+  end: number,
+  count: number,
+  coef: number,
+  sumDout: number,
+  sumDoutXHat: number,
+  dx: FloatArray,
+): void {
+  for (let k = start; k < end; k++) {
+    dx[k] = coef * (count * dout[k] - sumDout - xHat[k] * sumDoutXHat);
+  }
+}
+
+/**
+ * Like {@link blockGradientSumsRange} without a stored `xHat`: recomputes it from the input as
+ * `(x − mean[c]) · invStd[c]`, so the forward pass need not keep a normalized copy of its
+ * input (a whole activation's worth of memory traffic saved in each direction).
+ */
+export function blockGradientSumsFromInputRange(
+  dout: FloatArray,
+  x: FloatArray,
+  channels: number,
+  inner: number,
+  b0: number,
+  b1: number,
+  mean: Float64Array,
+  invStd: Float64Array,
+  sumDout: Float64Array,
+  sumDoutXHat: Float64Array,
+): void {
+  for (let b = b0; b < b1; b++) {
+    const c = b % channels;
+    gradientSumsBlockFromInput(dout, x, b, inner, mean[c], invStd[c], sumDout, sumDoutXHat);
+  }
+}
+
+function gradientSumsBlockFromInput(
+  dout: FloatArray,
+  x: FloatArray,
+  b: number,
+  inner: number,
+  mean: number,
+  invStd: number,
+  sumDout: Float64Array,
+  sumDoutXHat: Float64Array,
+): void {
+  const base = b * inner, end4 = base + (inner & ~3), end = base + inner;
+  let d0 = 0, d1 = 0, d2 = 0, d3 = 0, g0 = 0, g1 = 0, g2 = 0, g3 = 0;
+  let k = base;
+  for (; k < end4; k += 4) {
+    const a0 = dout[k], a1 = dout[k + 1], a2 = dout[k + 2], a3 = dout[k + 3];
+    d0 += a0;
+    d1 += a1;
+    d2 += a2;
+    d3 += a3;
+    g0 += a0 * ((x[k] - mean) * invStd);
+    g1 += a1 * ((x[k + 1] - mean) * invStd);
+    g2 += a2 * ((x[k + 2] - mean) * invStd);
+    g3 += a3 * ((x[k + 3] - mean) * invStd);
+  }
+  for (; k < end; k++) {
+    d0 += dout[k];
+    g0 += dout[k] * ((x[k] - mean) * invStd);
+  }
+  sumDout[b] = (d0 + d1) + (d2 + d3);
+  sumDoutXHat[b] = (g0 + g1) + (g2 + g3);
+}
+
+/** Like {@link normBackwardBlocksRange}, recomputing `xHat` from the input `x`. */
+export function normBackwardFromInputBlocksRange(
+  dout: FloatArray,
+  x: FloatArray,
+  channels: number,
+  inner: number,
+  b0: number,
+  b1: number,
+  count: number,
+  mean: Float64Array,
+  invStd: Float64Array,
+  coef: Float64Array,
+  sumDout: Float64Array,
+  sumDoutXHat: Float64Array,
+  dx: FloatArray,
+): void {
+  for (let b = b0; b < b1; b++) {
+    const c = b % channels, base = b * inner;
+    normBackwardBlockFromInput(
+      dout,
+      x,
+      base,
+      base + inner,
+      count,
+      mean[c],
+      invStd[c],
+      coef[c],
+      sumDout[c],
+      sumDoutXHat[c],
+      dx,
+    );
+  }
+}
+
+function normBackwardBlockFromInput(
+  dout: FloatArray,
+  x: FloatArray,
+  start: number,
+  end: number,
+  count: number,
+  mean: number,
+  invStd: number,
+  coef: number,
+  sumDout: number,
+  sumDoutXHat: number,
+  dx: FloatArray,
+): void {
+  for (let k = start; k < end; k++) {
+    dx[k] = coef * (count * dout[k] - sumDout - ((x[k] - mean) * invStd) * sumDoutXHat);
   }
 }
 
@@ -200,17 +373,27 @@ interface NormalizeJob {
   out: FloatArray;
 }
 
-interface GradientSumsJob {
+/**
+ * Where the backward pass gets the normalized input: the stored `xHat` (`mean` null), or
+ * the input `x` itself, normalized again with `mean` and `invStd`.
+ */
+interface NormalizedSource {
+  /** `xHat`, or `x` when `mean` is set. */
+  values: FloatArray;
+  mean: Float64Array | null;
+  invStd: Float64Array;
+}
+
+interface GradientSumsJob extends NormalizedSource {
   dout: FloatArray;
-  xHat: FloatArray;
+  channels: number;
   inner: number;
   sumDout: Float64Array;
   sumDoutXHat: Float64Array;
 }
 
-interface BackwardJob {
+interface BackwardJob extends NormalizedSource {
   dout: FloatArray;
-  xHat: FloatArray;
   channels: number;
   inner: number;
   count: number;
@@ -241,24 +424,61 @@ registerJob("norm.normalize", (a: NormalizeJob, b0: number, b1: number) => {
     a.out,
   );
 });
-registerJob("norm.gradientSums", (a: GradientSumsJob, b0: number, b1: number) => {
-  blockGradientSumsRange(a.dout, a.xHat, a.inner, b0, b1, a.sumDout, a.sumDoutXHat);
-});
-registerJob("norm.backward", (a: BackwardJob, b0: number, b1: number) => {
-  normBackwardBlocksRange(
-    a.dout,
-    a.xHat,
-    a.channels,
-    a.inner,
-    b0,
-    b1,
-    a.count,
-    a.coef,
-    a.sumDout,
-    a.sumDoutXHat,
-    a.dx,
-  );
-});
+registerJob("norm.gradientSums", gradientSumsRange);
+registerJob("norm.backward", backwardRange);
+
+function gradientSumsRange(a: GradientSumsJob, b0: number, b1: number): void {
+  if (a.mean === null) {
+    blockGradientSumsRange(a.dout, a.values, a.inner, b0, b1, a.sumDout, a.sumDoutXHat);
+  } else {
+    blockGradientSumsFromInputRange(
+      a.dout,
+      a.values,
+      a.channels,
+      a.inner,
+      b0,
+      b1,
+      a.mean,
+      a.invStd,
+      a.sumDout,
+      a.sumDoutXHat,
+    );
+  }
+}
+
+function backwardRange(a: BackwardJob, b0: number, b1: number): void {
+  if (a.mean === null) {
+    normBackwardBlocksRange(
+      a.dout,
+      a.values,
+      a.channels,
+      a.inner,
+      b0,
+      b1,
+      a.count,
+      a.coef,
+      a.sumDout,
+      a.sumDoutXHat,
+      a.dx,
+    );
+  } else {
+    normBackwardFromInputBlocksRange(
+      a.dout,
+      a.values,
+      a.channels,
+      a.inner,
+      b0,
+      b1,
+      a.count,
+      a.mean,
+      a.invStd,
+      a.coef,
+      a.sumDout,
+      a.sumDoutXHat,
+      a.dx,
+    );
+  }
+}
 
 function parallel(blocks: number, inner: number): boolean {
   return blocks * inner >= PARALLEL_MIN_ELEMENTS && useParallel(blocks);
@@ -347,11 +567,13 @@ export function normalizeChannelsBlocks(
 /**
  * The closed-form backward pass of per-channel normalization for `inner > 1`, block by block
  * on the worker pool when it pays: writes `dx`, `dgamma = Σ dout · xHat` and
- * `dbeta = Σ dout`.
+ * `dbeta = Σ dout`. The normalized input comes from the stored `xHat`, or, when `mean` is
+ * given, from `x` (passed as `values`) normalized again with `mean` and `invStd`.
  */
 export function channelNormBackwardBlocks(
   dout: FloatArray,
-  xHat: FloatArray,
+  values: FloatArray,
+  mean: FloatArray | null,
   outer: number,
   channels: number,
   inner: number,
@@ -364,22 +586,27 @@ export function channelNormBackwardBlocks(
   const blocks = outer * channels;
   const par = parallel(blocks, inner);
   const scratch = par ? sharedScratch : defaultScratch;
-  const blockDout = scratch.getFloat64("norm.blockDout", blocks);
-  const blockDoutXHat = scratch.getFloat64("norm.blockDoutXHat", blocks);
-  const sharedDout = par ? sharedView(dout, sharedScratch, "norm.dout") : dout;
-  const sharedXHat = par ? sharedView(xHat, sharedScratch, "norm.x") : xHat;
-  if (par) {
-    const job: GradientSumsJob = {
-      dout: sharedDout,
-      xHat: sharedXHat,
-      inner,
-      sumDout: blockDout,
-      sumDoutXHat: blockDoutXHat,
-    };
-    getPool().run("norm.gradientSums", job, blocks);
-  } else {
-    blockGradientSumsRange(dout, xHat, inner, 0, blocks, blockDout, blockDoutXHat);
-  }
+  const perChannel = (src: FloatArray, name: string) => {
+    const copy = scratch.getFloat64(name, channels);
+    copy.set(src);
+    return copy;
+  };
+  const source: NormalizedSource = {
+    values: par ? sharedView(values, sharedScratch, "norm.x") : values,
+    mean: mean === null ? null : perChannel(mean, "norm.mean"),
+    invStd: perChannel(invStd, "norm.invStd"),
+  };
+  const sums: GradientSumsJob = {
+    ...source,
+    dout: par ? sharedView(dout, sharedScratch, "norm.dout") : dout,
+    channels,
+    inner,
+    sumDout: scratch.getFloat64("norm.blockDout", blocks),
+    sumDoutXHat: scratch.getFloat64("norm.blockDoutXHat", blocks),
+  };
+  if (par) getPool().run("norm.gradientSums", sums, blocks);
+  else gradientSumsRange(sums, 0, blocks);
+
   const sumDout = scratch.getFloat64("norm.sumDout", channels);
   const sumDoutXHat = scratch.getFloat64("norm.sumDoutXHat", channels);
   const coef = scratch.getFloat64("norm.coef", channels);
@@ -387,41 +614,29 @@ export function channelNormBackwardBlocks(
   for (let c = 0; c < channels; c++) {
     let sb = 0, sg = 0;
     for (let n = 0; n < outer; n++) {
-      sb += blockDout[n * channels + c];
-      sg += blockDoutXHat[n * channels + c];
+      sb += sums.sumDout[n * channels + c];
+      sg += sums.sumDoutXHat[n * channels + c];
     }
     sumDout[c] = sb;
     sumDoutXHat[c] = sg;
     coef[c] = (gamma[c] * invStd[c]) / count;
   }
+  const job: BackwardJob = {
+    ...source,
+    dout: sums.dout,
+    channels,
+    inner,
+    count,
+    coef,
+    sumDout,
+    sumDoutXHat,
+    dx: par ? sharedTarget(dx, sharedScratch, "norm.dx") : dx,
+  };
   if (par) {
-    const job: BackwardJob = {
-      dout: sharedDout,
-      xHat: sharedXHat,
-      channels,
-      inner,
-      count,
-      coef,
-      sumDout,
-      sumDoutXHat,
-      dx: sharedTarget(dx, sharedScratch, "norm.dx"),
-    };
     getPool().run("norm.backward", job, blocks);
     copyBack(dx, job.dx);
   } else {
-    normBackwardBlocksRange(
-      dout,
-      xHat,
-      channels,
-      inner,
-      0,
-      blocks,
-      count,
-      coef,
-      sumDout,
-      sumDoutXHat,
-      dx,
-    );
+    backwardRange(job, 0, blocks);
   }
   for (let c = 0; c < channels; c++) {
     dgamma[c] = sumDoutXHat[c];

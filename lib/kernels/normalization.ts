@@ -361,7 +361,19 @@ export function channelNormBackward(
   needLength(fn, "dgamma", dgamma, channels);
   needLength(fn, "dbeta", dbeta, channels);
   if (inner > 1) {
-    channelNormBackwardBlocks(dout, xHat, outer, channels, inner, gamma, invStd, dx, dgamma, dbeta);
+    channelNormBackwardBlocks(
+      dout,
+      xHat,
+      null,
+      outer,
+      channels,
+      inner,
+      gamma,
+      invStd,
+      dx,
+      dgamma,
+      dbeta,
+    );
     return;
   }
   const count = outer;
@@ -382,6 +394,89 @@ export function channelNormBackward(
     for (let c = 0; c < channels; c++) {
       const k = base + c;
       dx[k] = coef[c] * (count * dout[k] - sumDout[c] - xHat[k] * sumDoutXHat[c]);
+    }
+  }
+  for (let c = 0; c < channels; c++) {
+    dgamma[c] = sumDoutXHat[c];
+    dbeta[c] = sumDout[c];
+  }
+}
+
+/**
+ * {@link channelNormBackward} for a forward pass that kept no `xHat`: the normalized input
+ * is recomputed from the input `x` as `(x − mean[c]) · invStd[c]`. The module API's
+ * `F.batchNorm` saves only `x` and the statistics, as PyTorch does, which spares writing
+ * (and later reading back) a normalized copy of every activation.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { channelNormBackwardFromInput } from "./normalization.ts";
+ * // One channel, x = (1, 3): mean 2, inverse std 1, so xHat = (-1, 1) as above.
+ * const dx = new Float64Array(2), dgamma = new Float64Array(1), dbeta = new Float64Array(1);
+ * channelNormBackwardFromInput(
+ *   new Float64Array([-3, 3]), new Float64Array([1, 3]), 2, 1, 1,
+ *   new Float64Array([2]), new Float64Array([1]), new Float64Array([1]), dx, dgamma, dbeta,
+ * );
+ * assert.deepEqual([...dx, dgamma[0], dbeta[0]], [0, 0, 6, 0]);
+ * ```
+ */
+export function channelNormBackwardFromInput(
+  dout: FloatArray,
+  x: FloatArray,
+  outer: number,
+  channels: number,
+  inner: number,
+  mean: FloatArray,
+  gamma: FloatArray,
+  invStd: FloatArray,
+  dx: FloatArray,
+  dgamma: FloatArray,
+  dbeta: FloatArray,
+): void {
+  const size = outer * channels * inner;
+  const fn = "channelNormBackwardFromInput";
+  needLength(fn, "dout", dout, size);
+  needLength(fn, "x", x, size);
+  needLength(fn, "mean", mean, channels);
+  needLength(fn, "gamma", gamma, channels);
+  needLength(fn, "invStd", invStd, channels);
+  needLength(fn, "dx", dx, size);
+  needLength(fn, "dgamma", dgamma, channels);
+  needLength(fn, "dbeta", dbeta, channels);
+  if (inner > 1) {
+    channelNormBackwardBlocks(
+      dout,
+      x,
+      mean,
+      outer,
+      channels,
+      inner,
+      gamma,
+      invStd,
+      dx,
+      dgamma,
+      dbeta,
+    );
+    return;
+  }
+  const sumDout = scratch(0, channels);
+  const sumDoutXHat = scratch(1, channels);
+  for (let n = 0; n < outer; n++) {
+    const base = n * channels;
+    for (let c = 0; c < channels; c++) {
+      const d = dout[base + c];
+      sumDout[c] += d;
+      sumDoutXHat[c] += d * ((x[base + c] - mean[c]) * invStd[c]);
+    }
+  }
+  for (let n = 0; n < outer; n++) {
+    const base = n * channels;
+    for (let c = 0; c < channels; c++) {
+      const k = base + c;
+      const xHat = (x[k] - mean[c]) * invStd[c];
+      dx[k] = ((gamma[c] * invStd[c]) / outer) *
+        (outer * dout[k] - sumDout[c] - xHat * sumDoutXHat[c]);
     }
   }
   for (let c = 0; c < channels; c++) {

@@ -17,6 +17,7 @@ import { checkTensor } from "../tensor_checks.ts";
 import {
   channelMoments,
   channelNormBackward,
+  channelNormBackwardFromInput,
   channelNormBackwardGraph,
   inverseStd,
   momentumAverage,
@@ -62,8 +63,11 @@ export interface BatchnormTrainCache {
   mode: "train";
   /** The input. */
   x: Tensor;
-  /** `(x − mean) · invStd`. */
-  xHat: Tensor;
+  /**
+   * `(x − mean) · invStd`, or null when the forward pass was asked not to keep it
+   * (`keepXHat: false`); the backward pass then recomputes it from `x`.
+   */
+  xHat: Tensor | null;
   /** Batch mean per channel (float64). */
   mean: Tensor;
   /** Biased batch variance per channel (float64). */
@@ -189,7 +193,9 @@ export function batchnormBackwardAlt(
  * The forward pass shared by {@link batchnormForward} and `spatialBatchnormForward`:
  * batchnorm of `x` viewed as `layout`, with `gamma`, `beta` and the running statistics of
  * shape `(layout.channels,)`. `fn` names the caller in error messages. The caller checks
- * that `layout` describes `x`.
+ * that `layout` describes `x`. With `keepXHat` false the training-mode cache holds no
+ * normalized copy of `x` (`xHat: null`) and the backward pass recomputes it: the module
+ * API's choice, as PyTorch's, to save a whole activation's worth of memory traffic.
  */
 export function channelBatchnormForward(
   fn: string,
@@ -198,6 +204,7 @@ export function channelBatchnormForward(
   gamma: Tensor,
   beta: Tensor,
   bnParam: BatchnormParam,
+  keepXHat = true,
 ): [Tensor, BatchnormCache] {
   const { outer, channels, inner } = layout;
   checkAffineParams(fn, x, gamma, beta, channels);
@@ -246,7 +253,7 @@ export function channelBatchnormForward(
   const mean = Tensor.zeros([channels], "float64");
   const variance = Tensor.zeros([channels], "float64");
   const invStd = Tensor.zeros([channels], "float64");
-  const xHat = Tensor.zeros(x.shape, x.dtype);
+  const xHat = keepXHat ? Tensor.zeros(x.shape, x.dtype) : null;
   channelMoments(x.data, outer, channels, inner, mean.data, variance.data);
   inverseStd(variance.data, eps, channels, invStd.data);
   normalizeChannels(
@@ -258,7 +265,7 @@ export function channelBatchnormForward(
     invStd.data,
     gamma.data,
     beta.data,
-    xHat.data,
+    xHat === null ? null : xHat.data,
     out.data,
   );
   // New tensors rather than in-place updates, as numpy rebinds the dict entries: a caller
@@ -319,6 +326,20 @@ export function channelBatchnormBackward(
       variance.data,
       eps,
       gamma.data,
+      dx.data,
+      dgamma.data,
+      dbeta.data,
+    );
+  } else if (xHat === null) {
+    channelNormBackwardFromInput(
+      dout.data,
+      x.data,
+      outer,
+      channels,
+      inner,
+      mean.data,
+      gamma.data,
+      invStd.data,
       dx.data,
       dgamma.data,
       dbeta.data,

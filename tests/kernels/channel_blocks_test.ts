@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   channelMoments,
   channelNormBackward,
+  channelNormBackwardFromInput,
   inverseStd,
   normalizeChannels,
 } from "../../lib/kernels/normalization.ts";
@@ -35,7 +36,34 @@ function runAll(x: FloatArray, dout: FloatArray) {
   const dx = new Float32Array(n);
   const dgamma = new Float32Array(channels), dbeta = new Float32Array(channels);
   channelNormBackward(dout, xHat, outer, channels, inner, gamma, invStd, dx, dgamma, dbeta);
-  return { mean, variance, xHat, out, dx, dgamma, dbeta };
+  // The same backward pass without the stored xHat, recomputing it from x.
+  const dxFromInput = new Float32Array(n);
+  const dgammaFromInput = new Float32Array(channels), dbetaFromInput = new Float32Array(channels);
+  channelNormBackwardFromInput(
+    dout,
+    x,
+    outer,
+    channels,
+    inner,
+    mean,
+    gamma,
+    invStd,
+    dxFromInput,
+    dgammaFromInput,
+    dbetaFromInput,
+  );
+  return {
+    mean,
+    variance,
+    xHat,
+    out,
+    dx,
+    dgamma,
+    dbeta,
+    dxFromInput,
+    dgammaFromInput,
+    dbetaFromInput,
+  };
 }
 
 function assertBitwise(actual: FloatArray, expected: FloatArray, what: string): void {
@@ -112,4 +140,26 @@ Deno.test("block-wise moments and backward sums match a direct float64 computati
   }
   assert.ok(Math.abs(m) < 1e-4, `xHat mean ${m}`);
   assert.ok(Math.abs(q / (outer * inner) - 1) < 1e-3, `xHat variance ${q / (outer * inner)}`);
+});
+
+Deno.test("the backward pass from x matches the one from the stored xHat", () => {
+  const [outer, channels, inner] = SHAPE;
+  const rng = new Rng(33);
+  const n = outer * channels * inner;
+  const got = runAll(randomArray(n, rng, false, -2), randomArray(n, rng, false));
+  // The two differ only by xHat's rounding to float32 (relative 2⁻²⁴ per element), which
+  // reaches dx through the sums and the xHat term: a few float32 ulps of the largest terms.
+  const scale = (a: Float32Array) => a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+  const dxScale = scale(got.dx);
+  for (let i = 0; i < n; i++) {
+    assert.ok(
+      Math.abs(got.dxFromInput[i] - got.dx[i]) <= 2 ** -20 * dxScale,
+      `dx[${i}]: ${got.dxFromInput[i]} from x, ${got.dx[i]} from xHat`,
+    );
+  }
+  for (let c = 0; c < channels; c++) {
+    assert.equal(got.dbetaFromInput[c], got.dbeta[c], `dbeta[${c}]`);
+    const bound = 2 ** -20 * (Math.abs(got.dgamma[c]) + Math.sqrt(outer * inner));
+    assert.ok(Math.abs(got.dgammaFromInput[c] - got.dgamma[c]) <= bound, `dgamma[${c}]`);
+  }
 });

@@ -7,11 +7,12 @@
 import { needsGrad, record } from "../../autograd/engine.ts";
 import { momentumAverage } from "../../kernels/normalization.ts";
 import { layernormBackward, layernormForward } from "../../layers/layernorm.ts";
-import type { BatchnormTrainCache } from "../../layers/batchnorm.ts";
 import {
-  spatialBatchnormBackward,
-  spatialBatchnormForward,
-} from "../../layers/spatial_batchnorm.ts";
+  type BatchnormTrainCache,
+  channelBatchnormBackward,
+  channelBatchnormForward,
+} from "../../layers/batchnorm.ts";
+import { spatialBatchnormForward } from "../../layers/spatial_batchnorm.ts";
 import {
   spatialGroupnormBackward,
   spatialGroupnormForward,
@@ -38,8 +39,9 @@ export interface BatchNormOptions {
  * Training: batch mean and biased variance normalize `x`, and the running statistics, when
  * given, are updated in place: `running = (1 − momentum)·running + momentum·batch`, with
  * the **unbiased** batch variance for `runningVar`. Evaluation uses the running statistics.
- * Training runs on `spatialBatchnormForward` / `spatialBatchnormBackward`; evaluation with
- * a gradient is composed of recorded tensor ops (an affine map per channel).
+ * Training runs on the batchnorm layers' shared forward and backward passes
+ * (`channelBatchnormForward`), saving only `x` and the statistics; evaluation with a
+ * gradient is composed of recorded tensor ops (an affine map per channel).
  *
  * @example
  * ```ts
@@ -104,10 +106,17 @@ export function batchNorm(
     return view(out, x.shape);
   }
 
-  const [out4, cache] = spatialBatchnormForward(x4, gamma.detach(), beta.detach(), {
-    mode: "train",
-    eps,
-  });
+  // Only x and the statistics are saved (keepXHat false): the backward pass normalizes x
+  // again rather than reading back a stored copy, as PyTorch does.
+  const [out4, cache] = channelBatchnormForward(
+    fn,
+    x4,
+    { outer: N, channels: C, inner },
+    gamma.detach(),
+    beta.detach(),
+    { mode: "train", eps },
+    false,
+  );
   const { mean, variance } = cache as BatchnormTrainCache;
   const count = N * inner;
   if (runningMean !== null) {
@@ -121,7 +130,7 @@ export function batchNorm(
   if (needsGrad(x, weight, bias)) {
     const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
     record(out, "batchNorm", inputs, (g) => {
-      const [dx, dgamma, dbeta] = spatialBatchnormBackward(view(g, x4.shape), cache);
+      const [dx, dgamma, dbeta] = channelBatchnormBackward(fn, view(g, x4.shape), cache, "alt");
       return [view(dx, x.shape), ...(weight ? [dgamma] : []), ...(bias ? [dbeta] : [])];
     });
   }
