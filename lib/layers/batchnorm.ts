@@ -13,6 +13,7 @@
  * @module
  */
 
+import { allocateOutput } from "../scratch.ts";
 import { checkTensor } from "../tensor_checks.ts";
 import {
   channelMoments,
@@ -209,7 +210,7 @@ export function channelBatchnormForward(
   const { outer, channels, inner } = layout;
   checkAffineParams(fn, x, gamma, beta, channels);
   const { mode, eps, momentum } = checkBatchnormParam(fn, bnParam);
-  const out = Tensor.zeros(x.shape, x.dtype);
+  const out = new Tensor(allocateOutput(x.dtype, x.size), x.shape);
 
   if (mode === "test") {
     const { runningMean, runningVar } = bnParam;
@@ -253,7 +254,7 @@ export function channelBatchnormForward(
   const mean = Tensor.zeros([channels], "float64");
   const variance = Tensor.zeros([channels], "float64");
   const invStd = Tensor.zeros([channels], "float64");
-  const xHat = keepXHat ? Tensor.zeros(x.shape, x.dtype) : null;
+  const xHat = keepXHat ? new Tensor(allocateOutput(x.dtype, x.size), x.shape) : null;
   channelMoments(x.data, outer, channels, inner, mean.data, variance.data);
   inverseStd(variance.data, eps, channels, invStd.data);
   normalizeChannels(
@@ -312,7 +313,7 @@ export function channelBatchnormBackward(
     throw new Error(`${fn}: dout is ${dout.dtype} but the forward pass ran in ${x.dtype}`);
   }
   const { outer, channels, inner } = layout;
-  const dx = Tensor.zeros(x.shape, x.dtype);
+  const dx = new Tensor(allocateOutput(x.dtype, x.size), x.shape);
   const dgamma = Tensor.zeros(gamma.shape, gamma.dtype);
   const dbeta = Tensor.zeros(gamma.shape, gamma.dtype);
   if (form === "graph") {

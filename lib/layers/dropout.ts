@@ -8,6 +8,7 @@
  * @module
  */
 
+import { allocateOutput } from "../scratch.ts";
 import { checkTensor } from "../tensor_checks.ts";
 import { applyMask, dropoutMask } from "../kernels/dropout.ts";
 import { getGlobalRng, Rng } from "../rng.ts";
@@ -60,7 +61,7 @@ export function dropoutForward(x: Tensor, dropoutParam: DropoutParam): [Tensor, 
   const rng = param.seed === undefined ? getGlobalRng() : new Rng(param.seed);
   const mask = Tensor.zeros(x.shape, "float64");
   dropoutMask(rng, param.p, mask.data);
-  const out = Tensor.zeros(x.shape, x.dtype);
+  const out = new Tensor(allocateOutput(x.dtype, x.size), x.shape);
   applyMask(x.data, mask.data, out.data);
   return [out, [param, mask]];
 }
@@ -95,7 +96,7 @@ export function dropoutBackward(dout: Tensor, cache: DropoutCache): Tensor {
       `${fn}: dout has shape [${dout.shape}] but the forward input had shape [${mask.shape}]`,
     );
   }
-  const dx = Tensor.zeros(dout.shape, dout.dtype);
+  const dx = new Tensor(allocateOutput(dout.dtype, dout.size), dout.shape);
   applyMask(dout.data, mask.data, dx.data);
   return dx;
 }

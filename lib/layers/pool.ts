@@ -89,7 +89,7 @@ export function maxPoolForwardNaive(x: Tensor, poolParam: PoolParam): [Tensor, P
 export function maxPoolBackwardNaive(dout: Tensor, cache: PoolCache): Tensor {
   const { x, N, C, g } = checkPoolBackward("maxPoolBackwardNaive", dout, cache);
   const argmax = naiveArgmax(x, g, N * C);
-  const dx = Tensor.zeros(x.shape, x.dtype);
+  const dx = new Tensor(allocateOutput(x.dtype, x.size), x.shape);
   const outPlane = g.outH * g.outW, plane = g.height * g.width;
   for (let o = 0; o < dout.size; o++) {
     dx.data[Math.floor(o / outPlane) * plane + argmax[o]] += dout.data[o];
@@ -230,7 +230,7 @@ export function avgPoolForward(x: Tensor, poolParam: PoolParam): [Tensor, PoolCa
  */
 export function avgPoolBackward(dout: Tensor, cache: PoolCache): Tensor {
   const { x, N, C, g } = checkPoolBackward("avgPoolBackward", dout, cache);
-  const dx = Tensor.zeros(x.shape, x.dtype);
+  const dx = new Tensor(allocateOutput(x.dtype, x.size), x.shape);
   avgPoolBackwardRange(dout.data, g, 0, N * C, dx.data);
   return dx;
 }
