@@ -16,7 +16,7 @@
  * more without. Without `import torch` the peer is skipped with a note.
  *
  * Also reported: minor page faults per step (fresh memory touched) and, with
- * `--rss-steps N`, the resident set size over N steps of the cnn.
+ * `--rss-steps N`, the resident set size over N steps of each network.
  *
  * Run: deno task bench:epoch [--threads 1,2] [--nets cnn,bn] [--rss-steps 1000]
  *
@@ -42,7 +42,8 @@ Usage: deno task bench:epoch [options]
   --nets LIST        networks: cnn (ThreeLayerConvNet), bn (conv-BN net) (default cnn,bn)
   --steps-cnn N      timed steps of the cnn per measurement (default 200)
   --steps-bn N       timed steps of the conv-BN net per measurement (default 40)
-  --rss-steps N      also run N cnn steps per thread count and report RSS (default 0)
+  --rss-steps N      also run N steps of each network per thread count and report the
+                     resident set size along the way (default 0: not run)
   --as-installed     also time PyTorch with glibc's default allocator settings
   --no-peer          do not run PyTorch
   --help             this text`;
@@ -66,9 +67,11 @@ function fail(message: string): never {
   Deno.exit(2);
 }
 
-function positiveInt(name: string, raw: string): number {
+function integerFlag(name: string, raw: string, min: number): number {
   const v = Number(raw);
-  if (!Number.isSafeInteger(v) || v < 0) fail(`--${name} must be an integer ≥ 0, got "${raw}"`);
+  if (raw.trim() === "" || !Number.isSafeInteger(v) || v < min) {
+    fail(`--${name} must be an integer ≥ ${min}, got "${raw}"`);
+  }
   return v;
 }
 
@@ -94,20 +97,16 @@ if (flags.help) {
   console.log(HELP);
   Deno.exit(0);
 }
-const threadCounts = flags.threads.split(",").map((t) => {
-  const v = positiveInt("threads", t);
-  if (v < 1) fail(`--threads must list integers ≥ 1, got "${flags.threads}"`);
-  return v;
-});
+const threadCounts = flags.threads.split(",").map((t) => integerFlag("threads", t, 1));
 const nets = flags.nets.split(",").map((n) => {
   if (!(n in NETS)) fail(`--nets must list cnn and/or bn, got "${n}"`);
   return n as NetName;
 });
 const steps: Record<NetName, number> = {
-  cnn: positiveInt("steps-cnn", flags["steps-cnn"]),
-  bn: positiveInt("steps-bn", flags["steps-bn"]),
+  cnn: integerFlag("steps-cnn", flags["steps-cnn"], 1),
+  bn: integerFlag("steps-bn", flags["steps-bn"], 1),
 };
-const rssSteps = positiveInt("rss-steps", flags["rss-steps"]);
+const rssSteps = integerFlag("rss-steps", flags["rss-steps"], 0);
 
 const rng = new Rng(0);
 const XTrain = Tensor.randn([POOL, 1, 28, 28], rng, "float32");
@@ -278,10 +277,10 @@ for (const net of nets) {
 }
 if (peerNote) console.log(peerNote);
 
-if (rssSteps > 0) {
+for (const net of rssSteps > 0 ? nets : []) {
   for (const threads of threadCounts) {
     await useThreads(threads);
-    const step = makeStep("cnn");
+    const step = makeStep(net);
     const marks: string[] = [];
     const faults0 = process.resourceUsage().minorPageFault;
     for (let i = 1; i <= rssSteps; i++) {
@@ -292,7 +291,9 @@ if (rssSteps > 0) {
     }
     const faults = process.resourceUsage().minorPageFault - faults0;
     console.log(
-      `ThreeLayerConvNet, ${threads} thread(s), RSS over ${rssSteps} steps: ${marks.join(", ")}; ` +
+      `${NETS[net].title}, ${threads} thread(s), RSS over ${rssSteps} steps: ${
+        marks.join(", ")
+      }; ` +
         `${(faults / rssSteps).toFixed(0)} minor page faults per step`,
     );
   }
