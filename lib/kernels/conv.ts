@@ -31,6 +31,13 @@
  * counter. Chunk boundaries depend only on the geometry, so the result is bitwise the same
  * however the chunks are shared out, and for any number of threads.
  *
+ * **Winograd.** {@link convForwardBatch} and {@link convBackwardBatch} (the batch entry
+ * points every layer and `F.conv2d` use) hand float32 3×3 stride-1 convolutions to the
+ * Winograd kernels of `winograd.ts` for the forward pass and for `dx` when
+ * {@link convAlgorithmFor} says so; the weight gradient stays on im2col, the reference and
+ * the fallback. {@link setConvAlgorithm} forces one algorithm (tests, benchmarks). The
+ * range functions are always im2col.
+ *
  * @module
  */
 
@@ -45,6 +52,12 @@ import { col2im, im2col, type WindowGeometry } from "./im2col.ts";
 import { GEMM_BLOCKING } from "./wasm/gemm_module.ts";
 import { im2colBounds } from "./wasm/im2col_module.ts";
 import { type LayerKernels, layerKernels } from "./wasm/layer_kernels.ts";
+import {
+  winogradApplies,
+  winogradBackwardData,
+  winogradBackwardFilter,
+  winogradForward,
+} from "./winograd.ts";
 
 /**
  * Every size a convolution needs: the sliding window of one example plus the batch, the
@@ -738,6 +751,91 @@ function threadsNow(): number {
 }
 
 /**
+ * How {@link convForwardBatch} and {@link convBackwardBatch} compute a convolution:
+ * `"im2col"` (im2col + GEMM, every shape and dtype), `"winograd"` (Winograd's algorithm
+ * wherever it applies: float32, 3×3, stride 1, dilation 1, one group, the WebAssembly GEMM;
+ * im2col elsewhere) or `"auto"` (Winograd where it applies and was measured faster, see
+ * {@link convAlgorithmFor}).
+ */
+export type ConvAlgorithm = "auto" | "im2col" | "winograd";
+
+let algorithmChoice: ConvAlgorithm = "auto";
+
+/**
+ * Selects the convolution algorithm of the batch entry points (default `"auto"`), for
+ * tests and benchmarks. It applies to calls made on this thread (the choice is made before
+ * the work is split across the pool).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { getConvAlgorithm, setConvAlgorithm } from "./conv.ts";
+ * setConvAlgorithm("im2col");
+ * assert.equal(getConvAlgorithm(), "im2col");
+ * setConvAlgorithm("auto");
+ * ```
+ */
+export function setConvAlgorithm(algorithm: ConvAlgorithm): void {
+  if (algorithm !== "auto" && algorithm !== "im2col" && algorithm !== "winograd") {
+    const got = typeof algorithm === "string" ? JSON.stringify(algorithm) : String(algorithm);
+    throw new Error(
+      `setConvAlgorithm: algorithm must be "auto", "im2col" or "winograd", got ${got}`,
+    );
+  }
+  algorithmChoice = algorithm;
+}
+
+/** The algorithm selected with {@link setConvAlgorithm}. */
+export function getConvAlgorithm(): ConvAlgorithm {
+  return algorithmChoice;
+}
+
+/**
+ * The three passes of a convolution: the output, the input gradient `dx`, and the weight
+ * and bias gradients `dw`, `db`.
+ */
+export type ConvPass = "forward" | "backwardData" | "backwardFilter";
+
+/**
+ * The algorithm the batch entry points use for one pass of a convolution (see
+ * {@link ConvPass}).
+ * Winograd needs float32, a 3×3 filter, stride 1, dilation 1, one group and the
+ * WebAssembly GEMM, and for `dx` a pad ≤ 2. Under `"auto"` it is also required that
+ * {@link winogradPays}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { convAlgorithmFor } from "./conv.ts";
+ * const g = { batch: 64, channels: 64, height: 32, width: 32, filters: 64, groups: 1,
+ *   kernelH: 3, kernelW: 3, stride: 1, pad: 1, dilation: 1, outH: 32, outW: 32 };
+ * assert.equal(convAlgorithmFor(g, "float64"), "im2col"); // Winograd is float32 only
+ * assert.equal(convAlgorithmFor({ ...g, stride: 2, outH: 16, outW: 16 }, "float32"), "im2col");
+ * ```
+ */
+export function convAlgorithmFor(
+  geometry: ConvGeometry,
+  dtype: DType,
+  pass: ConvPass = "forward",
+): "im2col" | "winograd" {
+  if (algorithmChoice === "im2col" || !winogradApplies(geometry, dtype, pass)) return "im2col";
+  if (algorithmChoice === "winograd" || winogradPays(geometry)) return "winograd";
+  return "im2col";
+}
+
+/**
+ * Where Winograd was measured faster than im2col (`bench/conv_bench.ts`): its GEMMs are
+ * `F × C` by `C × tiles` products, which need enough channels on both sides to run at
+ * the GEMM's full rate, while the transforms cost the same per pixel whatever the channels.
+ */
+export function winogradPays(geometry: ConvGeometry): boolean {
+  return Math.min(geometry.channels, geometry.filters) >= WINOGRAD_MIN_CHANNELS;
+}
+
+/** See {@link winogradPays}. */
+const WINOGRAD_MIN_CHANNELS = 16;
+
+/**
  * The forward convolution of the whole batch, on the worker pool when it pays: writes
  * `out (N, F, Ho, Wo)` from `x (N, C, H, W)`, `w (F, C/groups, HH, WW)` and `b (F,)` (or
  * `null`), raw row-major arrays of one dtype sized as `geometry` says.
@@ -763,6 +861,10 @@ export function convForwardBatch(
   out: FloatArray,
 ): void {
   const g = geometry;
+  if (convAlgorithmFor(g, dtypeOf(x)) === "winograd") {
+    winogradForward(x, w, b, g, out);
+    return;
+  }
   const chunks = convChunkCount(g);
   if (!useParallel(chunks)) {
     convForwardRange(x, w, b, g, out, 0, g.batch, defaultScratch);
@@ -814,28 +916,37 @@ export function convBackwardBatch(
   const wSize = g.filters * (g.channels / g.groups) * g.kernelH * g.kernelW;
   needLength("convBackwardBatch", "dw", dw, wSize);
   needLength("convBackwardBatch", "db", db, g.filters);
+  // Winograd computes dx, or dW and db, or all three; im2col whatever is left.
+  const winogradDx = dx !== null && convAlgorithmFor(g, dtypeOf(x), "backwardData") === "winograd";
+  const winogradDw = convAlgorithmFor(g, dtypeOf(x), "backwardFilter") === "winograd";
+  if (winogradDw) winogradBackwardFilter(dout, x, g, dw, db);
+  if (winogradDx) winogradBackwardData(dout, w, g, dx!);
+  if (winogradDw && (dx === null || winogradDx)) return;
+  const dxIm2col = winogradDx ? null : dx;
   const parallel = useParallel(slots);
   const scratch = parallel ? sharedScratch : defaultScratch;
-  const dwPartials = scratch.get("conv.dwPartials", dtypeOf(x), slots * wSize);
-  const dbPartials = scratch.getFloat64("conv.dbPartials", slots * g.filters);
+  const dwPartials = winogradDw ? null : scratch.get("conv.dwPartials", dtypeOf(x), slots * wSize);
+  const dbPartials = winogradDw ? null : scratch.getFloat64("conv.dbPartials", slots * g.filters);
   if (parallel) {
     const job: BackwardJob = {
       dout: sharedView(dout, sharedScratch, "conv.dout"),
-      x: sharedView(x, sharedScratch, "conv.x"),
+      x: dwPartials === null ? null : sharedView(x, sharedScratch, "conv.x"),
       w: sharedView(w, sharedScratch, "conv.w"),
       geometry: g,
-      dx: dx === null ? null : sharedTarget(dx, sharedScratch, "conv.dx"),
+      dx: dxIm2col === null ? null : sharedTarget(dxIm2col, sharedScratch, "conv.dx"),
       dwPartials,
       dbPartials,
       next: chunkCounter(),
     };
     getPool().run("conv.backward", job, threadsNow());
-    if (dx !== null) copyBack(dx, job.dx!);
+    if (dxIm2col !== null) copyBack(dxIm2col, job.dx!);
   } else {
-    convBackwardRange(dout, x, w, g, 0, g.batch, dx, dwPartials, dbPartials, defaultScratch);
+    const [from, to] = [0, g.batch];
+    convBackwardRange(dout, x, w, g, from, to, dxIm2col, dwPartials, dbPartials, defaultScratch);
   }
-  sumPartials(dwPartials, slots, wSize, dw, defaultScratch);
-  sumPartials(dbPartials, slots, g.filters, db, defaultScratch);
+  if (winogradDw) return;
+  sumPartials(dwPartials!, slots, wSize, dw, defaultScratch);
+  sumPartials(dbPartials!, slots, g.filters, db, defaultScratch);
 }
 
 function checkRange(fn: string, g: ConvGeometry, n0: number, n1: number): void {

@@ -49,6 +49,7 @@ import { registerJob, registerWorkerModule } from "../parallel/jobs.ts";
 import { getPool, useParallel } from "../parallel/worker_pool.ts";
 import type { FloatArray } from "../storage.ts";
 import { F2, F4, type WinogradMatrices } from "./_winograd_matrices.ts";
+import { rowSums } from "./elementwise.ts";
 import { gemmInstance } from "./gemm.ts";
 import type { WindowGeometry } from "./im2col.ts";
 import { type LayerKernels, layerKernels } from "./wasm/layer_kernels.ts";
@@ -184,6 +185,75 @@ export function outputTileTransform(
   return Y;
 }
 
+/**
+ * `E = A e Aᵀ` of one m×m tile `e` (row-major) of the output gradient, in float32 (first
+ * `A e`, then `(A e) Aᵀ`, summed as the WebAssembly kernel sums them): the weight gradient's
+ * counterpart of the input transform.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { F2, outputGradientTileTransform } from "./winograd.ts";
+ * // Column 1 of Aᵀ is all ones: position (1, 1) of E is the sum of the tile.
+ * assert.equal(outputGradientTileTransform([1, 2, 3, 4], F2)[5], 10);
+ * ```
+ */
+export function outputGradientTileTransform(
+  e: ArrayLike<number>,
+  matrices: WinogradMatrices,
+): Float32Array {
+  const { m, alpha, AT } = matrices;
+  const A = (i: number) => AT.map((row) => row[i]); // row i of A = column i of Aᵀ
+  const T = new Float32Array(alpha * m);
+  for (let i = 0; i < alpha; i++) {
+    for (let j = 0; j < m; j++) T[i * m + j] = combine32(A(i), (k) => e[k * m + j]);
+  }
+  const E = new Float32Array(alpha * alpha);
+  for (let i = 0; i < alpha; i++) {
+    for (let j = 0; j < alpha; j++) E[i * alpha + j] = combine32(A(j), (k) => T[i * m + k]);
+  }
+  return E;
+}
+
+/**
+ * `dw = Gᵀ D G` (3×3, float64) of the α×α sum `D` (row-major) of the products of
+ * transformed input and output-gradient tiles: the last step of the weight gradient,
+ * applied once per filter and channel after the sum over the batch.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { F2, filterGradientTransform } from "./winograd.ts";
+ * const D = new Array(16).fill(0);
+ * D[0] = 1; // position (0, 0) comes from tap (0, 0) only: row 0 of G is (1, 0, 0)
+ * assert.deepEqual([...filterGradientTransform(D, F2)], [1, 0, 0, 0, 0, 0, 0, 0, 0]);
+ * ```
+ */
+export function filterGradientTransform(
+  D: ArrayLike<number>,
+  matrices: WinogradMatrices,
+): Float64Array {
+  const { alpha, G } = matrices;
+  // t = Gᵀ D (3 × α), then dw = t G (3 × 3).
+  const t = new Float64Array(3 * alpha);
+  for (let r = 0; r < 3; r++) {
+    for (let j = 0; j < alpha; j++) {
+      let sum = 0;
+      for (let i = 0; i < alpha; i++) sum += G[i][r] * D[i * alpha + j];
+      t[r * alpha + j] = sum;
+    }
+  }
+  const dw = new Float64Array(9);
+  for (let r = 0; r < 3; r++) {
+    for (let s = 0; s < 3; s++) {
+      let sum = 0;
+      for (let j = 0; j < alpha; j++) sum += t[r * alpha + j] * G[j][s];
+      dw[r * 3 + s] = sum;
+    }
+  }
+  return dw;
+}
+
 // ------------------------------------------------------------------ plans and chunks
 
 /**
@@ -230,7 +300,8 @@ export interface WinogradGeometry extends WindowGeometry {
 /**
  * Whether the Winograd kernels can compute this convolution: float32, 3×3, stride 1,
  * dilation 1, one group, and the WebAssembly GEMM selected (the kernels work in its
- * memory). For the input gradient, also `pad ≤ 2` (see the module notes).
+ * memory). For the input gradient (`pass = "backwardData"`), also `pad ≤ 2` (see the module
+ * notes).
  *
  * @example
  * ```ts
@@ -244,7 +315,7 @@ export interface WinogradGeometry extends WindowGeometry {
 export function winogradApplies(
   geometry: WinogradGeometry,
   dtype: string,
-  pass: "forward" | "backwardData" = "forward",
+  pass: "forward" | "backwardData" | "backwardFilter" = "forward",
 ): boolean {
   const g = geometry;
   return dtype === "float32" && g.kernelH === 3 && g.kernelW === 3 && g.stride === 1 &&
@@ -357,11 +428,26 @@ export function winogradFilters(
   rotate: boolean,
   out: Float32Array = new Float32Array(winogradMatrices(variant).alpha ** 2 * filters * channels),
 ): Float32Array {
-  const matrices = winogradMatrices(variant);
-  const positions = matrices.alpha ** 2, FC = filters * channels;
+  // filterTransform's arithmetic (same products, same order, float64), without its
+  // allocations: this runs on every call, over F·C filters.
+  const { alpha, G } = winogradMatrices(variant);
+  const FC = filters * channels;
+  const g = new Float64Array(9), t = new Float64Array(alpha * 3);
+  const Gf = Float64Array.from(G.flat());
   for (let fc = 0; fc < FC; fc++) {
-    const U = filterTransform(w.subarray(fc * 9, fc * 9 + 9), matrices, rotate);
-    for (let xi = 0; xi < positions; xi++) out[xi * FC + fc] = U[xi];
+    for (let q = 0; q < 9; q++) g[q] = w[fc * 9 + (rotate ? 8 - q : q)];
+    for (let i = 0; i < alpha; i++) {
+      const [a, b, c] = [Gf[i * 3], Gf[i * 3 + 1], Gf[i * 3 + 2]];
+      t[i * 3] = a * g[0] + b * g[3] + c * g[6];
+      t[i * 3 + 1] = a * g[1] + b * g[4] + c * g[7];
+      t[i * 3 + 2] = a * g[2] + b * g[5] + c * g[8];
+    }
+    for (let i = 0; i < alpha; i++) {
+      const [a, b, c] = [t[i * 3], t[i * 3 + 1], t[i * 3 + 2]];
+      for (let j = 0; j < alpha; j++) {
+        out[(i * alpha + j) * FC + fc] = a * Gf[j * 3] + b * Gf[j * 3 + 1] + c * Gf[j * 3 + 2];
+      }
+    }
   }
   return out;
 }
@@ -480,6 +566,173 @@ function runChunks(
   }
 }
 
+/**
+ * Target elements of all weight-gradient partials of a call (α²·F·C per slot): enough
+ * slots for the pool's threads to share, few enough that summing them stays cheap.
+ */
+const PARTIALS_BUDGET = 1 << 20;
+/** At most this many weight-gradient slots. */
+const MAX_SLOTS = 16;
+
+/**
+ * How the weight gradient splits the batch: `slots` runs of `chunksPerSlot` consecutive
+ * chunks, each summed into its own partial (in transformed space, by GEMMs that
+ * accumulate). Like the chunks, it depends on the geometry only.
+ */
+function slotLayout(plan: WinogradPlan): { chunksPerSlot: number; slots: number } {
+  const { alpha } = winogradMatrices(plan.variant);
+  const chunks = Math.ceil(plan.batch / layoutOf(plan).chunk);
+  const size = alpha * alpha * plan.inChannels * plan.outChannels;
+  const wanted = Math.min(MAX_SLOTS, Math.max(2, Math.floor(PARTIALS_BUDGET / size)));
+  const chunksPerSlot = Math.ceil(chunks / Math.min(chunks, wanted));
+  return { chunksPerSlot, slots: Math.ceil(chunks / chunksPerSlot) };
+}
+
+/**
+ * The weight-gradient slots of one thread (see {@link slotLayout}): per chunk, the input
+ * transform of `x` and the transform `A e Aᵀ` of `dout`'s tiles, then per position ξ one
+ * GEMM `D[ξ] (F × C) += E[ξ] (F × P) · V[ξ]ᵀ (P × C)`; the slot's `D` goes to
+ * `dwPartials[slot]` and its bias-gradient sums (float64) to `dbPartials[slot]`.
+ */
+function runFilterGradSlots(
+  wasm: LayerKernels,
+  x: FloatArray,
+  dout: FloatArray,
+  plan: WinogradPlan,
+  dwPartials: Float32Array,
+  dbPartials: Float64Array,
+  slots: () => number | null,
+): void {
+  let slot = slots();
+  if (slot === null) return;
+  const L = layoutOf(plan);
+  const { matrices, th, tw, Hp, Wp, OW, ld } = L;
+  const { m, alpha } = matrices;
+  const { inChannels: C, outChannels: F, height: H, width: W, pad, outH, outW } = plan;
+  const { chunksPerSlot } = slotLayout(plan);
+  const most = Math.min(L.chunk, plan.batch);
+  const inPlane = H * W, outPlane = outH * outW, padPlane = Hp * Wp, tilePlane = th * m * OW;
+  const framed = OW !== outW || th * m !== outH;
+  const ex = wasm.exports, gemm = wasm.gemm;
+  const [inputTransform, doutTransform] = m === 2
+    ? [ex.wino2_input, ex.wino2_dout]
+    : [ex.wino4_input, ex.wino4_dout];
+  const positions = alpha * alpha, size = positions * F * C;
+  const sums = new Float64Array(most * F), db = new Float64Array(F);
+  const mark = gemm.mark();
+  try {
+    const inAt = wasm.alloc("float32", most * C * inPlane);
+    const padAt = wasm.alloc("float32", most * C * padPlane);
+    const vAt = wasm.alloc("float32", positions * C * ld);
+    const doutAt = wasm.alloc("float32", most * F * outPlane);
+    const frameAt = framed ? wasm.alloc("float32", most * F * tilePlane) : doutAt;
+    const eAt = wasm.alloc("float32", positions * F * ld);
+    const dAt = wasm.alloc("float32", size);
+    wasm.view("float32", padAt, most * C * padPlane).fill(0);
+    if (framed) wasm.view("float32", frameAt, most * F * tilePlane).fill(0);
+    const inView = wasm.view("float32", inAt, most * C * inPlane);
+    const doutView = wasm.view("float32", doutAt, most * F * outPlane);
+    const dView = wasm.view("float32", dAt, size);
+    const innerAt = padAt + (pad * Wp + pad) * 4;
+    for (; slot !== null; slot = slots()) {
+      const s0 = slot * chunksPerSlot * L.chunk;
+      const s1 = Math.min(plan.batch, (slot + 1) * chunksPerSlot * L.chunk);
+      db.fill(0);
+      for (let c0 = s0; c0 < s1; c0 += L.chunk) {
+        const c1 = Math.min(s1, c0 + L.chunk), n = c1 - c0, P = n * th * tw;
+        inView.set(x.subarray(c0 * C * inPlane, c1 * C * inPlane));
+        ex.copyPlanes(inAt, innerAt, n * C, H, W * 4, W * 4, inPlane * 4, Wp * 4, padPlane * 4);
+        inputTransform(padAt, vAt, n, C, Hp, Wp, th, tw, ld * 4, C * ld * 4);
+        doutView.set(dout.subarray(c0 * F * outPlane, c1 * F * outPlane));
+        rowSums(doutView, n * F, outPlane, sums);
+        for (let k = 0; k < n * F; k++) db[k % F] += sums[k];
+        if (framed) {
+          ex.copyPlanes(
+            doutAt,
+            frameAt,
+            n * F,
+            outH,
+            outW * 4,
+            outW * 4,
+            outPlane * 4,
+            OW * 4,
+            tilePlane * 4,
+          );
+        }
+        doutTransform(frameAt, eAt, n, F, th * m, OW, th, tw, ld * 4, F * ld * 4);
+        for (let xi = 0; xi < positions; xi++) {
+          gemm.gemmInPlace(
+            "float32",
+            false,
+            true,
+            F,
+            C,
+            P,
+            1,
+            eAt + xi * F * ld * 4,
+            ld,
+            vAt + xi * C * ld * 4,
+            ld,
+            c0 === s0 ? 0 : 1,
+            dAt + xi * F * C * 4,
+            C,
+          );
+        }
+      }
+      dwPartials.set(dView, slot * size);
+      dbPartials.set(db, slot * F);
+    }
+  } finally {
+    gemm.release(mark);
+  }
+}
+
+/**
+ * `dw (F, C, 3, 3)` and `db (F,)` from the slots' partials: each sum in float64 in slot
+ * order, then `dw = Gᵀ D G` per filter and channel, rounded once.
+ */
+function finishFilterGrad(
+  plan: WinogradPlan,
+  dwPartials: Float32Array,
+  dbPartials: Float64Array,
+  slots: number,
+  dw: FloatArray,
+  db: FloatArray,
+): void {
+  const { alpha, G } = winogradMatrices(plan.variant);
+  const F = plan.outChannels, FC = F * plan.inChannels, size = alpha * alpha * FC;
+  const D = localScratch.getFloat64("winograd.D", size);
+  D.set(dwPartials.subarray(0, size));
+  for (let k = 1; k < slots; k++) {
+    const base = k * size;
+    for (let i = 0; i < size; i++) D[i] += dwPartials[base + i];
+  }
+  for (let f = 0; f < F; f++) {
+    let sum = dbPartials[f];
+    for (let k = 1; k < slots; k++) sum += dbPartials[k * F + f];
+    db[f] = sum;
+  }
+  // filterGradientTransform's arithmetic, without its allocations.
+  const Gf = Float64Array.from(G.flat());
+  const t = new Float64Array(3 * alpha);
+  for (let fc = 0; fc < FC; fc++) {
+    for (let r = 0; r < 3; r++) {
+      for (let j = 0; j < alpha; j++) {
+        let sum = 0;
+        for (let i = 0; i < alpha; i++) sum += Gf[i * 3 + r] * D[(i * alpha + j) * FC + fc];
+        t[r * alpha + j] = sum;
+      }
+    }
+    for (let r = 0; r < 3; r++) {
+      for (let s = 0; s < 3; s++) {
+        let sum = 0;
+        for (let j = 0; j < alpha; j++) sum += t[r * alpha + j] * Gf[j * 3 + s];
+        dw[fc * 9 + r * 3 + s] = sum;
+      }
+    }
+  }
+}
+
 // ------------------------------------------------------------------ the parallel split
 
 /** Buffers that the pool's workers read or write: shared memory, owned by the caller. */
@@ -502,6 +755,25 @@ interface WinogradJob {
 
 registerJob("winograd.conv", (a: WinogradJob) => {
   runChunks(kernels(), a.input, a.U, a.bias, a.plan, a.out, claimedChunks(a.plan, a.next));
+});
+
+interface FilterGradJob {
+  x: FloatArray;
+  dout: FloatArray;
+  plan: WinogradPlan;
+  dwPartials: Float32Array;
+  dbPartials: Float64Array;
+  /** The shared slot counter. */
+  next: Int32Array;
+}
+
+registerJob("winograd.filterGrad", (a: FilterGradJob) => {
+  const count = slotLayout(a.plan).slots;
+  const slots = () => {
+    const k = Atomics.add(a.next, 0, 1);
+    return k < count ? k : null;
+  };
+  runFilterGradSlots(kernels(), a.x, a.dout, a.plan, a.dwPartials, a.dbPartials, slots);
 });
 
 function kernels(): LayerKernels {
@@ -617,6 +889,64 @@ export function winogradBackwardData(
 ): void {
   checkApplies("winogradBackwardData", geometry, dout, "backwardData");
   runPlan(dout, w, null, winogradPlan(geometry, variant, true), dx);
+}
+
+/**
+ * The weight and bias gradients of a convolution by Winograd's algorithm: writes
+ * `dw (F, C, 3, 3)` and `db (F,)` from `dout (N, F, Ho, Wo)` and `x (N, C, H, W)` (float32,
+ * sized as `geometry` says, which must satisfy {@link winogradApplies}). The batch is
+ * summed in slots of consecutive chunks fixed by the geometry, added in slot order, so
+ * the result is the same for any number of threads.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { winogradBackwardFilter } from "./winograd.ts";
+ * // A 2×2 image, pad 1, dout of ones: tap (r, s) of dw sums the pixels it met.
+ * const g = { batch: 1, channels: 1, height: 2, width: 2, filters: 1, groups: 1, kernelH: 3,
+ *   kernelW: 3, stride: 1, pad: 1, dilation: 1, outH: 2, outW: 2 };
+ * const dw = new Float32Array(9), db = new Float32Array(1);
+ * winogradBackwardFilter(new Float32Array(4).fill(1), new Float32Array([1, 2, 3, 4]), g, dw, db);
+ * assert.deepEqual([...dw], [4, 7, 3, 6, 10, 4, 2, 3, 1]);
+ * assert.deepEqual([...db], [4]);
+ * ```
+ */
+export function winogradBackwardFilter(
+  dout: FloatArray,
+  x: FloatArray,
+  geometry: WinogradGeometry,
+  dw: FloatArray,
+  db: FloatArray,
+  variant: WinogradVariant = winogradVariantFor(geometry),
+): void {
+  checkApplies("winogradBackwardFilter", geometry, x, "forward");
+  const plan = winogradPlan(geometry, variant, false);
+  const { alpha } = winogradMatrices(variant);
+  const { slots } = slotLayout(plan);
+  const size = alpha * alpha * plan.inChannels * plan.outChannels;
+  const parallel = useParallel(slots);
+  const scratch = parallel ? sharedScratch : localScratch;
+  const dwPartials = scratch.get("winograd.dwPartials", "float32", slots * size) as Float32Array;
+  const dbPartials = scratch.getFloat64("winograd.dbPartials", slots * plan.outChannels);
+  if (parallel) {
+    const next = new Int32Array(sharedScratch.get("winograd.next", "float32", 1).buffer, 0, 1);
+    next[0] = 0;
+    const job: FilterGradJob = {
+      x: sharedView(x, sharedScratch, "winograd.input"),
+      dout: sharedView(dout, sharedScratch, "winograd.dout"),
+      plan,
+      dwPartials,
+      dbPartials,
+      next,
+    };
+    const pool = getPool();
+    pool.run("winograd.filterGrad", job, pool.activeThreads);
+  } else {
+    let k = 0;
+    const all = () => k < slots ? k++ : null;
+    runFilterGradSlots(kernels(), x, dout, plan, dwPartials, dbPartials, all);
+  }
+  finishFilterGrad(plan, dwPartials, dbPartials, slots, dw, db);
 }
 
 /**

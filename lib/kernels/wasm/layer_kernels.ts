@@ -36,6 +36,10 @@ export interface LayerKernelExports {
   wino2_input: WinogradInput;
   /** F(4×4, 3×3) input transform. */
   wino4_input: WinogradInput;
+  /** F(2×2, 3×3) transform of output-gradient tiles, see `winograd_module.ts`. */
+  wino2_dout: WinogradInput;
+  /** F(4×4, 3×3) transform of output-gradient tiles. */
+  wino4_dout: WinogradInput;
   /** F(2×2, 3×3) output transform, see `winograd_module.ts`. */
   wino2_output: WinogradOutput;
   /** F(4×4, 3×3) output transform. */
@@ -109,7 +113,7 @@ export type WindowWalk = (
   outW: number,
 ) => void;
 
-/** A Winograd input transform, see `winograd_module.ts`. */
+/** A Winograd tile transform (input or output gradient), see `winograd_module.ts`. */
 export type WinogradInput = (
   src: number,
   dst: number,

@@ -44,10 +44,17 @@ import { F2, F4, type WinogradMatrices } from "../_winograd_matrices.ts";
 /** Tiles per vector: the four float32 lanes. */
 const LANES = 4;
 
-/** Emits, for F(2×2) and F(4×4), `wino{m}_input` and `wino{m}_output`, plus `copyPlanes`. */
+/**
+ * Emits, for F(2×2) and F(4×4), `wino{m}_input`, `wino{m}_dout` and `wino{m}_output`, plus
+ * `copyPlanes`.
+ */
 export function emitWinogradKernels(mod: ModuleBuilder): void {
   for (const matrices of [F2, F4]) {
-    emitInputTransform(mod, matrices);
+    const { m, alpha, BT, AT } = matrices;
+    emitTileTransform(mod, `wino${m}_input`, m, BT);
+    // A = (Aᵀ)ᵀ: α rows of m coefficients.
+    const A = Array.from({ length: alpha }, (_, i) => AT.map((row) => row[i]));
+    emitTileTransform(mod, `wino${m}_dout`, m, A);
     emitOutputTransform(mod, matrices);
   }
   emitCopyPlanes(mod);
@@ -114,26 +121,36 @@ function addTo(target: number, amount: Code): Code {
 
 /**
  * Vectors loaded per row of the four tiles of a group: tile t reads pixels
- * `t·m … t·m + α − 1`, so the group spans `3m + α` pixels from its first one.
+ * `t·m … t·m + size − 1`, so the group spans `3m + size` pixels from its first one.
  */
-export function winogradLoadWidth(matrices: WinogradMatrices): number {
-  return Math.ceil((3 * matrices.m + matrices.alpha) / LANES);
+function loadWidth(m: number, size: number): number {
+  return Math.ceil((3 * m + size) / LANES);
 }
 
 /**
- * `wino{m}_input(src, dst, examples, channels, Hp, Wp, th, tw, ld, xiStride)`: for each
- * example n and channel c of the padded planes at `src` (`examples × channels` planes of
- * `Hp × Wp` float32, already padded with the convolution's zeros and wide enough for the
- * whole groups of four tiles: `Wp ≥ 4⌈tw/4⌉·m + 4`), writes the transform of tile
- * (ti, tj) (its top-left pixel at row ti·m, column tj·m) at
+ * `{name}(src, dst, examples, channels, Hp, Wp, th, tw, ld, xiStride)`: the tile transform
+ * `V = R d Rᵀ` of `R` (α rows of `size` coefficients) on the size×size tiles of a grid with
+ * step m. With R = Bᵀ (size α) it is the input transform `wino{m}_input`; with R = A
+ * (size m) the transform `A e Aᵀ` of the output-gradient tiles (`wino{m}_dout`), which the
+ * weight gradient multiplies with the input's.
+ *
+ * For each example n and channel c of the planes at `src` (`examples × channels` planes of
+ * `Hp × Wp` float32, already padded with the convolution's zeros and wide enough for whole
+ * groups of four tiles: `Wp ≥ 4⌈tw/4⌉·m + 4·⌈(3m + size)/4⌉ − 4m`), writes the transform of
+ * tile (ti, tj) (its top-left pixel at row ti·m, column tj·m) at
  * `dst + ξ·xiStride + c·ld + p·4` with `p = n·th·tw + ti·tw + tj` and `ξ = i·α + j` the
  * position in the transformed tile. `ld` and `xiStride` are in bytes; a channel's row needs
  * three columns of slack past its last tile.
  */
-function emitInputTransform(mod: ModuleBuilder, matrices: WinogradMatrices): void {
-  const { m, alpha, BT } = matrices;
+function emitTileTransform(
+  mod: ModuleBuilder,
+  name: string,
+  m: number,
+  R: readonly (readonly number[])[],
+): void {
+  const alpha = R.length, size = R[0].length;
   const f = mod.func(
-    `wino${m}_input`,
+    name,
     {
       src: "i32",
       dst: "i32",
@@ -153,30 +170,30 @@ function emitInputTransform(mod: ModuleBuilder, matrices: WinogradMatrices): voi
   const I = () => f.local("i32");
   const [n, c, ti, tj, plane, channelDst, tileBase, out] = [I(), I(), I(), I(), I(), I(), I(), I()];
   const [rowBytes, planeBytes, tiles] = [I(), I(), I()];
-  const rowPtr = Array.from({ length: alpha }, I);
-  const width = winogradLoadWidth(matrices);
+  const rowPtr = Array.from({ length: size }, I);
+  const width = loadWidth(m, size);
   const rows = Array.from({ length: width }, () => f.local("v128"));
-  const cols = Array.from({ length: alpha }, () => f.local("v128"));
+  const cols = Array.from({ length: size }, () => f.local("v128"));
 
-  // One group of four tiles: for each row i of Bᵀ, combine the input rows on whole vectors,
-  // gather the α columns of the four tiles, combine those with the columns of B and store.
+  // One group of four tiles: for each row i of R, combine the input rows on whole vectors,
+  // gather the columns of the four tiles, combine those with the columns of Rᵀ and store.
   const group: Code[] = [];
-  for (let k = 0; k < alpha; k++) {
+  for (let k = 0; k < size; k++) {
     group.push(local.get(tileBase), i32.const(k), local.get(rowBytes), i32.mul, i32.add);
     group.push(local.set(rowPtr[k]));
   }
   for (let i = 0; i < alpha; i++) {
     for (let v = 0; v < width; v++) {
-      group.push(combine(BT[i], (k) => [local.get(rowPtr[k]), v128.load(16 * v)]));
+      group.push(combine(R[i], (k) => [local.get(rowPtr[k]), v128.load(16 * v)]));
       group.push(local.set(rows[v]));
     }
-    for (let j = 0; j < alpha; j++) {
+    for (let j = 0; j < size; j++) {
       const pixels = Array.from({ length: LANES }, (_, t) => j + t * m);
       group.push(gather(pixels.map((e) => ({ vec: rows[e >> 2], lane: e & 3 }))));
       group.push(local.set(cols[j]));
     }
     for (let j = 0; j < alpha; j++) {
-      group.push(local.get(out), combine(BT[j], (k) => local.get(cols[k])), v128.store());
+      group.push(local.get(out), combine(R[j], (k) => local.get(cols[k])), v128.store());
       group.push(addTo(out, local.get(xiStride)));
     }
   }
