@@ -57,6 +57,8 @@ import {
   winogradBackwardData,
   winogradBackwardFilter,
   winogradForward,
+  winogradMatrices,
+  winogradVariantFor,
 } from "./winograd.ts";
 
 /**
@@ -824,16 +826,38 @@ export function convAlgorithmFor(
 }
 
 /**
- * Where Winograd was measured faster than im2col (`bench/conv_bench.ts`): its GEMMs are
- * `F × C` by `C × tiles` products, which need enough channels on both sides to run at
- * the GEMM's full rate, while the transforms cost the same per pixel whatever the channels.
+ * Where Winograd was measured faster than im2col (`bench/conv_bench.ts` and the shapes
+ * listed below): its transforms cost the same per pixel and channel whatever the other
+ * side's channels, so they pay only when the GEMMs have enough channels on both sides to
+ * save work on; and tiles that hang far over the output map are wasted work.
+ *
+ * Measured (fwd+bwd, float32, one thread, pad 1, ms im2col → Winograd): x(128,32,14,14)
+ * w(64,32) 76 → 45; x(64,64,32,32) w(64,64) 394 → 145; x(128,16,28,28) w(16,16) 55 → 36;
+ * x(128,8,28,28) w(16,8) 29 → 23; x(128,64,7,7) w(64,64) 42 → 26; but x(64,3,32,32)
+ * w(32,3) 16 → 19 (the input gradient and weight gradient of a 3-channel input lose).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { winogradPays } from "./conv.ts";
+ * const g = { batch: 64, channels: 3, height: 32, width: 32, filters: 32, groups: 1,
+ *   kernelH: 3, kernelW: 3, stride: 1, pad: 1, dilation: 1, outH: 32, outW: 32 };
+ * assert.equal(winogradPays(g), false); // 3 input channels
+ * assert.equal(winogradPays({ ...g, channels: 32 }), true);
+ * ```
  */
 export function winogradPays(geometry: ConvGeometry): boolean {
-  return Math.min(geometry.channels, geometry.filters) >= WINOGRAD_MIN_CHANNELS;
+  const { channels, filters, outH, outW } = geometry;
+  const m = winogradMatrices(winogradVariantFor(geometry)).m;
+  const covered = Math.ceil(outH / m) * m * Math.ceil(outW / m) * m;
+  return Math.min(channels, filters) >= WINOGRAD_MIN_CHANNELS &&
+    outH * outW >= WINOGRAD_MIN_TILE_USE * covered;
 }
 
 /** See {@link winogradPays}. */
-const WINOGRAD_MIN_CHANNELS = 16;
+const WINOGRAD_MIN_CHANNELS = 8;
+/** See {@link winogradPays}: the share of the tiles' outputs that must be real outputs. */
+const WINOGRAD_MIN_TILE_USE = 0.5;
 
 /**
  * The forward convolution of the whole batch, on the worker pool when it pays: writes

@@ -618,7 +618,7 @@ function runFilterGradSlots(
     ? [ex.wino2_input, ex.wino2_dout]
     : [ex.wino4_input, ex.wino4_dout];
   const positions = alpha * alpha, size = positions * F * C;
-  const sums = new Float64Array(most * F), db = new Float64Array(F);
+  const one = new Float64Array(1), db = new Float64Array(F);
   const mark = gemm.mark();
   try {
     const inAt = wasm.alloc("float32", most * C * inPlane);
@@ -644,8 +644,6 @@ function runFilterGradSlots(
         ex.copyPlanes(inAt, innerAt, n * C, H, W * 4, W * 4, inPlane * 4, Wp * 4, padPlane * 4);
         inputTransform(padAt, vAt, n, C, Hp, Wp, th, tw, ld * 4, C * ld * 4);
         doutView.set(dout.subarray(c0 * F * outPlane, c1 * F * outPlane));
-        rowSums(doutView, n * F, outPlane, sums);
-        for (let k = 0; k < n * F; k++) db[k % F] += sums[k];
         if (framed) {
           ex.copyPlanes(
             doutAt,
@@ -660,6 +658,13 @@ function runFilterGradSlots(
           );
         }
         doutTransform(frameAt, eAt, n, F, th * m, OW, th, tw, ld * 4, F * ld * 4);
+        // Column 1 of Aᵀ is all ones, so E at position (1, 1) is the sum of each tile: the
+        // bias gradient sums a quarter (F(2×2)) or a sixteenth (F(4×4)) of dout's values.
+        const sumsAt = eAt + (alpha + 1) * F * ld * 4;
+        for (let f = 0; f < F; f++) {
+          rowSums(wasm.view("float32", sumsAt + f * ld * 4, P), 1, P, one);
+          db[f] += one[0];
+        }
         for (let xi = 0; xi < positions; xi++) {
           gemm.gemmInPlace(
             "float32",
