@@ -33,10 +33,11 @@
  *
  * **Winograd.** {@link convForwardBatch} and {@link convBackwardBatch} (the batch entry
  * points every layer and `F.conv2d` use) hand float32 3×3 stride-1 convolutions to the
- * Winograd kernels of `winograd.ts` for the forward pass and for `dx` when
- * {@link convAlgorithmFor} says so; the weight gradient stays on im2col, the reference and
- * the fallback. {@link setConvAlgorithm} forces one algorithm (tests, benchmarks). The
- * range functions are always im2col.
+ * Winograd kernels of `winograd.ts` (forward, `dx`, and `dw` with `db`) when
+ * {@link convAlgorithmFor} says so; im2col is the reference and the fallback (float64,
+ * other filter sizes, strides, dilations, groups, `dx` with a pad above 2).
+ * {@link setConvAlgorithm} forces one algorithm (tests, benchmarks). The range functions
+ * are always im2col.
  *
  * @module
  */
