@@ -114,6 +114,46 @@ function gather(sources: readonly LaneOf[]): Code {
   ];
 }
 
+/** Float32 lane patterns that x64 runs as one instruction each (unpck*ps, movlhps/movhlps). */
+const UNPACK_LOW = lanePattern(4, [0, 4, 1, 5]);
+const UNPACK_HIGH = lanePattern(4, [2, 6, 3, 7]);
+const LOW_HALVES = lanePattern(4, [0, 1, 4, 5]);
+const HIGH_HALVES = lanePattern(4, [2, 3, 6, 7]);
+
+/**
+ * Sets `out[k]` to column k of the 4×4 matrix whose rows are the vector locals `rows`, for
+ * the first `out.length` columns, using the locals `tmp` (four): the classic transpose by
+ * unpacking pairs of rows, then pairs of halves. Every step is a shuffle pattern the
+ * engine maps to a single instruction, which the general {@link gather} is not.
+ */
+function transpose4(
+  rows: readonly number[],
+  out: readonly number[],
+  tmp: readonly number[],
+): Code {
+  const shuffle = (a: number, b: number, pattern: number[], to: number): Code => [
+    local.get(a),
+    local.get(b),
+    v128.shuffle(pattern),
+    local.set(to),
+  ];
+  const code: Code[] = [
+    shuffle(rows[0], rows[1], UNPACK_LOW, tmp[0]), // a0 b0 a1 b1
+    shuffle(rows[2], rows[3], UNPACK_LOW, tmp[1]), // c0 d0 c1 d1
+    shuffle(tmp[0], tmp[1], LOW_HALVES, out[0]),
+  ];
+  if (out.length > 1) code.push(shuffle(tmp[0], tmp[1], HIGH_HALVES, out[1]));
+  if (out.length > 2) {
+    code.push(
+      shuffle(rows[0], rows[1], UNPACK_HIGH, tmp[2]), // a2 b2 a3 b3
+      shuffle(rows[2], rows[3], UNPACK_HIGH, tmp[3]), // c2 d2 c3 d3
+      shuffle(tmp[2], tmp[3], LOW_HALVES, out[2]),
+    );
+  }
+  if (out.length > 3) code.push(shuffle(tmp[2], tmp[3], HIGH_HALVES, out[3]));
+  return code;
+}
+
 /** `target += amount` for an i32 local. */
 function addTo(target: number, amount: Code): Code {
   return [local.get(target), amount, i32.add, local.set(target)];
@@ -174,6 +214,7 @@ function emitTileTransform(
   const width = loadWidth(m, size);
   const rows = Array.from({ length: width }, () => f.local("v128"));
   const cols = Array.from({ length: size }, () => f.local("v128"));
+  const tmp = Array.from({ length: 4 }, () => f.local("v128"));
 
   // One group of four tiles: for each row i of R, combine the input rows on whole vectors,
   // gather the columns of the four tiles, combine those with the columns of Rᵀ and store.
@@ -187,10 +228,16 @@ function emitTileTransform(
       group.push(combine(R[i], (k) => [local.get(rowPtr[k]), v128.load(16 * v)]));
       group.push(local.set(rows[v]));
     }
-    for (let j = 0; j < size; j++) {
-      const pixels = Array.from({ length: LANES }, (_, t) => j + t * m);
-      group.push(gather(pixels.map((e) => ({ vec: rows[e >> 2], lane: e & 3 }))));
-      group.push(local.set(cols[j]));
+    if (m === LANES) {
+      // Column j of tile t is pixel j + 4t: lane j mod 4 of vector t + ⌊j/4⌋.
+      group.push(transpose4(rows.slice(0, 4), cols.slice(0, 4), tmp));
+      if (size > 4) group.push(transpose4(rows.slice(1, 5), cols.slice(4), tmp));
+    } else {
+      for (let j = 0; j < size; j++) {
+        const pixels = Array.from({ length: LANES }, (_, t) => j + t * m);
+        group.push(gather(pixels.map((e) => ({ vec: rows[e >> 2], lane: e & 3 }))));
+        group.push(local.set(cols[j]));
+      }
     }
     for (let j = 0; j < alpha; j++) {
       group.push(local.get(out), combine(R[j], (k) => local.get(cols[k])), v128.store());
@@ -271,6 +318,7 @@ function emitOutputTransform(mod: ModuleBuilder, matrices: WinogradMatrices): vo
   const biasVec = f.local("v128");
   const partial = Array.from({ length: alpha }, () => f.local("v128"));
   const result = Array.from({ length: m }, () => f.local("v128"));
+  const [rowOut, tmp] = [0, 1].map(() => Array.from({ length: 4 }, () => f.local("v128")));
 
   const group: Code[] = [];
   for (let i = 0; i < m; i++) {
@@ -288,11 +336,19 @@ function emitOutputTransform(mod: ModuleBuilder, matrices: WinogradMatrices): vo
       group.push(local.set(result[j]));
     }
     // Row i of the four tiles, side by side: pixel e comes from tile ⌊e/m⌋, column e mod m.
-    for (let v = 0; v < m; v++) {
-      const pixels = Array.from({ length: LANES }, (_, t) => LANES * v + t);
-      group.push(local.get(to));
-      group.push(gather(pixels.map((e) => ({ vec: result[e % m], lane: Math.floor(e / m) }))));
-      group.push(v128.store(16 * v));
+    if (m === LANES) {
+      // Vector v holds tile v's row: column v of the 4×4 matrix with rows result[j].
+      group.push(transpose4(result, rowOut, tmp));
+      for (let v = 0; v < m; v++) {
+        group.push(local.get(to), local.get(rowOut[v]), v128.store(16 * v));
+      }
+    } else {
+      for (let v = 0; v < m; v++) {
+        const pixels = Array.from({ length: LANES }, (_, t) => LANES * v + t);
+        group.push(local.get(to));
+        group.push(gather(pixels.map((e) => ({ vec: result[e % m], lane: Math.floor(e / m) }))));
+        group.push(v128.store(16 * v));
+      }
     }
     group.push(addTo(to, local.get(rowBytes)));
   }
