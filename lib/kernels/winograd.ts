@@ -54,8 +54,8 @@
  * rounding after every operation).
  *
  * **Measured** (`bench/conv_bench.ts`, fwd+bwd, float32, Zen 5, ms im2col → Winograd):
- * x(128,32,14,14) w(64,32,3,3): 77 → 46 on one thread, 41 → 26 on two; x(64,64,32,32)
- * w(64,64,3,3): 400 → 142 on one thread, 216 → 80 on two. About 75% of Winograd's time is
+ * x(128,32,14,14) w(64,32,3,3): 80 → 47 on one thread, 42 → 26 on two; x(64,64,32,32)
+ * w(64,64,3,3): 390 → 140 on one thread, 208 → 86 on two. About 75% of Winograd's time is
  * in the GEMMs, which run at the GEMM kernel's usual ~37 GFLOP/s per thread.
  *
  * @module
@@ -983,7 +983,21 @@ export function winogradBackwardFilter(
 
 /**
  * The variant the convolution uses for a geometry: F(4×4) when its tiles cover the
- * output with little waste, else F(2×2).
+ * output with little waste, else F(2×2). F(4×4) does fewer multiplications but its float32
+ * errors are several times larger (see `tests/kernels/winograd_test.ts`), so it must win
+ * clearly: on 32×32 maps (W3) it is 1.3–1.4× faster than F(2×2) on every pass; on 14×14
+ * maps, where it computes 16×16, fwd+bwd was 10% faster on one thread and 3% on two
+ * (W2b, 41 vs 45 and 25 vs 26 ms), which does not pay for the accuracy.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { winogradVariantFor } from "./winograd.ts";
+ * const g = { batch: 8, channels: 16, height: 14, width: 14, filters: 16, groups: 1,
+ *   kernelH: 3, kernelW: 3, stride: 1, pad: 1, dilation: 1, outH: 14, outW: 14 };
+ * assert.equal(winogradVariantFor(g), "F2x2");
+ * assert.equal(winogradVariantFor({ ...g, outH: 32, outW: 32 }), "F4x4");
+ * ```
  */
 export function winogradVariantFor(geometry: WinogradGeometry): WinogradVariant {
   const waste = (size: number, m: number) => Math.ceil(size / m) * m / size;
