@@ -257,7 +257,9 @@ function forwardChunksWasm(
       }
       // GEMM's rows are filters, each holding the chunk's examples side by side; a tensor
       // holds each example's filters together.
-      if (m > 1) wasm.exports.swapBlocks(gemmAt, outAt, F, m, P * bytes);
+      // With separate buffers (chunks of several examples), a last chunk of one example
+      // must be moved too: outView would otherwise still hold the previous chunk.
+      if (outAt !== gemmAt) wasm.exports.swapBlocks(gemmAt, outAt, F, m, P * bytes);
       out.set(outView.subarray(0, m * F * P), c0 * F * P);
     }
   } finally {
@@ -468,7 +470,8 @@ function backwardChunksWasm(
       const slot = c0 / nb;
       doutView.set(dout.subarray(c0 * F * P, c1 * F * P));
       // GEMM wants this chunk's dout as one (F, m·P) matrix; one example already is one.
-      if (m > 1) ex.swapBlocks(doutAt, matrixAt, m, F, P * bytes);
+      // Also for a last chunk of one example: matrixAt would still hold the previous chunk.
+      if (matrixAt !== doutAt) ex.swapBlocks(doutAt, matrixAt, m, F, P * bytes);
       if (dbPartials !== null) rowSums(matrixView, F, cols, dbPartials.subarray(slot * F));
       const groupRows = (grp: number) => [grp * Cg, (grp + 1) * Cg] as const;
       if (dwPartials !== null && x !== null) {
