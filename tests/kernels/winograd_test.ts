@@ -503,6 +503,136 @@ function shapeName(s: Shape): string {
   return `x(${s.N},${s.C},${s.H},${s.W}) w(${s.F},${s.C},3,3) pad ${s.pad}`;
 }
 
+/** Forward and dx of one shape by one variant, against float64 and im2col. */
+function checkForwardAndDx(s: Shape, seed: number, variant: WinogradVariant, T: WinogradMatrices) {
+  const { x, w, b, dout, param } = problem(s, seed);
+  const g = convGeometry("test", x, w, b, param);
+  const sample = Math.max(1, Math.floor((s.N * s.F * g.outH * g.outW) / 3000));
+  setConvAlgorithm("im2col");
+  const [viaIm2col, cache] = convForwardFast(x, w, b, param);
+  const out = new Float32Array(viaIm2col.size);
+  winogradForward(x.data, w.data, b.data, g, out, variant);
+  const tap = (f: number, c: number, r: number, q: number) =>
+    w.data[((f * s.C + c) * 3 + r) * 3 + q];
+  const fwd = reference(
+    x.data as Float32Array,
+    x.shape,
+    s.F,
+    tap,
+    b.data as Float32Array,
+    s.pad,
+    T,
+    sample,
+  );
+  checkAgainst(fwd, out, viaIm2col.data, `${variant} forward`);
+  if (s.pad > 2) {
+    assert.equal(winogradApplies(g, "float32", "backwardData"), false);
+    return;
+  }
+  const [dxIm2col] = convBackwardFast(dout, cache);
+  const dx = new Float32Array(x.size);
+  winogradBackwardData(dout.data, w.data, g, dx, variant);
+  // dx = correlation of dout (pad 2 − pad) with rotated, channel-swapped filters.
+  const rotated = (c: number, f: number, r: number, q: number) => tap(f, c, 2 - r, 2 - q);
+  const back = reference(
+    dout.data as Float32Array,
+    dout.shape,
+    s.C,
+    rotated,
+    null,
+    2 - s.pad,
+    T,
+    sample,
+  );
+  checkAgainst(back, dx, dxIm2col.data, `${variant} dx`);
+}
+
+/** dw and db of one shape by one variant, against float64 and im2col. */
+function checkFilterGradient(
+  s: Shape,
+  seed: number,
+  variant: WinogradVariant,
+  T: WinogradMatrices,
+) {
+  const { x, w, b, dout, param } = problem(s, seed);
+  const g = convGeometry("test", x, w, b, param);
+  setConvAlgorithm("im2col");
+  const [, cache] = convForwardFast(x, w, b, param);
+  const [dwIm2col, dbIm2col] = convParamGradsFast(dout, cache);
+  const dw = new Float32Array(w.size), db = new Float32Array(s.F);
+  winogradBackwardFilter(dout.data, x.data, g, dw, db, variant);
+  const { m, alpha } = T;
+  const K1 = oneDimAmplification(T);
+  const th = Math.ceil(g.outH / m), tw = Math.ceil(g.outW / m);
+  // Longest rounding path: both tile transforms, the sum over every tile of the
+  // batch (an upper bound on those of one slot), the float32 partial, the last
+  // transform's rounding.
+  const N_dw = 2 * maxNonzeros(T.BT) + 2 * maxNonzeros(T.AT) + s.N * th * tw + 2;
+  const xAt = (n: number, c: number, i: number, j: number) =>
+    i < 0 || j < 0 || i >= s.H || j >= s.W ? 0 : x.data[((n * s.C + c) * s.H + i) * s.W + j];
+  const eAt = (n: number, f: number, i: number, j: number) =>
+    i >= g.outH || j >= g.outW ? 0 : dout.data[((n * s.F + f) * g.outH + i) * g.outW + j];
+  let worst = 0;
+  const step = Math.max(1, Math.floor((s.F * s.C) / 40));
+  for (let fc = 0; fc < s.F * s.C; fc += step) {
+    const [f, c] = [Math.floor(fc / s.C), fc % s.C];
+    for (let r = 0; r < 3; r++) {
+      for (let q = 0; q < 3; q++) {
+        let exact = 0, direct = 0, amplified = 0;
+        for (let n = 0; n < s.N; n++) {
+          for (let oh = 0; oh < g.outH; oh++) {
+            for (let ow = 0; ow < g.outW; ow++) {
+              const v = eAt(n, f, oh, ow) * xAt(n, c, oh - s.pad + r, ow - s.pad + q);
+              exact += v;
+              direct += Math.abs(v);
+            }
+          }
+          for (let ti = 0; ti < th; ti++) {
+            for (let tj = 0; tj < tw; tj++) {
+              for (let a = 0; a < m; a++) {
+                for (let bb = 0; bb < m; bb++) {
+                  const e = Math.abs(eAt(n, f, ti * m + a, tj * m + bb));
+                  if (e === 0) continue;
+                  for (let k = 0; k < alpha; k++) {
+                    const kr = K1[(a * 3 + r) * alpha + k];
+                    if (kr === 0) continue;
+                    for (let l = 0; l < alpha; l++) {
+                      amplified += e * kr * K1[(bb * 3 + q) * alpha + l] *
+                        Math.abs(xAt(n, c, ti * m + k - s.pad, tj * m + l - s.pad));
+                    }
+                  }
+                }
+              }
+            }
+          }
+        }
+        const index = fc * 9 + r * 3 + q;
+        const bound = gamma(N_dw) * amplified + 1e-12 * (1 + Math.abs(exact));
+        const err = Math.abs(dw[index] - exact);
+        assert.ok(err <= bound, `${variant} dw[${index}] off by ${err}, bound ${bound}`);
+        const bound2 = gamma(s.N * g.outH * g.outW + 2) * direct;
+        assert.ok(Math.abs(dw[index] - dwIm2col.data[index]) <= bound + bound2);
+        worst = Math.max(worst, err / bound);
+      }
+    }
+  }
+  // db sums the float32 tile sums E[1][1] (2·t_A roundings each) in float64.
+  for (let f = 0; f < s.F; f++) {
+    let exact = 0, magnitude = 0;
+    for (let n = 0; n < s.N; n++) {
+      for (let p = 0; p < g.outH * g.outW; p++) {
+        const v = dout.data[(n * s.F + f) * g.outH * g.outW + p];
+        exact += v;
+        magnitude += Math.abs(v);
+      }
+    }
+    const bound = gamma(2 * maxNonzeros(T.AT) + 1) * magnitude + 1e-12;
+    assert.ok(Math.abs(db[f] - exact) <= bound, `${variant} db[${f}]`);
+    assert.ok(Math.abs(db[f] - dbIm2col.data[f]) <= 2 * bound);
+  }
+  assert.ok(worst <= 1);
+}
+
 Deno.test({
   name: "Winograd forward and dx match float64 and im2col within the derived bound",
   ignore,
@@ -510,48 +640,10 @@ Deno.test({
     try {
       for (const [variant, T] of VARIANTS) {
         for (const [i, s] of SHAPES.entries()) {
-          await t.step(`${variant} ${shapeName(s)}`, () => {
-            const { x, w, b, dout, param } = problem(s, 10 + i);
-            const g = convGeometry("test", x, w, b, param);
-            const sample = Math.max(1, Math.floor((s.N * s.F * g.outH * g.outW) / 3000));
-            setConvAlgorithm("im2col");
-            const [viaIm2col, cache] = convForwardFast(x, w, b, param);
-            const out = new Float32Array(viaIm2col.size);
-            winogradForward(x.data, w.data, b.data, g, out, variant);
-            const tap = (f: number, c: number, r: number, q: number) =>
-              w.data[((f * s.C + c) * 3 + r) * 3 + q];
-            const fwd = reference(
-              x.data as Float32Array,
-              x.shape,
-              s.F,
-              tap,
-              b.data as Float32Array,
-              s.pad,
-              T,
-              sample,
-            );
-            checkAgainst(fwd, out, viaIm2col.data, `${variant} forward`);
-            if (s.pad > 2) {
-              assert.equal(winogradApplies(g, "float32", "backwardData"), false);
-              return;
-            }
-            const [dxIm2col] = convBackwardFast(dout, cache);
-            const dx = new Float32Array(x.size);
-            winogradBackwardData(dout.data, w.data, g, dx, variant);
-            // dx = correlation of dout (pad 2 − pad) with rotated, channel-swapped filters.
-            const rotated = (c: number, f: number, r: number, q: number) => tap(f, c, 2 - r, 2 - q);
-            const back = reference(
-              dout.data as Float32Array,
-              dout.shape,
-              s.C,
-              rotated,
-              null,
-              2 - s.pad,
-              T,
-              sample,
-            );
-            checkAgainst(back, dx, dxIm2col.data, `${variant} dx`);
-          });
+          await t.step(
+            `${variant} ${shapeName(s)}`,
+            () => checkForwardAndDx(s, 10 + i, variant, T),
+          );
         }
       }
     } finally {
@@ -567,88 +659,41 @@ Deno.test({
     try {
       for (const [variant, T] of VARIANTS) {
         for (const [i, s] of SHAPES.entries()) {
-          await t.step(`${variant} ${shapeName(s)}`, () => {
-            const { x, w, b, dout, param } = problem(s, 30 + i);
-            const g = convGeometry("test", x, w, b, param);
-            setConvAlgorithm("im2col");
-            const [, cache] = convForwardFast(x, w, b, param);
-            const [dwIm2col, dbIm2col] = convParamGradsFast(dout, cache);
-            const dw = new Float32Array(w.size), db = new Float32Array(s.F);
-            winogradBackwardFilter(dout.data, x.data, g, dw, db, variant);
-            const { m, alpha } = T;
-            const K1 = oneDimAmplification(T);
-            const th = Math.ceil(g.outH / m), tw = Math.ceil(g.outW / m);
-            // Longest rounding path: both tile transforms, the sum over every tile of the
-            // batch (an upper bound on those of one slot), the float32 partial, the last
-            // transform's rounding.
-            const N_dw = 2 * maxNonzeros(T.BT) + 2 * maxNonzeros(T.AT) + s.N * th * tw + 2;
-            const xAt = (n: number, c: number, i: number, j: number) =>
-              i < 0 || j < 0 || i >= s.H || j >= s.W
-                ? 0
-                : x.data[((n * s.C + c) * s.H + i) * s.W + j];
-            const eAt = (n: number, f: number, i: number, j: number) =>
-              i >= g.outH || j >= g.outW ? 0 : dout.data[((n * s.F + f) * g.outH + i) * g.outW + j];
-            let worst = 0;
-            const step = Math.max(1, Math.floor((s.F * s.C) / 40));
-            for (let fc = 0; fc < s.F * s.C; fc += step) {
-              const [f, c] = [Math.floor(fc / s.C), fc % s.C];
-              for (let r = 0; r < 3; r++) {
-                for (let q = 0; q < 3; q++) {
-                  let exact = 0, direct = 0, amplified = 0;
-                  for (let n = 0; n < s.N; n++) {
-                    for (let oh = 0; oh < g.outH; oh++) {
-                      for (let ow = 0; ow < g.outW; ow++) {
-                        const v = eAt(n, f, oh, ow) * xAt(n, c, oh - s.pad + r, ow - s.pad + q);
-                        exact += v;
-                        direct += Math.abs(v);
-                      }
-                    }
-                    for (let ti = 0; ti < th; ti++) {
-                      for (let tj = 0; tj < tw; tj++) {
-                        for (let a = 0; a < m; a++) {
-                          for (let bb = 0; bb < m; bb++) {
-                            const e = Math.abs(eAt(n, f, ti * m + a, tj * m + bb));
-                            if (e === 0) continue;
-                            for (let k = 0; k < alpha; k++) {
-                              const kr = K1[(a * 3 + r) * alpha + k];
-                              if (kr === 0) continue;
-                              for (let l = 0; l < alpha; l++) {
-                                amplified += e * kr * K1[(bb * 3 + q) * alpha + l] *
-                                  Math.abs(xAt(n, c, ti * m + k - s.pad, tj * m + l - s.pad));
-                              }
-                            }
-                          }
-                        }
-                      }
-                    }
-                  }
-                  const index = fc * 9 + r * 3 + q;
-                  const bound = gamma(N_dw) * amplified + 1e-12 * (1 + Math.abs(exact));
-                  const err = Math.abs(dw[index] - exact);
-                  assert.ok(err <= bound, `${variant} dw[${index}] off by ${err}, bound ${bound}`);
-                  const bound2 = gamma(s.N * g.outH * g.outW + 2) * direct;
-                  assert.ok(Math.abs(dw[index] - dwIm2col.data[index]) <= bound + bound2);
-                  worst = Math.max(worst, err / bound);
-                }
-              }
-            }
-            // db sums the float32 tile sums E[1][1] (2·t_A roundings each) in float64.
-            for (let f = 0; f < s.F; f++) {
-              let exact = 0, magnitude = 0;
-              for (let n = 0; n < s.N; n++) {
-                for (let p = 0; p < g.outH * g.outW; p++) {
-                  const v = dout.data[(n * s.F + f) * g.outH * g.outW + p];
-                  exact += v;
-                  magnitude += Math.abs(v);
-                }
-              }
-              const bound = gamma(2 * maxNonzeros(T.AT) + 1) * magnitude + 1e-12;
-              assert.ok(Math.abs(db[f] - exact) <= bound, `${variant} db[${f}]`);
-              assert.ok(Math.abs(db[f] - dbIm2col.data[f]) <= 2 * bound);
-            }
-            assert.ok(worst <= 1);
-          });
+          await t.step(
+            `${variant} ${shapeName(s)}`,
+            () => checkFilterGradient(s, 30 + i, variant, T),
+          );
         }
+      }
+    } finally {
+      setConvAlgorithm("auto");
+    }
+  },
+});
+
+Deno.test({
+  name: "random shapes: every pass within the derived bound",
+  ignore,
+  fn() {
+    // Sizes drawn at random (pads 0–3, maps from 1 pixel, batches past a chunk), each with
+    // a random variant: the kind of sweep that once found a stale-chunk bug in im2col.
+    const rng = new Rng(70);
+    const pick = (lo: number, hi: number) => lo + Math.floor(rng.uniform() * (hi - lo + 1));
+    try {
+      for (let trial = 0; trial < 24; trial++) {
+        const pad = pick(0, 3);
+        const least = Math.max(1, 3 - 2 * pad);
+        const s: Shape = {
+          N: pick(1, 20),
+          C: pick(1, 12),
+          H: pick(least, 19),
+          W: pick(least, 19),
+          F: pick(1, 12),
+          pad,
+        };
+        const [variant, T] = VARIANTS[trial % 2];
+        checkForwardAndDx(s, 100 + trial, variant, T);
+        checkFilterGradient(s, 200 + trial, variant, T);
       }
     } finally {
       setConvAlgorithm("auto");
