@@ -61,7 +61,7 @@
  * @module
  */
 
-import { copyBack, ScratchBuffers, sharedView } from "../scratch.ts";
+import { copyBack, ScratchBuffers, sharedTarget, sharedView } from "../scratch.ts";
 import { registerJob, registerWorkerModule } from "../parallel/jobs.ts";
 import { getPool, useParallel } from "../parallel/worker_pool.ts";
 import type { FloatArray } from "../storage.ts";
@@ -846,19 +846,12 @@ function runPlan(
     U,
     bias: bias === null ? null : sharedView(bias, sharedScratch, "winograd.bias"),
     plan,
-    out: sharedTarget32(out),
+    out: sharedTarget(out, sharedScratch, "winograd.out"),
     next,
   };
   const pool = getPool();
   pool.run("winograd.conv", job, pool.activeThreads);
   copyBack(out, job.out);
-}
-
-/** Where the workers write `out` (see `sharedTarget` in `scratch.ts`). */
-function sharedTarget32(out: FloatArray): FloatArray {
-  return out.buffer instanceof SharedArrayBuffer
-    ? out
-    : sharedScratch.get("winograd.out", "float32", out.length);
 }
 
 /**
