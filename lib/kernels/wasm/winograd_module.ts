@@ -1,8 +1,9 @@
 /**
  * Emits the WebAssembly SIMD kernels of the Winograd convolution (`../winograd.ts` holds the
  * algorithm and the plain JavaScript reference of every transform): the input transform
- * `V = Bᵀ d B` and the output transform `Y = Aᵀ M A` of F(2×2, 3×3) and F(4×4, 3×3), plus a
- * strided copy of image planes that pads the input and crops the output.
+ * `V = Bᵀ d B`, the output transform `Y = Aᵀ M A` and the weight gradient's transform of
+ * output-gradient tiles `E = A e Aᵀ`, for F(2×2, 3×3) and F(4×4, 3×3), plus a strided copy
+ * of image planes that pads the input and crops the output.
  *
  * **Four tiles per vector.** The four float32 lanes of a vector hold four horizontally
  * adjacent tiles, so the transforms are straight-line SIMD code generated from the
@@ -12,7 +13,9 @@
  * contiguous vectors of the padded image (a lane-wise combination commutes with picking
  * lanes), then gathers column k of the four tiles (pixels k, k+m, k+2m, k+3m) with
  * shuffles, and applies `B` to those. The output transform does the same backwards and
- * interleaves the four tiles' rows with shuffles before storing them.
+ * interleaves the four tiles' rows with shuffles before storing them. With m = 4 both
+ * gathers are 4×4 transposes, done with the unpack and half-swap shuffles that x64 runs as
+ * single instructions (general two-source shuffles cost several).
  *
  * **Rows that do not divide by four.** A row of `tw` tiles is walked in groups of four;
  * the last group's extra lanes read the next tiles' data and write their results where the
