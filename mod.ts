@@ -40,7 +40,16 @@ export {
   gemmKernelInfo,
   setGemmKernel,
 } from "./lib/kernels/gemm.ts";
+export {
+  type ConvAlgorithm,
+  convAlgorithmFor,
+  type ConvGeometry,
+  type ConvPass,
+  getConvAlgorithm,
+  setConvAlgorithm,
+} from "./lib/kernels/conv.ts";
 export { gemmParallel } from "./lib/kernels/gemm_parallel.ts";
+export type { WindowGeometry } from "./lib/kernels/im2col.ts";
 export { gemmParallelInPlace, sharedGemmInstance } from "./lib/kernels/gemm_parallel_in_place.ts";
 export { type WasmFeatures, wasmFeatures } from "./lib/kernels/wasm/features.ts";
 export {

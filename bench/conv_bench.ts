@@ -11,14 +11,24 @@
  * - max pool 2×2 stride 2 on x(128,32,28,28) (fast and naive)
  *
  * Everything runs on one thread; the float32 W2b and W3 convolutions and the float32 max
- * pool run again on two (the worker pool), with the speed-up reported. Reference figures
+ * pool run again on two (the worker pool), with the speed-up reported. The "fast" rows use
+ * the algorithm the library picks (`convAlgorithmFor`: Winograd for float32 W2b and W3);
+ * for float32 W2b and W3 the "im2col" and "winograd" rows force each algorithm, and the
+ * Winograd ÷ im2col speed ratio is measured in the same run (GFLOP/s count the direct
+ * method's multiply-adds, so Winograd's figures are effective rates). Reference figures
  * of other systems measured on the same machine are printed as notes.
  *
  * Run: deno task bench (or deno bench --allow-read=. bench/conv_bench.ts)
  */
 import { gemm, gemmKernelInfo } from "../lib/kernels/gemm.ts";
 import { convBackwardNaive, convForwardNaive, convGeometry } from "../lib/layers/conv.ts";
-import { convChunkCount, convChunkSize } from "../lib/kernels/conv.ts";
+import {
+  type ConvAlgorithm,
+  convAlgorithmFor,
+  convChunkCount,
+  convChunkSize,
+  setConvAlgorithm,
+} from "../lib/kernels/conv.ts";
 import { convBackwardFast, convForwardFast } from "../lib/layers/conv_fast.ts";
 import {
   maxPoolBackwardFast,
@@ -85,6 +95,7 @@ benchPool("float32", 2);
 
 note("Reference, other systems on the same machine, float32 (median ms), 1 / 2 threads:");
 note("  PyTorch (oneDNN) fwd+bwd: W2b 28 / 14, W3 144 / 73-96; max pool fwd 14.7, fwd+bwd 16.5");
+note("  PyTorch 1.13 (oneDNN, AVX-512) on the Zen 5 machine, 2 threads: W2b 8.8, W3 142-146");
 note("  numpy im2col + OpenBLAS fwd+bwd: W2b 61-69 / 38-54, W3 283-301 / 168-221");
 note("  TF.js WebAssembly backend, forward only: W2b 34, W3 159");
 
@@ -102,6 +113,7 @@ function benchConv(shape: ConvShape, dtype: DType, threads: number): void {
   const tag = threads === 1 ? `${dtype} ${name}` : `${dtype} ${name} ${threads} threads`;
   const group = `conv ${tag}`;
 
+  if (dtype === "float32" && shape.name !== "W1") benchAlgorithms(shape, threads, x, w, b, dout);
   const fwd = `conv fwd fast ${tag}`;
   Deno.bench(
     fwd,
@@ -132,7 +144,7 @@ function benchConv(shape: ConvShape, dtype: DType, threads: number): void {
     return;
   }
 
-  // The GEMM calls of the fast convolution, alone: per chunk of nb examples, W·cols
+  // The GEMM calls of the im2col convolution, alone: per chunk of nb examples, W·cols
   // (forward), dout·colsᵀ (dw) and Wᵀ·dout (dcols), on operands of the same sizes.
   const nb = convChunkSize(g), chunks = convChunkCount(g), cols = nb * P;
   const A = Tensor.randn([F, K], rng, dtype).data;
@@ -156,8 +168,17 @@ function benchConv(shape: ConvShape, dtype: DType, threads: number): void {
       }
     });
   });
-  ratio(`${tag} fwd: conv GFLOP/s ÷ GEMM GFLOP/s (goal ≥ 0.70)`, fwd, gemmFwd);
-  ratio(`${tag} fwd+bwd: conv GFLOP/s ÷ GEMM GFLOP/s (goal ≥ 0.70)`, fwdBwd, gemmAll);
+  // The im2col rows when the library picks Winograd for this shape.
+  const im2col = convAlgorithmFor(g, dtype) === "winograd";
+  const [fwdIm2col, fwdBwdIm2col] = im2col
+    ? [`conv fwd im2col ${tag}`, `conv fwd+bwd im2col ${tag}`]
+    : [fwd, fwdBwd];
+  ratio(`${tag} fwd: im2col conv GFLOP/s ÷ GEMM GFLOP/s (goal ≥ 0.70)`, fwdIm2col, gemmFwd);
+  ratio(
+    `${tag} fwd+bwd: im2col conv GFLOP/s ÷ GEMM GFLOP/s (goal ≥ 0.70)`,
+    fwdBwdIm2col,
+    gemmAll,
+  );
 
   if (shape.naive) {
     const naiveFwd = `conv fwd naive ${tag}`;
@@ -232,4 +253,62 @@ function benchPool(dtype: DType, threads: number): void {
   });
   ratio(`max pool ${dtype} fwd: fast ÷ naive speed`, labels.fastFwd, labels.naiveFwd);
   ratio(`max pool ${dtype} fwd+bwd: fast ÷ naive speed`, labels.fastFwdBwd, labels.naiveFwdBwd);
+}
+
+/**
+ * The same convolution with each algorithm forced (`setConvAlgorithm`), fwd and fwd+bwd, and
+ * the Winograd ÷ im2col speed ratios of this run.
+ */
+function benchAlgorithms(
+  shape: ConvShape,
+  threads: number,
+  x: Tensor,
+  w: Tensor,
+  b: Tensor,
+  dout: Tensor,
+): void {
+  const param = { stride: shape.stride, pad: shape.pad };
+  const g = convGeometry("bench", x, w, b, param);
+  const gflop = (2 * g.batch * g.filters * g.channels * 9 * g.outH * g.outW) / 1e9;
+  const tag = `float32 ${shape.name}${threads === 1 ? "" : ` ${threads} threads`}`;
+  const group = `conv algorithms ${tag}`;
+  const forced = (algorithm: ConvAlgorithm, fn: () => void) => () => {
+    setConvAlgorithm(algorithm);
+    try {
+      fn();
+    } finally {
+      setConvAlgorithm("auto");
+    }
+  };
+  const labels = (algorithm: ConvAlgorithm) =>
+    [`conv fwd ${algorithm} ${tag}`, `conv fwd+bwd ${algorithm} ${tag}`] as const;
+  for (const algorithm of ["im2col", "winograd"] as const) {
+    const [fwd, fwdBwd] = labels(algorithm);
+    Deno.bench(
+      fwd,
+      { group, baseline: algorithm === "im2col" },
+      onThreads(threads, () => {
+        measured(fwd, "GFLOP/s", gflop, forced(algorithm, () => convForwardFast(x, w, b, param)));
+      }),
+    );
+    Deno.bench(
+      fwdBwd,
+      { group },
+      onThreads(threads, () => {
+        measured(
+          fwdBwd,
+          "GFLOP/s",
+          3 * gflop,
+          forced(algorithm, () => {
+            const [, cache] = convForwardFast(x, w, b, param);
+            convBackwardFast(dout, cache);
+          }),
+        );
+      }),
+    );
+  }
+  const [im2colFwd, im2colFwdBwd] = labels("im2col");
+  const [winoFwd, winoFwdBwd] = labels("winograd");
+  ratio(`${tag} fwd: Winograd ÷ im2col speed`, winoFwd, im2colFwd);
+  ratio(`${tag} fwd+bwd: Winograd ÷ im2col speed`, winoFwdBwd, im2colFwdBwd);
 }

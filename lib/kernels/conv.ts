@@ -31,6 +31,14 @@
  * counter. Chunk boundaries depend only on the geometry, so the result is bitwise the same
  * however the chunks are shared out, and for any number of threads.
  *
+ * **Winograd.** {@link convForwardBatch} and {@link convBackwardBatch} (the batch entry
+ * points every layer and `F.conv2d` use) hand float32 3×3 stride-1 convolutions to the
+ * Winograd kernels of `winograd.ts` (forward, `dx`, and `dw` with `db`) when
+ * {@link convAlgorithmFor} says so; im2col is the reference and the fallback (float64,
+ * other filter sizes, strides, dilations, groups, `dx` with a pad above 2).
+ * {@link setConvAlgorithm} forces one algorithm (tests, benchmarks). The range functions
+ * are always im2col.
+ *
  * @module
  */
 
@@ -45,6 +53,14 @@ import { col2im, im2col, type WindowGeometry } from "./im2col.ts";
 import { GEMM_BLOCKING } from "./wasm/gemm_module.ts";
 import { im2colBounds } from "./wasm/im2col_module.ts";
 import { type LayerKernels, layerKernels } from "./wasm/layer_kernels.ts";
+import {
+  winogradApplies,
+  winogradBackwardData,
+  winogradBackwardFilter,
+  winogradForward,
+  winogradMatrices,
+  winogradVariantFor,
+} from "./winograd.ts";
 
 /**
  * Every size a convolution needs: the sliding window of one example plus the batch, the
@@ -241,7 +257,9 @@ function forwardChunksWasm(
       }
       // GEMM's rows are filters, each holding the chunk's examples side by side; a tensor
       // holds each example's filters together.
-      if (m > 1) wasm.exports.swapBlocks(gemmAt, outAt, F, m, P * bytes);
+      // With separate buffers (chunks of several examples), a last chunk of one example
+      // must be moved too: outView would otherwise still hold the previous chunk.
+      if (outAt !== gemmAt) wasm.exports.swapBlocks(gemmAt, outAt, F, m, P * bytes);
       out.set(outView.subarray(0, m * F * P), c0 * F * P);
     }
   } finally {
@@ -452,7 +470,8 @@ function backwardChunksWasm(
       const slot = c0 / nb;
       doutView.set(dout.subarray(c0 * F * P, c1 * F * P));
       // GEMM wants this chunk's dout as one (F, m·P) matrix; one example already is one.
-      if (m > 1) ex.swapBlocks(doutAt, matrixAt, m, F, P * bytes);
+      // Also for a last chunk of one example: matrixAt would still hold the previous chunk.
+      if (matrixAt !== doutAt) ex.swapBlocks(doutAt, matrixAt, m, F, P * bytes);
       if (dbPartials !== null) rowSums(matrixView, F, cols, dbPartials.subarray(slot * F));
       const groupRows = (grp: number) => [grp * Cg, (grp + 1) * Cg] as const;
       if (dwPartials !== null && x !== null) {
@@ -738,6 +757,113 @@ function threadsNow(): number {
 }
 
 /**
+ * How {@link convForwardBatch} and {@link convBackwardBatch} compute a convolution:
+ * `"im2col"` (im2col + GEMM, every shape and dtype), `"winograd"` (Winograd's algorithm
+ * wherever it applies: float32, 3×3, stride 1, dilation 1, one group, the WebAssembly GEMM;
+ * im2col elsewhere) or `"auto"` (Winograd where it applies and was measured faster, see
+ * {@link convAlgorithmFor}).
+ */
+export type ConvAlgorithm = "auto" | "im2col" | "winograd";
+
+let algorithmChoice: ConvAlgorithm = "auto";
+
+/**
+ * Selects the convolution algorithm of the batch entry points (default `"auto"`), for
+ * tests and benchmarks. It applies to calls made on this thread (the choice is made before
+ * the work is split across the pool).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { getConvAlgorithm, setConvAlgorithm } from "./conv.ts";
+ * setConvAlgorithm("im2col");
+ * assert.equal(getConvAlgorithm(), "im2col");
+ * setConvAlgorithm("auto");
+ * ```
+ */
+export function setConvAlgorithm(algorithm: ConvAlgorithm): void {
+  if (algorithm !== "auto" && algorithm !== "im2col" && algorithm !== "winograd") {
+    const got = typeof algorithm === "string" ? JSON.stringify(algorithm) : String(algorithm);
+    throw new Error(
+      `setConvAlgorithm: algorithm must be "auto", "im2col" or "winograd", got ${got}`,
+    );
+  }
+  algorithmChoice = algorithm;
+}
+
+/** The algorithm selected with {@link setConvAlgorithm}. */
+export function getConvAlgorithm(): ConvAlgorithm {
+  return algorithmChoice;
+}
+
+/**
+ * The three passes of a convolution: the output, the input gradient `dx`, and the weight
+ * and bias gradients `dw`, `db`.
+ */
+export type ConvPass = "forward" | "backwardData" | "backwardFilter";
+
+/**
+ * The algorithm the batch entry points use for one pass of a convolution (see
+ * {@link ConvPass}).
+ * Winograd needs float32, a 3×3 filter, stride 1, dilation 1, one group and the
+ * WebAssembly GEMM, and for `dx` a pad ≤ 2. Under `"auto"` it is also required that
+ * {@link winogradPays}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { convAlgorithmFor } from "./conv.ts";
+ * const g = { batch: 64, channels: 64, height: 32, width: 32, filters: 64, groups: 1,
+ *   kernelH: 3, kernelW: 3, stride: 1, pad: 1, dilation: 1, outH: 32, outW: 32 };
+ * assert.equal(convAlgorithmFor(g, "float64"), "im2col"); // Winograd is float32 only
+ * assert.equal(convAlgorithmFor({ ...g, stride: 2, outH: 16, outW: 16 }, "float32"), "im2col");
+ * ```
+ */
+export function convAlgorithmFor(
+  geometry: ConvGeometry,
+  dtype: DType,
+  pass: ConvPass = "forward",
+): "im2col" | "winograd" {
+  if (algorithmChoice === "im2col" || !winogradApplies(geometry, dtype, pass)) return "im2col";
+  if (algorithmChoice === "winograd" || winogradPays(geometry)) return "winograd";
+  return "im2col";
+}
+
+/**
+ * Where Winograd was measured faster than im2col (`bench/conv_bench.ts` and the shapes
+ * listed below): its transforms cost the same per pixel and channel whatever the other
+ * side's channels, so they pay only when the GEMMs have enough channels on both sides to
+ * save work on; and tiles that hang far over the output map are wasted work.
+ *
+ * Measured (fwd+bwd, float32, one thread, pad 1, ms im2col → Winograd): x(128,32,14,14)
+ * w(64,32) 76 → 45; x(64,64,32,32) w(64,64) 394 → 145; x(128,16,28,28) w(16,16) 55 → 36;
+ * x(128,8,28,28) w(16,8) 29 → 23; x(128,64,7,7) w(64,64) 42 → 26; but x(64,3,32,32)
+ * w(32,3) 16 → 19 (the input gradient and weight gradient of a 3-channel input lose).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { winogradPays } from "./conv.ts";
+ * const g = { batch: 64, channels: 3, height: 32, width: 32, filters: 32, groups: 1,
+ *   kernelH: 3, kernelW: 3, stride: 1, pad: 1, dilation: 1, outH: 32, outW: 32 };
+ * assert.equal(winogradPays(g), false); // 3 input channels
+ * assert.equal(winogradPays({ ...g, channels: 32 }), true);
+ * ```
+ */
+export function winogradPays(geometry: ConvGeometry): boolean {
+  const { channels, filters, outH, outW } = geometry;
+  const m = winogradMatrices(winogradVariantFor(geometry)).m;
+  const covered = Math.ceil(outH / m) * m * Math.ceil(outW / m) * m;
+  return Math.min(channels, filters) >= WINOGRAD_MIN_CHANNELS &&
+    outH * outW >= WINOGRAD_MIN_TILE_USE * covered;
+}
+
+/** See {@link winogradPays}. */
+const WINOGRAD_MIN_CHANNELS = 8;
+/** See {@link winogradPays}: the share of the tiles' outputs that must be real outputs. */
+const WINOGRAD_MIN_TILE_USE = 0.5;
+
+/**
  * The forward convolution of the whole batch, on the worker pool when it pays: writes
  * `out (N, F, Ho, Wo)` from `x (N, C, H, W)`, `w (F, C/groups, HH, WW)` and `b (F,)` (or
  * `null`), raw row-major arrays of one dtype sized as `geometry` says.
@@ -763,6 +889,10 @@ export function convForwardBatch(
   out: FloatArray,
 ): void {
   const g = geometry;
+  if (convAlgorithmFor(g, dtypeOf(x)) === "winograd") {
+    winogradForward(x, w, b, g, out);
+    return;
+  }
   const chunks = convChunkCount(g);
   if (!useParallel(chunks)) {
     convForwardRange(x, w, b, g, out, 0, g.batch, defaultScratch);
@@ -814,28 +944,37 @@ export function convBackwardBatch(
   const wSize = g.filters * (g.channels / g.groups) * g.kernelH * g.kernelW;
   needLength("convBackwardBatch", "dw", dw, wSize);
   needLength("convBackwardBatch", "db", db, g.filters);
+  // Winograd computes dx, or dW and db, or all three; im2col whatever is left.
+  const winogradDx = dx !== null && convAlgorithmFor(g, dtypeOf(x), "backwardData") === "winograd";
+  const winogradDw = convAlgorithmFor(g, dtypeOf(x), "backwardFilter") === "winograd";
+  if (winogradDw) winogradBackwardFilter(dout, x, g, dw, db);
+  if (winogradDx) winogradBackwardData(dout, w, g, dx!);
+  if (winogradDw && (dx === null || winogradDx)) return;
+  const dxIm2col = winogradDx ? null : dx;
   const parallel = useParallel(slots);
   const scratch = parallel ? sharedScratch : defaultScratch;
-  const dwPartials = scratch.get("conv.dwPartials", dtypeOf(x), slots * wSize);
-  const dbPartials = scratch.getFloat64("conv.dbPartials", slots * g.filters);
+  const dwPartials = winogradDw ? null : scratch.get("conv.dwPartials", dtypeOf(x), slots * wSize);
+  const dbPartials = winogradDw ? null : scratch.getFloat64("conv.dbPartials", slots * g.filters);
   if (parallel) {
     const job: BackwardJob = {
       dout: sharedView(dout, sharedScratch, "conv.dout"),
-      x: sharedView(x, sharedScratch, "conv.x"),
+      x: dwPartials === null ? null : sharedView(x, sharedScratch, "conv.x"),
       w: sharedView(w, sharedScratch, "conv.w"),
       geometry: g,
-      dx: dx === null ? null : sharedTarget(dx, sharedScratch, "conv.dx"),
+      dx: dxIm2col === null ? null : sharedTarget(dxIm2col, sharedScratch, "conv.dx"),
       dwPartials,
       dbPartials,
       next: chunkCounter(),
     };
     getPool().run("conv.backward", job, threadsNow());
-    if (dx !== null) copyBack(dx, job.dx!);
+    if (dxIm2col !== null) copyBack(dxIm2col, job.dx!);
   } else {
-    convBackwardRange(dout, x, w, g, 0, g.batch, dx, dwPartials, dbPartials, defaultScratch);
+    const [from, to] = [0, g.batch];
+    convBackwardRange(dout, x, w, g, from, to, dxIm2col, dwPartials, dbPartials, defaultScratch);
   }
-  sumPartials(dwPartials, slots, wSize, dw, defaultScratch);
-  sumPartials(dbPartials, slots, g.filters, db, defaultScratch);
+  if (winogradDw) return;
+  sumPartials(dwPartials!, slots, wSize, dw, defaultScratch);
+  sumPartials(dbPartials!, slots, g.filters, db, defaultScratch);
 }
 
 function checkRange(fn: string, g: ConvGeometry, n0: number, n1: number): void {

@@ -4,9 +4,10 @@ import {
   convChunkCount,
   convChunkSize,
   convForwardRange,
+  setConvAlgorithm,
   sumPartials,
 } from "../../lib/kernels/conv.ts";
-import { convGeometry } from "../../lib/layers/conv.ts";
+import { convBackwardNaive, convForwardNaive, convGeometry } from "../../lib/layers/conv.ts";
 import { convBackwardFast, convForwardFast } from "../../lib/layers/conv_fast.ts";
 import { Rng } from "../../lib/rng.ts";
 import { ScratchBuffers } from "../../lib/scratch.ts";
@@ -71,4 +72,47 @@ Deno.test("range functions: any chunk-aligned split gives bitwise the same resul
       ),
     /convBackwardRange: with partials, the range \[1, 11\) must start and end on chunk boundaries/,
   );
+});
+
+Deno.test("a last chunk of one example after larger chunks is computed, not left stale", () => {
+  // The WebAssembly path moves a chunk's results through a separate buffer when chunks hold
+  // several examples; a last chunk of one example must go through it too (it once copied
+  // the previous chunk's results instead).
+  for (const dtype of ["float32", "float64"] as const) {
+    const rng = new Rng(13);
+    const probe = convGeometry(
+      "test",
+      randn([1, 11, 18, 4], rng, dtype),
+      randn([11, 11, 3, 3], rng, dtype),
+      randn([11], rng, dtype),
+      { stride: 1, pad: 3 },
+    );
+    const N = convChunkSize(probe) + 1;
+    assert.ok(N > 2, `want chunks of several examples, got ${N - 1}`);
+    const x = randn([N, 11, 18, 4], rng, dtype), w = randn([11, 11, 3, 3], rng, dtype);
+    const b = randn([11], rng, dtype);
+    const param = { stride: 1, pad: 3 };
+    try {
+      setConvAlgorithm("im2col");
+      const [out, cache] = convForwardFast(x, w, b, param);
+      const [want] = convForwardNaive(x, w, b, param);
+      const dout = randn(out.shape, rng, dtype);
+      const [dx, dw, db] = convBackwardFast(dout, cache);
+      const [dx0, dw0, db0] = convBackwardNaive(dout, cache);
+      const tol = dtype === "float32" ? 1e-4 : 1e-10;
+      for (
+        const [got, ref, name] of [[out, want, "out"], [dx, dx0, "dx"], [dw, dw0, "dw"], [
+          db,
+          db0,
+          "db",
+        ]] as const
+      ) {
+        const scale = Math.max(...ref.data.map(Math.abs));
+        const err = Math.max(...got.data.map((v, i) => Math.abs(v - ref.data[i])));
+        assert.ok(err <= tol * scale, `${dtype} ${name}: error ${err} (scale ${scale})`);
+      }
+    } finally {
+      setConvAlgorithm("auto");
+    }
+  }
 });

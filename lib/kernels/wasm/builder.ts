@@ -319,6 +319,8 @@ export const f32x4 = {
   gt: simd(0x44),
   le: simd(0x45),
   ge: simd(0x46),
+  /** Lane-wise negation (flips the sign bit: exact). */
+  neg: simd(0xe1),
   sqrt: simd(0xe3),
   add: simd(0xe4),
   sub: simd(0xe5),

@@ -1,5 +1,6 @@
 /**
- * The WebAssembly kernels besides GEMM (im2col/col2im, max pooling, ReLU), instantiated on
+ * The WebAssembly kernels besides GEMM (im2col/col2im, Winograd transforms, max pooling,
+ * ReLU, Adam), instantiated on
  * the memory of the thread's GEMM instance. Sharing that memory is the point: the
  * convolution builds its im2col matrix where GEMM then reads it, and every operand is
  * allocated with the GEMM instance's `alloc`/`mark`/`release`.
@@ -17,6 +18,7 @@ import { defaultGemmInstance, type GemmInstance } from "./gemm_instance.ts";
 import { emitIm2colKernels } from "./im2col_module.ts";
 import { emitOptimKernels } from "./optim_module.ts";
 import { emitPoolKernels } from "./pool_module.ts";
+import { emitWinogradKernels } from "./winograd_module.ts";
 
 /** The exported functions of the auxiliary module (addresses in bytes). */
 export interface LayerKernelExports {
@@ -30,6 +32,30 @@ export interface LayerKernelExports {
   f64_col2im: WindowWalk;
   /** Transposes a rows × cols grid of `blockBytes`-byte blocks, see `im2col_module.ts`. */
   swapBlocks(src: number, dst: number, rows: number, cols: number, blockBytes: number): void;
+  /** F(2×2, 3×3) input transform, see `winograd_module.ts`. */
+  wino2_input: WinogradInput;
+  /** F(4×4, 3×3) input transform. */
+  wino4_input: WinogradInput;
+  /** F(2×2, 3×3) transform of output-gradient tiles, see `winograd_module.ts`. */
+  wino2_dout: WinogradInput;
+  /** F(4×4, 3×3) transform of output-gradient tiles. */
+  wino4_dout: WinogradInput;
+  /** F(2×2, 3×3) output transform, see `winograd_module.ts`. */
+  wino2_output: WinogradOutput;
+  /** F(4×4, 3×3) output transform. */
+  wino4_output: WinogradOutput;
+  /** Strided copy of 2-d planes (pads and crops), see `winograd_module.ts`. */
+  copyPlanes(
+    src: number,
+    dst: number,
+    planes: number,
+    rows: number,
+    rowBytes: number,
+    srcRowBytes: number,
+    srcPlaneBytes: number,
+    dstRowBytes: number,
+    dstPlaneBytes: number,
+  ): void;
   /** float32 2×2 max pooling forward, see `pool_module.ts`. */
   f32_maxPool2x2: PoolKernel;
   /** float64 2×2 max pooling forward. */
@@ -85,6 +111,33 @@ export type WindowWalk = (
   stride: number,
   outH: number,
   outW: number,
+) => void;
+
+/** A Winograd tile transform (input or output gradient), see `winograd_module.ts`. */
+export type WinogradInput = (
+  src: number,
+  dst: number,
+  examples: number,
+  channels: number,
+  Hp: number,
+  Wp: number,
+  th: number,
+  tw: number,
+  ld: number,
+  xiStride: number,
+) => void;
+
+/** A Winograd output transform, see `winograd_module.ts`. */
+export type WinogradOutput = (
+  src: number,
+  dst: number,
+  bias: number,
+  filters: number,
+  examples: number,
+  th: number,
+  tw: number,
+  ld: number,
+  xiStride: number,
 ) => void;
 
 /** `maxPool2x2(x, out, argmax, planes, outH, outW)` and its backward, see `pool_module.ts`. */
@@ -151,6 +204,7 @@ function compiledModule(sharedMemory: boolean): WebAssembly.Module {
       sharedMemory ? { initial: 1, maximum: 65536, shared: true } : { initial: 1 },
     );
     emitIm2colKernels(builder);
+    emitWinogradKernels(builder);
     emitPoolKernels(builder);
     emitElementwiseKernels(builder);
     emitOptimKernels(builder);

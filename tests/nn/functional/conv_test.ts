@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { setConvAlgorithm } from "../../../lib/kernels/conv.ts";
 import { Rng } from "../../../lib/rng.ts";
 import { Tensor } from "../../../lib/tensor.ts";
 import { conv2d, convTranspose2d } from "../../../lib/nn/functional/conv.ts";
@@ -168,4 +169,34 @@ Deno.test("F.convTranspose2d: gradients against numeric ones", () => {
     () => convTranspose2d(x, w, b, { stride: 2, padding: 1, outputPadding: 1, groups: 2 }),
     [x, w, b],
   );
+});
+
+Deno.test("F.conv2d runs on the batch entry points: float32 3×3 goes through Winograd", () => {
+  // The switch of kernels/conv.ts changes F.conv2d's float32 results (other roundings) in the
+  // forward pass and in both gradients, and both algorithms agree closely.
+  const rng = new Rng(5);
+  const x0 = Tensor.randn([4, 16, 10, 10], rng, "float32");
+  const w0 = Tensor.randn([16, 16, 3, 3], rng, "float32");
+  const run = (algorithm: "im2col" | "winograd") => {
+    setConvAlgorithm(algorithm);
+    const x = Tensor.fromArray(x0.data, x0.shape, { dtype: "float32", requiresGrad: true });
+    const w = Tensor.fromArray(w0.data, w0.shape, { dtype: "float32", requiresGrad: true });
+    const y = conv2d(x, w, null, { padding: 1 });
+    y.square().sum().backward();
+    return [y.data, x.grad!.data, w.grad!.data];
+  };
+  try {
+    const im2col = run("im2col"), winograd = run("winograd");
+    for (let k = 0; k < 3; k++) {
+      assert.ok(im2col[k].some((v, i) => v !== winograd[k][i]), `result ${k}: Winograd ran`);
+      let scale = 0, diff = 0;
+      im2col[k].forEach((v, i) => {
+        scale = Math.max(scale, Math.abs(v));
+        diff = Math.max(diff, Math.abs(v - winograd[k][i]));
+      });
+      assert.ok(diff <= 1e-5 * scale, `result ${k}: differs by ${diff} (scale ${scale})`);
+    }
+  } finally {
+    setConvAlgorithm("auto");
+  }
 });
