@@ -47,6 +47,7 @@ import { registerJob, registerWorkerModule } from "../parallel/jobs.ts";
 import { getPool, useParallel } from "../parallel/worker_pool.ts";
 import { bytesPerElement, type DType, dtypeOf, type FloatArray } from "../storage.ts";
 import { needLength } from "./_checks.ts";
+import { directConvForwardBatch, directConvParamGradsBatch, useDirectConv } from "./conv_direct.ts";
 import { rowSums } from "./elementwise.ts";
 import { gemm, gemmInstance } from "./gemm.ts";
 import { col2im, im2col, type WindowGeometry } from "./im2col.ts";
@@ -889,6 +890,8 @@ export function convForwardBatch(
   out: FloatArray,
 ): void {
   const g = geometry;
+  // First layers with few input channels: see conv_direct.ts.
+  if (useDirectConv(g, x, w, b, out)) return directConvForwardBatch(x, w, b, g, out);
   if (convAlgorithmFor(g, dtypeOf(x)) === "winograd") {
     winogradForward(x, w, b, g, out);
     return;
@@ -944,6 +947,10 @@ export function convBackwardBatch(
   const wSize = g.filters * (g.channels / g.groups) * g.kernelH * g.kernelW;
   needLength("convBackwardBatch", "dw", dw, wSize);
   needLength("convBackwardBatch", "db", db, g.filters);
+  // First layers with few input channels, which need no dx: see conv_direct.ts.
+  if (dx === null && useDirectConv(g, dout, x, w, dw, db)) {
+    return directConvParamGradsBatch(dout, x, g, dw, db);
+  }
   // Winograd computes dx, or dW and db, or all three; im2col whatever is left.
   const winogradDx = dx !== null && convAlgorithmFor(g, dtypeOf(x), "backwardData") === "winograd";
   const winogradDw = convAlgorithmFor(g, dtypeOf(x), "backwardFilter") === "winograd";
