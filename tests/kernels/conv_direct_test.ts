@@ -53,6 +53,10 @@ const shapes: Shape[] = [
   [9, 1, 28, 28, 32, 3, 3, 1],
   [3, 3, 16, 16, 12, 3, 3, 1],
   [2, 4, 5, 7, 1, 3, 3, 2],
+  // Paired row tails with an odd last row; rows of more steps than the unrolled ones.
+  [2, 2, 9, 12, 5, 3, 3, 1],
+  [2, 1, 6, 40, 5, 3, 3, 1],
+  [1, 1, 7, 41, 6, 5, 5, 2],
 ];
 
 interface Problem {

@@ -241,6 +241,16 @@ function emitPad(mod: ModuleBuilder, s: DirectConvShape, l: DirectConvLayout): v
   );
 }
 
+/**
+ * One output vector of a run: 4 pixels starting at column `col` of row `row` (0 or 1)
+ * relative to the run's pointers, of which the first `lanes` are stored.
+ */
+interface RunVector {
+  row: number;
+  col: number;
+  lanes: number;
+}
+
 function emitForward(
   mod: ModuleBuilder,
   s: DirectConvShape,
@@ -273,11 +283,15 @@ function emitForward(
   const { channels: C, kernelH: KH, kernelW: KW, outH: Ho, outW: Wo } = s;
   const P = l.pixels, S = l.rowStride;
   const fullRuns = Math.floor(Wo / 8), tail = Wo % 8;
+  const tailVectors = Math.ceil(tail / LANES);
+  // A row's last run of a single vector would leave half the accumulators idle and make
+  // each one's chain of multiply-adds latency-bound: pair it with the next row's.
+  const pairRows = tailVectors === 1 && Ho >= 2;
 
-  /** One run of `vectors` vectors (4 pixels each) of 4 filters from xRow, into outRow. */
-  const runOf = (vectors: number, pixels: number): Code => [
+  /** One run of 4 filters × `vectors.length` vectors (≤ 2) from xRow, into outRow. */
+  const runOf = (vectors: RunVector[]): Code => [
     acc.map((row, i) =>
-      row.slice(0, vectors).map((a) => [
+      row.slice(0, vectors.length).map((a) => [
         local.get(biasBlock),
         v128.load32_splat(i * 4),
         local.set(a),
@@ -288,14 +302,14 @@ function emitForward(
       Array.from({ length: KH * KW }, (_, t) => {
         const ky = Math.floor(t / KW), kx = t % KW;
         return [
-          xv.slice(0, vectors).map((v, j) => [
+          vectors.map((v, j) => [
             local.get(xTap),
-            v128.load((ky * S + kx) * 4 + j * 16),
-            local.set(v),
+            v128.load(((v.row + ky) * S + v.col + kx) * 4),
+            local.set(xv[j]),
           ]),
           acc.map((row, i) => [
             [local.get(wTap), v128.load32_splat((t * FILTER_BLOCK + i) * 4), local.set(weight)],
-            row.slice(0, vectors).map((a, j) => multiplyAdd(relaxed, a, weight, xv[j])),
+            vectors.map((_, j) => multiplyAdd(relaxed, row[j], weight, xv[j])),
           ]),
         ];
       }),
@@ -303,18 +317,47 @@ function emitForward(
       addTo(wTap, i32.const(KH * KW * FILTER_BLOCK * 4)),
     ]),
     acc.map((row, i) =>
-      row.slice(0, vectors).map((a, j) => {
-        const at = (i * P + j * LANES) * 4;
-        const lanes = Math.min(LANES, pixels - j * LANES);
-        const put = (code: Code) => [local.get(outRow), local.get(a), code];
-        if (lanes === 4) return put(v128.store(at));
-        if (lanes === 2) return put(v128.store64_lane(0, at));
-        if (lanes === 1) return put(v128.store32_lane(0, at));
+      vectors.map((v, j) => {
+        const at = (i * P + v.row * Wo + v.col) * 4;
+        const put = (code: Code) => [local.get(outRow), local.get(row[j]), code];
+        if (v.lanes === 4) return put(v128.store(at));
+        if (v.lanes === 2) return put(v128.store64_lane(0, at));
+        if (v.lanes === 1) return put(v128.store32_lane(0, at));
         return [put(v128.store64_lane(0, at)), put(v128.store32_lane(2, at + 8))];
       })
     ),
   ];
 
+  /** `rows` (1 or 2) output rows from oh on: full runs of 8 pixels, then the tails. */
+  const rowsOf = (rows: number): Code => {
+    const tails: RunVector[] = [];
+    for (let r = 0; r < rows; r++) {
+      for (let v = 0; v < tailVectors; v++) {
+        tails.push({ row: r, col: v * LANES, lanes: Math.min(LANES, tail - v * LANES) });
+      }
+    }
+    return [
+      [local.get(x), local.get(oh), i32.const(S * 4), i32.mul, i32.add, local.set(xRow)],
+      [local.get(outBlock), local.get(oh), i32.const(Wo * 4), i32.mul, i32.add],
+      local.set(outRow),
+      fullRuns > 0
+        ? forLoop(run, i32.const(0), i32.const(fullRuns), i32.const(1), [
+          Array.from({ length: rows }, (_, r) =>
+            runOf([{ row: r, col: 0, lanes: 4 }, { row: r, col: 4, lanes: 4 }])),
+          addTo(xRow, i32.const(32)),
+          addTo(outRow, i32.const(32)),
+        ])
+        : [],
+      // Runs of at most 2 vectors: 4 filters × 2 vectors are the 8 accumulators.
+      Array.from(
+        { length: Math.ceil(tails.length / 2) },
+        (_, k) => runOf(tails.slice(2 * k, 2 * k + 2)),
+      ),
+    ];
+  };
+
+  const step = pairRows ? 2 : 1;
+  const pairedRows = Math.floor(Ho / step) * step;
   f.emit(
     forLoop(n, i32.const(0), local.get(images), i32.const(1), [
       forLoop(fb, i32.const(0), local.get(filterBlocks), i32.const(1), [
@@ -324,25 +367,17 @@ function emitForward(
         local.set(biasBlock),
         [local.get(out), local.get(fb), i32.const(FILTER_BLOCK * P * 4), i32.mul, i32.add],
         local.set(outBlock),
-        forLoop(oh, i32.const(0), i32.const(Ho), i32.const(1), [
-          [local.get(x), local.get(oh), i32.const(S * 4), i32.mul, i32.add, local.set(xRow)],
-          [local.get(outBlock), local.get(oh), i32.const(Wo * 4), i32.mul, i32.add],
-          local.set(outRow),
-          fullRuns > 0
-            ? forLoop(run, i32.const(0), i32.const(fullRuns), i32.const(1), [
-              runOf(2, 8),
-              addTo(xRow, i32.const(32)),
-              addTo(outRow, i32.const(32)),
-            ])
-            : [],
-          tail > 0 ? runOf(Math.ceil(tail / LANES), tail) : [],
-        ]),
+        forLoop(oh, i32.const(0), i32.const(pairedRows), i32.const(step), rowsOf(step)),
+        pairedRows < Ho ? [i32.const(pairedRows), local.set(oh), rowsOf(1)] : [],
       ]),
       addTo(x, i32.const(l.imageStride * 4)),
       addTo(out, local.get(outImageBytes)),
     ]),
   );
 }
+
+/** Steps of 4 pixels per output row up to which the weight gradient unrolls them. */
+const UNROLLED_STEPS = 8;
 
 function emitWeightGrad(
   mod: ModuleBuilder,
@@ -364,7 +399,7 @@ function emitWeightGrad(
     true,
   );
   const { x, dout, partials, filterBlocks, doutImageBytes, images } = f.params;
-  const n = f.local("i32"), fb = f.local("i32"), c = f.local("i32"), ky = f.local("i32");
+  const n = f.local("i32"), fb = f.local("i32"), c = f.local("i32");
   const oh = f.local("i32"), step = f.local("i32");
   const dBlock = f.local("i32"), xBase = f.local("i32"), pBase = f.local("i32");
   const dPtr = f.local("i32"), xPtr = f.local("i32");
@@ -372,46 +407,52 @@ function emitWeightGrad(
   const xv = [f.local("v128"), f.local("v128")];
   const d = f.local("v128");
   const { channels: C, kernelH: KH, kernelW: KW, outH: Ho, outW: Wo } = s;
-  const P = l.pixels, S = l.rowStride;
+  const P = l.pixels, S = l.rowStride, taps = KH * KW;
   const fullSteps = Math.floor(Wo / LANES), rest = Wo % LANES;
+  const unrolled = fullSteps <= UNROLLED_STEPS;
   // Partials of filter i of a block are i·C·KH·KW vectors past the block's first filter.
-  const filterPartialBytes = C * KH * KW * 16;
+  const filterPartialBytes = C * taps * 16;
+  /** Byte offset in a padded plane of tap t = (ky, kx). */
+  const tapOffset = (t: number) => (Math.floor(t / KW) * S + (t % KW)) * 4;
 
-  /** One step of 4 pixels for the kernel columns `kx0 .. kx0 + cols − 1`. */
-  const stepOf = (kx0: number, cols: number, masked: boolean): Code => [
-    xv.slice(0, cols).map((v, j) => [
+  /** One step of 4 pixels, `at` bytes into the row, for the taps `t0 .. t0 + count − 1`. */
+  const stepOf = (t0: number, count: number, at: number, masked: boolean): Code => [
+    xv.slice(0, count).map((v, j) => [
       local.get(xPtr),
-      v128.load((kx0 + j) * 4),
+      v128.load(tapOffset(t0 + j) + at),
       local.set(v),
     ]),
     acc.map((row, i) => [
-      [local.get(dPtr), v128.load(i * P * 4)],
+      [local.get(dPtr), v128.load(i * P * 4 + at)],
       masked ? [laneMask(rest), v128.and] : [],
       local.set(d),
-      row.slice(0, cols).map((a, j) => multiplyAdd(relaxed, a, d, xv[j])),
+      row.slice(0, count).map((a, j) => multiplyAdd(relaxed, a, d, xv[j])),
     ]),
   ];
 
-  /** Σ over the image's output rows for columns kx0 (and kx0 + 1), added to the partials. */
-  const columnsOf = (kx0: number, cols: number): Code => [
-    acc.map((row) => row.slice(0, cols).map((a) => [v128.zero(), local.set(a)])),
+  /**
+   * Σ over the image's output rows for the taps t0 (and t0 + 1), added to the partials. Two
+   * taps of the flattened (ky, kx) list share the dout loads whichever rows they read.
+   */
+  const tapsOf = (t0: number, count: number): Code => [
+    acc.map((row) => row.slice(0, count).map((a) => [v128.zero(), local.set(a)])),
     [local.get(dBlock), local.set(dPtr), local.get(xBase), local.set(xPtr)],
     forLoop(oh, i32.const(0), i32.const(Ho), i32.const(1), [
-      fullSteps > 0
-        ? forLoop(step, i32.const(0), i32.const(fullSteps), i32.const(1), [
-          stepOf(kx0, cols, false),
+      unrolled ? Array.from({ length: fullSteps }, (_, j) => stepOf(t0, count, j * 16, false)) : [
+        forLoop(step, i32.const(0), i32.const(fullSteps), i32.const(1), [
+          stepOf(t0, count, 0, false),
           addTo(dPtr, i32.const(16)),
           addTo(xPtr, i32.const(16)),
-        ])
-        : [],
-      rest > 0 ? stepOf(kx0, cols, true) : [],
+        ]),
+      ],
+      rest > 0 ? stepOf(t0, count, unrolled ? fullSteps * 16 : 0, true) : [],
       // dout rows are Wo apart, padded input rows S apart.
-      addTo(dPtr, i32.const((Wo - fullSteps * LANES) * 4)),
-      addTo(xPtr, i32.const((S - fullSteps * LANES) * 4)),
+      addTo(dPtr, i32.const((unrolled ? Wo : Wo - fullSteps * LANES) * 4)),
+      addTo(xPtr, i32.const((unrolled ? S : S - fullSteps * LANES) * 4)),
     ]),
     acc.map((row, i) =>
-      row.slice(0, cols).map((a, j) => {
-        const at = i * filterPartialBytes + (kx0 + j) * 16;
+      row.slice(0, count).map((a, j) => {
+        const at = i * filterPartialBytes + (t0 + j) * 16;
         return [
           local.get(pBase),
           [local.get(pBase), v128.load(at), local.get(a), f32x4.add],
@@ -421,8 +462,8 @@ function emitWeightGrad(
     ),
   ];
 
-  const pairs: Code[] = [];
-  for (let kx0 = 0; kx0 < KW; kx0 += 2) pairs.push(columnsOf(kx0, Math.min(2, KW - kx0)));
+  const groups: Code[] = [];
+  for (let t0 = 0; t0 < taps; t0 += 2) groups.push(tapsOf(t0, Math.min(2, taps - t0)));
 
   f.emit(
     forLoop(n, i32.const(0), local.get(images), i32.const(1), [
@@ -430,15 +471,12 @@ function emitWeightGrad(
         [local.get(dout), local.get(fb), i32.const(FILTER_BLOCK * P * 4), i32.mul, i32.add],
         local.set(dBlock),
         forLoop(c, i32.const(0), i32.const(C), i32.const(1), [
-          forLoop(ky, i32.const(0), i32.const(KH), i32.const(1), [
-            [local.get(x), local.get(c), i32.const(l.planeStride * 4), i32.mul, i32.add],
-            [local.get(ky), i32.const(S * 4), i32.mul, i32.add, local.set(xBase)],
-            // partials[fb·4][c][ky][0]
-            [local.get(fb), i32.const(FILTER_BLOCK * C), i32.mul, local.get(c), i32.add],
-            [i32.const(KH), i32.mul, local.get(ky), i32.add, i32.const(KW * 16), i32.mul],
-            [local.get(partials), i32.add, local.set(pBase)],
-            pairs,
-          ]),
+          [local.get(x), local.get(c), i32.const(l.planeStride * 4), i32.mul, i32.add],
+          local.set(xBase),
+          // partials[fb·4][c][0][0]
+          [local.get(fb), i32.const(FILTER_BLOCK * C), i32.mul, local.get(c), i32.add],
+          [i32.const(taps * 16), i32.mul, local.get(partials), i32.add, local.set(pBase)],
+          groups,
         ]),
       ]),
       addTo(x, i32.const(l.imageStride * 4)),
