@@ -27,9 +27,9 @@
  * @module
  */
 
-import { copyBack, sharedTarget, sharedView } from "../scratch.ts";
+import { sharedTarget, sharedView } from "../scratch.ts";
 import { ScratchBuffers } from "../scratch.ts";
-import { registerJob, registerWorkerModule } from "../parallel/jobs.ts";
+import { registerJob, registerWorkerModule, threadSlot } from "../parallel/jobs.ts";
 import { getPool, useParallel } from "../parallel/worker_pool.ts";
 import { dtypeOf, type FloatArray } from "../storage.ts";
 import type { ConvGeometry } from "./conv.ts";
@@ -76,7 +76,7 @@ export function setDirectConvMode(next: DirectConvMode): DirectConvMode {
  * The longest reduction `C·KH·KW` for which "auto" takes the direct kernels. Measured on
  * the first layers of our networks (see `bench/conv_bench.ts`).
  */
-export const DIRECT_CONV_MAX_TAPS = 75;
+export const DIRECT_CONV_MAX_TAPS = 160;
 
 /**
  * Whether the direct kernels can compute this convolution at all: float32 operands
@@ -297,9 +297,20 @@ interface ForwardJob {
   w: FloatArray;
   b: FloatArray | null;
   geometry: ConvGeometry;
+  /** Where the workers write (shared memory). */
   out: FloatArray;
   next: Int32Array;
+  /** 1 for each chunk a worker computed (into `out`), 0 for the calling thread's. */
+  byWorker: Int32Array;
 }
+
+/**
+ * The calling thread's own destination during a parallel forward call, when the caller's
+ * output is plain memory that the workers cannot reach: its chunks go straight there, and
+ * only the workers' chunks are copied over from shared memory afterwards (copying the
+ * whole output back on one thread took a third of a two-thread call's time).
+ */
+let callerOut: FloatArray | null = null;
 
 interface ParamGradJob {
   dout: FloatArray;
@@ -318,8 +329,15 @@ function jobKernels(): LayerKernels {
 }
 
 registerJob("convDirect.forward", (a: ForwardJob) => {
-  const chunks = claimedChunks(a.geometry, a.next);
-  forwardChunks(jobKernels(), a.x, a.w, a.b, a.geometry, a.out, chunks);
+  const claimed = claimedChunks(a.geometry, a.next), nb = directConvChunkSize(a.geometry);
+  const onCaller = threadSlot() === 0 && callerOut !== null;
+  const chunks: ChunkSource = () => {
+    const chunk = claimed();
+    if (chunk !== null) a.byWorker[chunk[0] / nb] = onCaller ? 0 : 1;
+    return chunk;
+  };
+  const out = onCaller ? callerOut! : a.out;
+  forwardChunks(jobKernels(), a.x, a.w, a.b, a.geometry, out, chunks);
 });
 
 registerJob("convDirect.paramGrads", (a: ParamGradJob) => {
@@ -374,6 +392,8 @@ export function directConvForwardBatch(
     forwardChunks(wasm, x, w, b, g, out, rangeChunks(g, 0, g.batch));
     return;
   }
+  const count = chunkCount(g), nb = directConvChunkSize(g);
+  const flags = sharedScratch.get("convDirect.byWorker", "float32", count);
   const job: ForwardJob = {
     x: sharedView(x, sharedScratch, "convDirect.x"),
     w: sharedView(w, sharedScratch, "convDirect.w"),
@@ -381,9 +401,21 @@ export function directConvForwardBatch(
     geometry: g,
     out: sharedTarget(out, sharedScratch, "convDirect.out"),
     next: chunkCounter(),
+    byWorker: new Int32Array(flags.buffer, flags.byteOffset, count).fill(0),
   };
-  getPool().run("convDirect.forward", job, getPool().activeThreads);
-  copyBack(out, job.out);
+  callerOut = job.out === out ? null : out;
+  try {
+    getPool().run("convDirect.forward", job, getPool().activeThreads);
+  } finally {
+    callerOut = null;
+  }
+  if (job.out === out) return;
+  const perExample = g.filters * g.outH * g.outW;
+  for (let k = 0; k < count; k++) {
+    if (job.byWorker[k] === 0) continue;
+    const [from, to] = [k * nb * perExample, Math.min(g.batch, (k + 1) * nb) * perExample];
+    out.set(job.out.subarray(from, to), from);
+  }
 }
 
 /**

@@ -228,6 +228,10 @@ Deno.test("direct kernels are bitwise the same on 1, 2 and 3 threads", sanitizer
         convForwardBatch(p.x.data, p.w.data, p.b.data, p.g, out);
         convBackwardBatch(p.dout.data, p.x.data, p.w.data, p.g, null, dw, db);
         results.push({ out, dw, db });
+        // An output on shared memory, which the workers write in place.
+        const shared = new Float32Array(new SharedArrayBuffer(out.byteLength));
+        convForwardBatch(p.x.data, p.w.data, p.b.data, p.g, shared);
+        assertBitwise(shared, out, `${label(s)} out on shared memory, ${threads} threads`);
       }
       for (const r of results.slice(1)) {
         for (const key of ["out", "dw", "db"] as const) {
