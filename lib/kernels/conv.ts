@@ -39,6 +39,11 @@
  * {@link setConvAlgorithm} forces one algorithm (tests, benchmarks). The range functions
  * are always im2col.
  *
+ * **First layers.** A float32 convolution with stride 1 and a short reduction `C·KH·KW`
+ * (a 1-channel image under a 7×7 filter bank) leaves GEMM too thin a product: the batch
+ * functions hand it to the direct kernels of `conv_direct.ts` instead (the forward pass,
+ * and the weight gradient when no `dx` is wanted; see `useDirectConv` there).
+ *
  * @module
  */
 
@@ -891,7 +896,7 @@ export function convForwardBatch(
 ): void {
   const g = geometry;
   // First layers with few input channels: see conv_direct.ts.
-  if (useDirectConv(g, x, w, b, out)) return directConvForwardBatch(x, w, b, g, out);
+  if (useDirectConv("forward", g, x, w, b, out)) return directConvForwardBatch(x, w, b, g, out);
   if (convAlgorithmFor(g, dtypeOf(x)) === "winograd") {
     winogradForward(x, w, b, g, out);
     return;
@@ -948,7 +953,7 @@ export function convBackwardBatch(
   needLength("convBackwardBatch", "dw", dw, wSize);
   needLength("convBackwardBatch", "db", db, g.filters);
   // First layers with few input channels, which need no dx: see conv_direct.ts.
-  if (dx === null && useDirectConv(g, dout, x, w, dw, db)) {
+  if (dx === null && useDirectConv("weights", g, dout, x, w, dw, db)) {
     return directConvParamGradsBatch(dout, x, g, dw, db);
   }
   // Winograd computes dx, or dW and db, or all three; im2col whatever is left.

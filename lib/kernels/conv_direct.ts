@@ -74,9 +74,21 @@ export function setDirectConvMode(next: DirectConvMode): DirectConvMode {
 
 /**
  * The longest reduction `C·KH·KW` for which "auto" takes the direct kernels. Measured on
- * the first layers of our networks (see `bench/conv_bench.ts`).
+ * one and two threads (`bench/conv_bench.ts` for the first layers; float32, 1 thread, ms,
+ * direct against im2col + GEMM): forward x(50,1,28,28) w(32,1,7,7) 3.0 vs 4.7,
+ * x(32,3,32,32) w(32,3,7,7) (K = 147) 6.6 vs 11.5, x(64,16,14,14) w(64,16,3,3) (K = 144)
+ * 6.2 vs 6.7; at K = 288 (x(32,32,14,14) w(64,32,3,3)) the two are level.
  */
 export const DIRECT_CONV_MAX_TAPS = 160;
+
+/**
+ * The most input channels for which "auto" takes the direct kernels for the weight
+ * gradient. Each channel is one more pass over `dout`, whose per-pass costs (masked
+ * steps, adding the partials) GEMM does not have: with 16 channels the direct weight
+ * gradient was measured slower on 14×14 images (x(64,16,14,14) w(64,16,3,3): 8.0 vs 7.1 ms)
+ * though faster on 28×28 ones; with 1–6 channels it was 1.4–2.6× faster.
+ */
+export const DIRECT_CONV_MAX_CHANNELS_WEIGHTS = 8;
 
 /**
  * Whether the direct kernels can compute this convolution at all: float32 operands
@@ -89,24 +101,38 @@ export function directConvApplies(g: ConvGeometry, ...arrays: (FloatArray | null
     arrays.every((a) => a === null || dtypeOf(a) === "float32") && kernelsNow() !== null;
 }
 
+/** Which computation a direct kernel would do: the forward pass, or `dW` and `db`. */
+export type DirectConvPass = "forward" | "weights";
+
 /**
- * Whether `convForwardBatch` / `convBackwardBatch` take the direct kernels for this
- * geometry and these operands under the current {@link DirectConvMode}: in "auto", when
- * {@link directConvApplies} and `C·KH·KW ≤` {@link DIRECT_CONV_MAX_TAPS}.
+ * Whether `convForwardBatch` (`pass` "forward") or `convBackwardBatch` without `dx`
+ * ("weights") take the direct kernels for this geometry and these operands under the
+ * current {@link DirectConvMode}: in "auto", when {@link directConvApplies} and
+ * `C·KH·KW ≤` {@link DIRECT_CONV_MAX_TAPS}, and for "weights" also
+ * `C ≤` {@link DIRECT_CONV_MAX_CHANNELS_WEIGHTS}.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { useDirectConv } from "./conv_direct.ts";
+ * import { gemmInstance } from "./gemm.ts";
  * const g = { batch: 50, channels: 1, height: 28, width: 28, filters: 32, groups: 1,
  *   kernelH: 7, kernelW: 7, stride: 1, pad: 3, dilation: 1, outH: 28, outW: 28 };
- * // float64 always takes im2col + GEMM.
- * assert.equal(useDirectConv(g, new Float64Array(1)), false);
+ * // The ThreeLayerConvNet's first layer goes direct (with the WebAssembly kernels) ...
+ * assert.equal(useDirectConv("forward", g, new Float32Array(1)), gemmInstance() !== null);
+ * // ... and float64 always takes im2col + GEMM.
+ * assert.equal(useDirectConv("forward", g, new Float64Array(1)), false);
  * ```
  */
-export function useDirectConv(g: ConvGeometry, ...arrays: (FloatArray | null)[]): boolean {
+export function useDirectConv(
+  pass: DirectConvPass,
+  g: ConvGeometry,
+  ...arrays: (FloatArray | null)[]
+): boolean {
   if (mode === "never" || !directConvApplies(g, ...arrays)) return false;
-  return mode === "always" || g.channels * g.kernelH * g.kernelW <= DIRECT_CONV_MAX_TAPS;
+  if (mode === "always") return true;
+  const short = g.channels * g.kernelH * g.kernelW <= DIRECT_CONV_MAX_TAPS;
+  return short && (pass === "forward" || g.channels <= DIRECT_CONV_MAX_CHANNELS_WEIGHTS);
 }
 
 /** This thread's kernels, or null without SIMD or with the JavaScript GEMM selected. */

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { convBackwardBatch, convForwardBatch } from "../../lib/kernels/conv.ts";
 import {
+  DIRECT_CONV_MAX_CHANNELS_WEIGHTS,
   DIRECT_CONV_MAX_TAPS,
   directConvApplies,
   directConvChunkSize,
@@ -263,27 +264,35 @@ Deno.test("auto takes the direct kernels only for float32, stride 1, short reduc
   const f32 = new Float32Array(1), f64 = new Float64Array(1);
   const first7 = geometry([50, 1, 28, 28], [32, 1, 7, 7], { stride: 1, pad: 3 });
   const first3 = geometry([128, 1, 28, 28], [32, 1, 3, 3], { stride: 1, pad: 1 });
-  assert.equal(useDirectConv(first7, f32), simd);
-  assert.equal(useDirectConv(first3, f32), simd);
-  assert.equal(useDirectConv(first7, f64), false, "float64 stays on im2col");
-  assert.equal(useDirectConv(first7, f32, f64), false, "mixed dtypes stay on im2col");
+  assert.equal(useDirectConv("forward", first7, f32), simd);
+  assert.equal(useDirectConv("forward", first3, f32), simd);
+  assert.equal(useDirectConv("forward", first7, f64), false, "float64 stays on im2col");
+  assert.equal(useDirectConv("forward", first7, f32, f64), false, "mixed dtypes stay on im2col");
   const strided = geometry([8, 1, 29, 29], [32, 1, 3, 3], { stride: 2, pad: 1 });
-  assert.equal(useDirectConv(strided, f32), false);
+  assert.equal(useDirectConv("forward", strided, f32), false);
   const dilated = geometry([8, 1, 28, 28], [32, 1, 3, 3], { stride: 1, pad: 2, dilation: 2 });
-  assert.equal(useDirectConv(dilated, f32), false);
+  assert.equal(useDirectConv("forward", dilated, f32), false);
   const grouped = geometry([8, 2, 28, 28], [32, 1, 3, 3], { stride: 1, pad: 1, groups: 2 });
-  assert.equal(useDirectConv(grouped, f32), false);
+  assert.equal(useDirectConv("forward", grouped, f32), false);
   // A deep reduction (the second layer of a network) is GEMM's.
   const deep = geometry([8, 32, 14, 14], [64, 32, 3, 3], { stride: 1, pad: 1 });
   assert.ok(32 * 9 > DIRECT_CONV_MAX_TAPS);
-  assert.equal(useDirectConv(deep, f32), false);
+  assert.equal(useDirectConv("forward", deep, f32), false);
   assert.equal(directConvApplies(deep, f32), simd);
+  // Many channels: the forward goes direct, the weight gradient stays with GEMM.
+  const wide = geometry([8, 16, 14, 14], [32, 16, 3, 3], { stride: 1, pad: 1 });
+  assert.ok(16 > DIRECT_CONV_MAX_CHANNELS_WEIGHTS && 16 * 9 <= DIRECT_CONV_MAX_TAPS);
+  assert.equal(useDirectConv("forward", wide, f32), simd);
+  assert.equal(useDirectConv("weights", wide, f32), false);
+  assert.equal(useDirectConv("weights", first7, f32), simd);
+  assert.equal(useDirectConv("weights", first3, f32), simd);
   const previous = setDirectConvMode("always");
   try {
-    assert.equal(useDirectConv(deep, f32), simd);
-    assert.equal(useDirectConv(strided, f32), false);
+    assert.equal(useDirectConv("forward", deep, f32), simd);
+    assert.equal(useDirectConv("weights", wide, f32), simd);
+    assert.equal(useDirectConv("forward", strided, f32), false);
     setDirectConvMode("never");
-    assert.equal(useDirectConv(first7, f32), false);
+    assert.equal(useDirectConv("forward", first7, f32), false);
   } finally {
     setDirectConvMode(previous);
   }
