@@ -332,3 +332,27 @@ Deno.test("the layers: float32 first layer goes direct, float64 stays on im2col"
     }
   }
 });
+
+Deno.test("an empty batch: no outputs, zero gradients", () => {
+  if (!simd) return;
+  const g = {
+    batch: 0,
+    channels: 1,
+    height: 5,
+    width: 5,
+    filters: 3,
+    groups: 1,
+    kernelH: 3,
+    kernelW: 3,
+    stride: 1,
+    pad: 1,
+    dilation: 1,
+    outH: 5,
+    outW: 5,
+  };
+  const dw = new Float32Array(27).fill(7), db = new Float32Array(3).fill(7);
+  const empty = new Float32Array(0);
+  directConvForwardBatch(empty, new Float32Array(27), new Float32Array(3), g, empty);
+  directConvParamGradsBatch(empty, empty, g, dw, db);
+  assert.ok(dw.every((v) => v === 0) && db.every((v) => v === 0));
+});
