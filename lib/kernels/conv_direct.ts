@@ -276,6 +276,7 @@ function paramGradChunks(
     // The kernels read the zero filters of the last block and 3 elements past a plane.
     const doutAt = wasm.alloc("float32", most * F * P + (F4 - F) * P + 4);
     const dwAt = wasm.alloc("float32", F4 * K * 4), dbAt = wasm.alloc("float32", F4 * 4);
+    const dwTotalsAt = wasm.alloc("float64", F * K), dbTotalsAt = wasm.alloc("float64", F);
     wasm.view("float32", padAt, most * l.imageStride).fill(0);
     // Whatever lies past the chunk's dout only reaches filters past F, but keep it finite.
     wasm.view("float32", doutAt, most * F * P + (F4 - F) * P + 4).fill(0);
@@ -283,6 +284,8 @@ function paramGradChunks(
     const doutView = wasm.view("float32", doutAt, most * F * P);
     const dwLanes = wasm.view("float32", dwAt, F4 * K * 4);
     const dbLanes = wasm.view("float32", dbAt, F4 * 4);
+    const dwTotals = wasm.view("float64", dwTotalsAt, F * K);
+    const dbTotals = wasm.view("float64", dbTotalsAt, F);
     for (; chunk !== null; chunk = chunks()) {
       const [c0, c1] = chunk, m = c1 - c0, slot = c0 / nb;
       raw.set(x.subarray(c0 * CHW, c1 * CHW));
@@ -292,19 +295,24 @@ function paramGradChunks(
       dbLanes.fill(0);
       kernels.weightGrad(padAt, doutAt, dwAt, F4 / FILTER_BLOCK, F * P * 4, m);
       kernels.biasGrad(doutAt, dbAt, F4 / FILTER_BLOCK, F * P * 4, m);
-      laneTotals(dwLanes, F * K, dwSlots, slot * F * K);
-      laneTotals(dbLanes, F, dbSlots, slot * F);
+      kernels.laneTotals(dwAt, dwTotalsAt, F * K);
+      kernels.laneTotals(dbAt, dbTotalsAt, F);
+      dwSlots.set(dwTotals, slot * F * K);
+      dbSlots.set(dbTotals, slot * F);
     }
   } finally {
     wasm.gemm.release(mark);
   }
 }
 
-/** `into[at + i] = (v0 + v1) + (v2 + v3)` in float64 over the 4 lanes of entry i. */
+/**
+ * `into[at + i] = (v0 + v2) + (v1 + v3)` in float64 over the 4 lanes of entry i: what the
+ * kernels' `laneTotals` computes, for the reference.
+ */
 function laneTotals(lanes: FloatArray, count: number, into: Float64Array, at: number): void {
   for (let i = 0; i < count; i++) {
     const v = 4 * i;
-    into[at + i] = (lanes[v] + lanes[v + 1]) + (lanes[v + 2] + lanes[v + 3]);
+    into[at + i] = (lanes[v] + lanes[v + 2]) + (lanes[v + 1] + lanes[v + 3]);
   }
 }
 

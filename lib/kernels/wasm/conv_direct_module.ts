@@ -33,7 +33,19 @@
  * @module
  */
 
-import { bulk, type Code, f32x4, forLoop, i32, local, ModuleBuilder, v128 } from "./builder.ts";
+import {
+  bulk,
+  type Code,
+  f32x4,
+  f64,
+  f64x2,
+  forLoop,
+  i32,
+  lanePattern,
+  local,
+  ModuleBuilder,
+  v128,
+} from "./builder.ts";
 
 /** The window shape a module is generated for (a subset of `ConvGeometry`). */
 export interface DirectConvShape {
@@ -145,6 +157,11 @@ export interface DirectConvExports {
     doutImageBytes: number,
     images: number,
   ): void;
+  /**
+   * `totals[i] = (v0 + v2) + (v1 + v3)` in float64 for the 4 float32 lanes `v` of each of
+   * `count` partials at `lanes` (`totals` holds float64).
+   */
+  laneTotals(lanes: number, totals: number, count: number): void;
   /** Adds each `dout` plane's sums by lane into `partials[f][4]`, like `weightGrad`. */
   biasGrad(
     dout: number,
@@ -207,6 +224,7 @@ export function buildDirectConvModule(
   emitForward(mod, shape, layout, options.relaxed);
   emitWeightGrad(mod, shape, layout, options.relaxed);
   emitBiasGrad(mod, layout);
+  emitLaneTotals(mod);
   return mod.toBytes();
 }
 
@@ -527,6 +545,25 @@ function emitBiasGrad(mod: ModuleBuilder, l: DirectConvLayout): void {
         ]),
       ]),
       addTo(dout, local.get(doutImageBytes)),
+    ]),
+  );
+}
+
+function emitLaneTotals(mod: ModuleBuilder): void {
+  const f = mod.func("laneTotals", { lanes: "i32", totals: "i32", count: "i32" }, [], true);
+  const { lanes, totals, count } = f.params;
+  const i = f.local("i32"), v = f.local("v128"), pair = f.local("v128");
+  f.emit(
+    forLoop(i, i32.const(0), local.get(count), i32.const(1), [
+      [local.get(lanes), local.get(i), i32.const(16), i32.mul, i32.add, v128.load()],
+      local.set(v),
+      // [v0, v1] + [v2, v3], widened to float64 (exactly).
+      [local.get(v), f64x2.promote_low_f32x4],
+      [local.get(v), local.get(v), v128.shuffle(lanePattern(4, [2, 3, 2, 3]))],
+      [f64x2.promote_low_f32x4, f64x2.add, local.set(pair)],
+      [local.get(totals), local.get(i), i32.const(8), i32.mul, i32.add],
+      [local.get(pair), f64x2.extract_lane(0), local.get(pair), f64x2.extract_lane(1), f64.add],
+      f64.store(),
     ]),
   );
 }
