@@ -293,8 +293,7 @@ function paramGradChunks(
       doutView.set(dout.subarray(c0 * F * P, c1 * F * P));
       dwLanes.fill(0);
       dbLanes.fill(0);
-      kernels.weightGrad(padAt, doutAt, dwAt, F4 / FILTER_BLOCK, F * P * 4, m);
-      kernels.biasGrad(doutAt, dbAt, F4 / FILTER_BLOCK, F * P * 4, m);
+      kernels.weightGrad(padAt, doutAt, dwAt, dbAt, F4 / FILTER_BLOCK, F * P * 4, m);
       kernels.laneTotals(dwAt, dwTotalsAt, F * K);
       kernels.laneTotals(dbAt, dbTotalsAt, F);
       dwSlots.set(dwTotals, slot * F * K);
@@ -648,11 +647,25 @@ function paddedOrZero(x: FloatArray, g: ConvGeometry, n: number, c: number, r: n
   return q >= g.width + 2 * g.pad ? 0 : padded(x, g, n, c, r, q);
 }
 
-/** The per-lane sums of one image's `dout` plane over steps of 4 elements. */
-function referencePlaneLanes(dout: FloatArray, at: number, P: number, lanes: Float32Array) {
+/**
+ * The per-lane sums of one image's `dout` plane, in the kernel's order: output rows, then
+ * steps of 4 pixels, pixels past `outW` adding 0 (like {@link referenceTapLanes}).
+ */
+function referencePlaneLanes(
+  dout: FloatArray,
+  g: ConvGeometry,
+  n: number,
+  f: number,
+  lanes: Float32Array,
+): void {
+  const { outH, outW } = g;
+  const plane = (n * g.filters + f) * outH * outW;
   lanes.fill(0);
-  for (let q = 0; q < roundUp(P, 4); q++) {
-    lanes[q % 4] = f32(lanes[q % 4] + (q < P ? dout[at + q] : 0));
+  for (let oh = 0; oh < outH; oh++) {
+    for (let ow = 0; ow < roundUp(outW, 4); ow++) {
+      const d = ow < outW ? dout[plane + oh * outW + ow] : 0;
+      lanes[ow % 4] = f32(lanes[ow % 4] + d);
+    }
   }
 }
 
@@ -683,7 +696,7 @@ export function directConvParamGradsReference(
   db: FloatArray,
 ): void {
   const { filters: F, channels: C, kernelH: KH, kernelW: KW } = g;
-  const K = C * KH * KW, P = g.outH * g.outW;
+  const K = C * KH * KW;
   const nb = directConvChunkSize(g), slots = Math.ceil(g.batch / nb);
   const dwSlots = new Float64Array(slots * F * K), dbSlots = new Float64Array(slots * F);
   const dwLanes = new Float32Array(F * K * 4), dbLanes = new Float32Array(F * 4);
@@ -700,7 +713,7 @@ export function directConvParamGradsReference(
             dwLanes[(f * K + t) * 4 + j] = f32(dwLanes[(f * K + t) * 4 + j] + lanes[j]);
           }
         }
-        referencePlaneLanes(dout, (n * F + f) * P, P, lanes);
+        referencePlaneLanes(dout, g, n, f, lanes);
         for (let j = 0; j < 4; j++) dbLanes[f * 4 + j] = f32(dbLanes[f * 4 + j] + lanes[j]);
       }
     }

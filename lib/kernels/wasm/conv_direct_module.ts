@@ -25,7 +25,8 @@
  * and pair of kernel columns, 8 accumulators (4 filters × 2 columns) sum `dout · x` over
  * the output rows, 4 pixels per step; the last step of a row masks `dout`'s lanes past
  * `outW`. Each image's sums are added into per-lane partials (`[f][c][ky][kx][4]`), which
- * the caller folds in a fixed order. The bias gradient sums each `dout` plane the same way.
+ * the caller folds in a fixed order. The bias gradient is summed the same way, from the
+ * `dout` vectors that the first pass over each image loads anyway.
  *
  * Each multiply-add is one `f32x4.relaxed_madd` (fused) when the caller asks for it, else
  * a `mul` then an `add` (bitwise what the JavaScript reference computes).
@@ -36,6 +37,7 @@
 import {
   bulk,
   type Code,
+  control,
   f32x4,
   f64,
   f64x2,
@@ -145,14 +147,16 @@ export interface DirectConvExports {
   ): void;
   /**
    * Adds, for each image, `Σ dout[n][f][oh][ow] · x[n][c][oh+ky][ow+kx]` split by lane
-   * (`ow mod 4`) into `partials[f][c][ky][kx][4]` (4·filterBlocks filters). `dout` holds
-   * `images` images of `doutImageBytes` each, read up to `4·filterBlocks` planes and 3
-   * elements past the last one (values there only reach filters past F).
+   * (`ow mod 4`) into `partials[f][c][ky][kx][4]`, and `Σ dout[n][f][oh][ow]` likewise into
+   * `biasPartials[f][4]` (4·filterBlocks filters). `dout` holds `images` images of
+   * `doutImageBytes` each, read up to `4·filterBlocks` planes and 3 elements past the last
+   * one (values there only reach filters past F).
    */
   weightGrad(
     x: number,
     dout: number,
     partials: number,
+    biasPartials: number,
     filterBlocks: number,
     doutImageBytes: number,
     images: number,
@@ -162,14 +166,6 @@ export interface DirectConvExports {
    * `count` partials at `lanes` (`totals` holds float64).
    */
   laneTotals(lanes: number, totals: number, count: number): void;
-  /** Adds each `dout` plane's sums by lane into `partials[f][4]`, like `weightGrad`. */
-  biasGrad(
-    dout: number,
-    partials: number,
-    filterBlocks: number,
-    doutImageBytes: number,
-    images: number,
-  ): void;
 }
 
 /** Options of {@link buildDirectConvModule}. */
@@ -223,7 +219,6 @@ export function buildDirectConvModule(
   emitPad(mod, shape, layout);
   emitForward(mod, shape, layout, options.relaxed);
   emitWeightGrad(mod, shape, layout, options.relaxed);
-  emitBiasGrad(mod, layout);
   emitLaneTotals(mod);
   return mod.toBytes();
 }
@@ -409,6 +404,7 @@ function emitWeightGrad(
       x: "i32",
       dout: "i32",
       partials: "i32",
+      biasPartials: "i32",
       filterBlocks: "i32",
       doutImageBytes: "i32",
       images: "i32",
@@ -416,7 +412,7 @@ function emitWeightGrad(
     [],
     true,
   );
-  const { x, dout, partials, filterBlocks, doutImageBytes, images } = f.params;
+  const { x, dout, partials, biasPartials, filterBlocks, doutImageBytes, images } = f.params;
   const n = f.local("i32"), fb = f.local("i32"), c = f.local("i32");
   const oh = f.local("i32"), step = f.local("i32");
   const dBlock = f.local("i32"), xBase = f.local("i32"), pBase = f.local("i32");
@@ -424,6 +420,9 @@ function emitWeightGrad(
   const acc = Array.from({ length: FILTER_BLOCK }, () => [f.local("v128"), f.local("v128")]);
   const xv = [f.local("v128"), f.local("v128")];
   const d = f.local("v128");
+  // The bias gradient rides along the first pass over each image: Σ dout per lane, from
+  // the dout vectors that pass loads anyway (8 + 4 accumulators, 2 inputs, 1 dout = 15).
+  const dbAcc = Array.from({ length: FILTER_BLOCK }, () => f.local("v128"));
   const { channels: C, kernelH: KH, kernelW: KW, outH: Ho, outW: Wo } = s;
   const P = l.pixels, S = l.rowStride, taps = KH * KW;
   const fullSteps = Math.floor(Wo / LANES), rest = Wo % LANES;
@@ -434,7 +433,7 @@ function emitWeightGrad(
   const tapOffset = (t: number) => (Math.floor(t / KW) * S + (t % KW)) * 4;
 
   /** One step of 4 pixels, `at` bytes into the row, for the taps `t0 .. t0 + count − 1`. */
-  const stepOf = (t0: number, count: number, at: number, masked: boolean): Code => [
+  const stepOf = (t0: number, count: number, at: number, masked: boolean, bias: boolean) => [
     xv.slice(0, count).map((v, j) => [
       local.get(xPtr),
       v128.load(tapOffset(t0 + j) + at),
@@ -445,6 +444,7 @@ function emitWeightGrad(
       masked ? [laneMask(rest), v128.and] : [],
       local.set(d),
       row.slice(0, count).map((a, j) => multiplyAdd(relaxed, a, d, xv[j])),
+      bias ? [local.get(dbAcc[i]), local.get(d), f32x4.add, local.set(dbAcc[i])] : [],
     ]),
   ];
 
@@ -452,18 +452,21 @@ function emitWeightGrad(
    * Σ over the image's output rows for the taps t0 (and t0 + 1), added to the partials. Two
    * taps of the flattened (ky, kx) list share the dout loads whichever rows they read.
    */
-  const tapsOf = (t0: number, count: number): Code => [
+  const tapsOf = (t0: number, count: number, bias = false): Code => [
     acc.map((row) => row.slice(0, count).map((a) => [v128.zero(), local.set(a)])),
+    bias ? dbAcc.map((a) => [v128.zero(), local.set(a)]) : [],
     [local.get(dBlock), local.set(dPtr), local.get(xBase), local.set(xPtr)],
     forLoop(oh, i32.const(0), i32.const(Ho), i32.const(1), [
-      unrolled ? Array.from({ length: fullSteps }, (_, j) => stepOf(t0, count, j * 16, false)) : [
-        forLoop(step, i32.const(0), i32.const(fullSteps), i32.const(1), [
-          stepOf(t0, count, 0, false),
-          addTo(dPtr, i32.const(16)),
-          addTo(xPtr, i32.const(16)),
-        ]),
-      ],
-      rest > 0 ? stepOf(t0, count, unrolled ? fullSteps * 16 : 0, true) : [],
+      unrolled
+        ? Array.from({ length: fullSteps }, (_, j) => stepOf(t0, count, j * 16, false, bias))
+        : [
+          forLoop(step, i32.const(0), i32.const(fullSteps), i32.const(1), [
+            stepOf(t0, count, 0, false, bias),
+            addTo(dPtr, i32.const(16)),
+            addTo(xPtr, i32.const(16)),
+          ]),
+        ],
+      rest > 0 ? stepOf(t0, count, unrolled ? fullSteps * 16 : 0, true, bias) : [],
       // dout rows are Wo apart, padded input rows S apart.
       addTo(dPtr, i32.const((unrolled ? Wo : Wo - fullSteps * LANES) * 4)),
       addTo(xPtr, i32.const((unrolled ? S : S - fullSteps * LANES) * 4)),
@@ -478,10 +481,23 @@ function emitWeightGrad(
         ];
       })
     ),
+    bias
+      ? dbAcc.map((a, i) => [
+        [local.get(biasPartials), local.get(fb), i32.const(FILTER_BLOCK * 16), i32.mul, i32.add],
+        [local.tee(xPtr), v128.load(i * 16), local.get(a), f32x4.add, local.set(a)],
+        [local.get(xPtr), local.get(a), v128.store(i * 16)],
+      ])
+      : [],
   ];
 
   const groups: Code[] = [];
   for (let t0 = 0; t0 < taps; t0 += 2) groups.push(tapsOf(t0, Math.min(2, taps - t0)));
+  // Channel 0's first pass also sums the bias gradient.
+  const firstCount = Math.min(2, taps);
+  groups[0] = C === 1 ? tapsOf(0, firstCount, true) : [
+    local.get(c),
+    control.if(tapsOf(0, firstCount), tapsOf(0, firstCount, true)),
+  ];
 
   f.emit(
     forLoop(n, i32.const(0), local.get(images), i32.const(1), [
@@ -498,52 +514,6 @@ function emitWeightGrad(
         ]),
       ]),
       addTo(x, i32.const(l.imageStride * 4)),
-      addTo(dout, local.get(doutImageBytes)),
-    ]),
-  );
-}
-
-function emitBiasGrad(mod: ModuleBuilder, l: DirectConvLayout): void {
-  const f = mod.func(
-    "biasGrad",
-    { dout: "i32", partials: "i32", filterBlocks: "i32", doutImageBytes: "i32", images: "i32" },
-    [],
-    true,
-  );
-  const { dout, partials, filterBlocks, doutImageBytes, images } = f.params;
-  const n = f.local("i32"), fb = f.local("i32"), step = f.local("i32");
-  const dPtr = f.local("i32"), pBase = f.local("i32");
-  // Four filters at once: four independent dependency chains of additions.
-  const acc = Array.from({ length: FILTER_BLOCK }, () => f.local("v128"));
-  const P = l.pixels;
-  const fullSteps = Math.floor(P / LANES), rest = P % LANES;
-  const stepOf = (masked: boolean): Code =>
-    acc.map((a, i) => [
-      local.get(a),
-      [local.get(dPtr), v128.load(i * P * 4)],
-      masked ? [laneMask(rest), v128.and] : [],
-      f32x4.add,
-      local.set(a),
-    ]);
-  f.emit(
-    forLoop(n, i32.const(0), local.get(images), i32.const(1), [
-      forLoop(fb, i32.const(0), local.get(filterBlocks), i32.const(1), [
-        acc.map((a) => [v128.zero(), local.set(a)]),
-        [local.get(dout), local.get(fb), i32.const(FILTER_BLOCK * P * 4), i32.mul, i32.add],
-        local.set(dPtr),
-        forLoop(step, i32.const(0), i32.const(fullSteps), i32.const(1), [
-          stepOf(false),
-          addTo(dPtr, i32.const(16)),
-        ]),
-        rest > 0 ? stepOf(true) : [],
-        [local.get(partials), local.get(fb), i32.const(FILTER_BLOCK * 16), i32.mul, i32.add],
-        local.set(pBase),
-        acc.map((a, i) => [
-          local.get(pBase),
-          [local.get(pBase), v128.load(i * 16), local.get(a), f32x4.add],
-          v128.store(i * 16),
-        ]),
-      ]),
       addTo(dout, local.get(doutImageBytes)),
     ]),
   );
