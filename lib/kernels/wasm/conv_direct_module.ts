@@ -19,12 +19,13 @@
  * `(c, ky, kx)` adds two unaligned input loads times four weight broadcasts. 8 accumulators
  * + 2 inputs + 1 broadcast = 11 live vectors, within the 16 registers V8 has on x64. The
  * last run of a row (`outW mod 8` pixels) is stored lane by lane, so outputs go straight
- * to the `(N, F, Ho, Wo)` layout.
+ * to the `(N, F, Ho, Wo)` layout; when it is a single vector (28 = 3·8 + 4), two rows'
+ * last vectors make one run, so that all 8 accumulators stay busy.
  *
- * **Weight gradient.** For each image, block of 4 filters, channel `c`, kernel row `ky`
- * and pair of kernel columns, 8 accumulators (4 filters × 2 columns) sum `dout · x` over
- * the output rows, 4 pixels per step; the last step of a row masks `dout`'s lanes past
- * `outW`. Each image's sums are added into per-lane partials (`[f][c][ky][kx][4]`), which
+ * **Weight gradient.** For each image, block of 4 filters, channel `c` and pair of taps
+ * of the flattened `(ky, kx)` list, 8 accumulators (4 filters × 2 taps) sum `dout · x`
+ * over the output rows, 4 pixels per step (the steps of a row unrolled); the last step of
+ * a row masks `dout`'s lanes past `outW`. Each image's sums are added into per-lane partials (`[f][c][ky][kx][4]`), which
  * the caller folds in a fixed order. The bias gradient is summed the same way, from the
  * `dout` vectors that the first pass over each image loads anyway.
  *
