@@ -34,7 +34,6 @@ import {
   convForwardBatch,
   setConvAlgorithm,
 } from "../lib/kernels/conv.ts";
-import { setDirectConvMode } from "../lib/kernels/conv_direct.ts";
 import { convBackwardFast, convForwardFast } from "../lib/layers/conv_fast.ts";
 import {
   maxPoolBackwardFast,
@@ -338,7 +337,7 @@ function benchAlgorithms(
 /**
  * A first layer (few input channels, no dx) through the kernels' front doors with the
  * outputs allocated once, so that only the convolutions are timed: the direct kernels
- * against im2col + GEMM, each alternative forced with `setDirectConvMode`.
+ * against im2col + GEMM, each alternative forced with `setConvAlgorithm`.
  */
 function benchFirstLayer(shape: FirstLayer, threads: number): void {
   const x = Tensor.randn(shape.x, rng, "float32");
@@ -356,11 +355,11 @@ function benchFirstLayer(shape: FirstLayer, threads: number): void {
   for (const mode of ["direct", "im2col"] as const) {
     const run = (fn: () => void) =>
       onThreads(threads, () => {
-        const previous = setDirectConvMode(mode === "direct" ? "always" : "never");
+        setConvAlgorithm(mode);
         try {
           fn();
         } finally {
-          setDirectConvMode(previous);
+          setConvAlgorithm("auto");
         }
       });
     const fwd = label("fwd", mode), grads = label("dW+db", mode);

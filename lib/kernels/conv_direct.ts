@@ -7,9 +7,11 @@
  * copies the image 49 (or 9) times over into a matrix that GEMM then packs again. Here
  * each image is copied once into WebAssembly memory with its zero padding, and the
  * kernels of `wasm/conv_direct_module.ts` slide the filters over it with the outputs (or,
- * for the weight gradient, the sums) in registers. `convForwardBatch` and, when no `dx`
- * is wanted, `convBackwardBatch` (in `conv.ts`) come here on their own for the shapes that
- * {@link useDirectConv} accepts; im2col + GEMM stays the general path and the reference.
+ * for the weight gradient, the sums) in registers. `convForwardBatch` and
+ * `convBackwardBatch` (in `conv.ts`; the weight and bias gradient only, `dx` goes
+ * elsewhere) come here on their own for the shapes that {@link directConvPays} for, unless
+ * Winograd does (`convAlgorithmFor`); im2col + GEMM stays the general path and the
+ * reference. `setConvAlgorithm("direct")` forces the direct kernels wherever they apply.
  *
  * **Chunks and threads.** As in `conv.ts`: a batch is cut into chunks of
  * {@link directConvChunkSize} examples, a size that depends on the geometry only; the
@@ -24,8 +26,10 @@
  * and float32 rounding after every operation: with `mul` + `add` the WebAssembly kernels
  * must match them bitwise, and with the fused `relaxed_madd` within one rounding per term.
  *
- * **Not here.** `dx`: the first layers of our networks need none, so a backward call that
- * wants it stays with im2col + GEMM (col2im) for all three results. Tiles of 6 filters × 2
+ * **Not here.** `dx`: the first layers of our networks need none; when a backward call
+ * wants it, im2col + GEMM (col2im) or Winograd computes it alone while the weight gradient
+ * still comes from here (measured 15–27% faster than im2col doing both, on 1 and 2
+ * threads, for the first-layer shapes and x(64,3,32,32) w(32,3,5,5)). Tiles of 6 filters × 2
  * vectors (12 accumulators, as the GEMM's) were tried for the forward pass and measured
  * slower on the 7×7 layer (4.0–5.2 ms against 2.7 for the kernel alone): with 49 taps
  * unrolled, V8 no longer kept every value in a register. A weight-gradient lane adds
@@ -39,8 +43,8 @@ import { sharedTarget, sharedView } from "../scratch.ts";
 import { ScratchBuffers } from "../scratch.ts";
 import { registerJob, registerWorkerModule, threadSlot } from "../parallel/jobs.ts";
 import { getPool, useParallel } from "../parallel/worker_pool.ts";
-import { dtypeOf, type FloatArray } from "../storage.ts";
-import type { ConvGeometry } from "./conv.ts";
+import { type DType, dtypeOf, type FloatArray } from "../storage.ts";
+import type { ConvGeometry, ConvPass } from "./conv.ts";
 import { gemmInstance } from "./gemm.ts";
 import {
   type DirectConvLayout,
@@ -51,94 +55,66 @@ import {
 import { type LayerKernels, layerKernels } from "./wasm/layer_kernels.ts";
 
 /**
- * When `convForwardBatch` and `convBackwardBatch` take the direct kernels: `"auto"` for
- * the shapes where they were measured faster ({@link useDirectConv}), `"always"` wherever
- * they apply at all, `"never"` to keep im2col + GEMM (tests and benchmarks).
- */
-export type DirectConvMode = "auto" | "always" | "never";
-
-let mode: DirectConvMode = "auto";
-
-/**
- * Sets the {@link DirectConvMode} of this thread (the calling thread decides; the pool's
- * workers run what they are given) and returns the previous one.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { setDirectConvMode } from "./conv_direct.ts";
- * const previous = setDirectConvMode("never");
- * assert.equal(setDirectConvMode(previous), "never");
- * ```
- */
-export function setDirectConvMode(next: DirectConvMode): DirectConvMode {
-  if (next !== "auto" && next !== "always" && next !== "never") {
-    throw new Error(`setDirectConvMode: mode must be "auto", "always" or "never", got ${next}`);
-  }
-  const previous = mode;
-  mode = next;
-  return previous;
-}
-
-/**
- * The longest reduction `C·KH·KW` for which "auto" takes the direct kernels. Measured on
- * one and two threads (`bench/conv_bench.ts` for the first layers; float32, 1 thread, ms,
- * direct against im2col + GEMM): forward x(50,1,28,28) w(32,1,7,7) 3.0 vs 4.7,
- * x(32,3,32,32) w(32,3,7,7) (K = 147) 6.6 vs 11.5, x(64,16,14,14) w(64,16,3,3) (K = 144)
- * 6.2 vs 6.7; at K = 288 (x(32,32,14,14) w(64,32,3,3)) the two are level.
+ * The longest reduction `C·KH·KW` for which {@link directConvPays}. Measured on one and
+ * two threads (`bench/conv_bench.ts` for the first layers; float32, 1 thread, ms, direct
+ * against im2col + GEMM): forward x(50,1,28,28) w(32,1,7,7) 3.0 vs 4.7, x(32,3,32,32)
+ * w(32,3,7,7) (K = 147) 6.6 vs 11.5, x(64,16,14,14) w(64,16,3,3) (K = 144) 6.2 vs 6.7; at
+ * K = 288 (x(32,32,14,14) w(64,32,3,3)) the two are level.
  */
 export const DIRECT_CONV_MAX_TAPS = 160;
 
 /**
- * The most input channels for which "auto" takes the direct kernels for the weight
- * gradient. Each channel is one more pass over `dout`, whose per-pass costs (masked
- * steps, adding the partials) GEMM does not have: with 16 channels the direct weight
- * gradient was measured slower on 14×14 images (x(64,16,14,14) w(64,16,3,3): 8.0 vs 7.1 ms)
- * though faster on 28×28 ones; with 1–6 channels it was 1.4–2.6× faster.
+ * The most input channels for which {@link directConvPays} for the weight gradient. Each
+ * channel is one more pass over `dout`, whose per-pass costs (masked steps, adding the
+ * partials) GEMM does not have: with 16 channels the direct weight gradient was measured
+ * slower on 14×14 images (x(64,16,14,14) w(64,16,3,3): 8.0 vs 7.1 ms) though faster on
+ * 28×28 ones; with 1–6 channels it was 1.4–2.6× faster.
  */
 export const DIRECT_CONV_MAX_CHANNELS_WEIGHTS = 8;
 
 /**
- * Whether the direct kernels can compute this convolution at all: float32 operands
- * throughout, stride 1, dilation 1, one group, and the WebAssembly kernels in use (SIMD,
- * and the WebAssembly GEMM selected: with the JavaScript GEMM the whole layer stays in
- * JavaScript).
- */
-export function directConvApplies(g: ConvGeometry, ...arrays: (FloatArray | null)[]): boolean {
-  return g.stride === 1 && g.dilation === 1 && g.groups === 1 &&
-    arrays.every((a) => a === null || dtypeOf(a) === "float32") && kernelsNow() !== null;
-}
-
-/** Which computation a direct kernel would do: the forward pass, or `dW` and `db`. */
-export type DirectConvPass = "forward" | "weights";
-
-/**
- * Whether `convForwardBatch` (`pass` "forward") or `convBackwardBatch` without `dx`
- * ("weights") take the direct kernels for this geometry and these operands under the
- * current {@link DirectConvMode}: in "auto", when {@link directConvApplies} and
- * `C·KH·KW ≤` {@link DIRECT_CONV_MAX_TAPS}, and for "weights" also
- * `C ≤` {@link DIRECT_CONV_MAX_CHANNELS_WEIGHTS}.
+ * Whether the direct kernels can compute this convolution at all: float32, stride 1,
+ * dilation 1, one group, and the WebAssembly kernels in use (SIMD, and the WebAssembly GEMM
+ * selected: with the JavaScript GEMM the whole layer stays in JavaScript).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { useDirectConv } from "./conv_direct.ts";
- * import { gemmInstance } from "./gemm.ts";
+ * import { directConvApplies } from "./conv_direct.ts";
  * const g = { batch: 50, channels: 1, height: 28, width: 28, filters: 32, groups: 1,
  *   kernelH: 7, kernelW: 7, stride: 1, pad: 3, dilation: 1, outH: 28, outW: 28 };
- * // The ThreeLayerConvNet's first layer goes direct (with the WebAssembly kernels) ...
- * assert.equal(useDirectConv("forward", g, new Float32Array(1)), gemmInstance() !== null);
- * // ... and float64 always takes im2col + GEMM.
- * assert.equal(useDirectConv("forward", g, new Float64Array(1)), false);
+ * assert.equal(directConvApplies(g, "float64"), false);
+ * assert.equal(directConvApplies({ ...g, stride: 2, outH: 14, outW: 14 }, "float32"), false);
  * ```
  */
-export function useDirectConv(
-  pass: DirectConvPass,
-  g: ConvGeometry,
-  ...arrays: (FloatArray | null)[]
-): boolean {
-  if (mode === "never" || !directConvApplies(g, ...arrays)) return false;
-  if (mode === "always") return true;
+export function directConvApplies(g: ConvGeometry, dtype: DType): boolean {
+  return g.stride === 1 && g.dilation === 1 && g.groups === 1 && dtype === "float32" &&
+    kernelsNow() !== null;
+}
+
+/**
+ * Whether the direct kernels were measured faster than im2col + GEMM for this pass of a
+ * convolution they apply to (`"backwardData"` never: they compute no `dx`): when
+ * `C·KH·KW ≤` {@link DIRECT_CONV_MAX_TAPS}, and for the weight gradient also
+ * `C ≤` {@link DIRECT_CONV_MAX_CHANNELS_WEIGHTS}. `convAlgorithmFor` in `conv.ts` makes the
+ * choice (Winograd first, where it pays).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { directConvPays } from "./conv_direct.ts";
+ * // The ThreeLayerConvNet's first layer, and a 16-channel 3×3 layer.
+ * const g = { batch: 50, channels: 1, height: 28, width: 28, filters: 32, groups: 1,
+ *   kernelH: 7, kernelW: 7, stride: 1, pad: 3, dilation: 1, outH: 28, outW: 28 };
+ * assert.equal(directConvPays(g, "forward"), true);
+ * assert.equal(directConvPays(g, "backwardFilter"), true);
+ * const wide = { ...g, channels: 16, kernelH: 3, kernelW: 3, pad: 1 };
+ * assert.equal(directConvPays(wide, "forward"), true);
+ * assert.equal(directConvPays(wide, "backwardFilter"), false);
+ * ```
+ */
+export function directConvPays(g: ConvGeometry, pass: ConvPass): boolean {
+  if (pass === "backwardData") return false;
   const short = g.channels * g.kernelH * g.kernelW <= DIRECT_CONV_MAX_TAPS;
   return short && (pass === "forward" || g.channels <= DIRECT_CONV_MAX_CHANNELS_WEIGHTS);
 }
@@ -468,10 +444,10 @@ export function directConvForwardBatch(
 }
 
 /**
- * The weight and bias gradients of the whole batch with the direct kernels (no `dx`: the
- * first layer of a network needs none), on the worker pool when it pays: writes `dw` laid
- * out like `w` and `db (F,)` from `dout (N, F, Ho, Wo)` and `x (N, C, H, W)`, all float32.
- * `kernels` as in {@link directConvForwardBatch}.
+ * The weight and bias gradients of the whole batch with the direct kernels (no `dx`: a
+ * network's first layer needs none, and others get it elsewhere), on the worker pool when
+ * it pays: writes `dw` laid out like `w` and `db (F,)` from `dout (N, F, Ho, Wo)` and
+ * `x (N, C, H, W)`, all float32. `kernels` as in {@link directConvForwardBatch}.
  *
  * @example
  * ```ts

@@ -5,7 +5,13 @@
  * choice between direct and im2col + GEMM.
  */
 import assert from "node:assert/strict";
-import { convBackwardBatch, convForwardBatch } from "../../lib/kernels/conv.ts";
+import {
+  convAlgorithmFor,
+  convBackwardBatch,
+  convForwardBatch,
+  getConvAlgorithm,
+  setConvAlgorithm,
+} from "../../lib/kernels/conv.ts";
 import {
   DIRECT_CONV_MAX_CHANNELS_WEIGHTS,
   DIRECT_CONV_MAX_TAPS,
@@ -15,8 +21,7 @@ import {
   directConvForwardReference,
   directConvParamGradsBatch,
   directConvParamGradsReference,
-  setDirectConvMode,
-  useDirectConv,
+  directConvPays,
 } from "../../lib/kernels/conv_direct.ts";
 import { gemmInstance } from "../../lib/kernels/gemm.ts";
 import { wasmFeatures } from "../../lib/kernels/wasm/features.ts";
@@ -28,7 +33,11 @@ import {
   type ConvGeometry,
   convGeometry,
 } from "../../lib/layers/conv.ts";
-import { convForwardFast, convParamGradsFast } from "../../lib/layers/conv_fast.ts";
+import {
+  convBackwardFast,
+  convForwardFast,
+  convParamGradsFast,
+} from "../../lib/layers/conv_fast.ts";
 import { getPool, setNumThreads } from "../../lib/parallel/worker_pool.ts";
 import { Rng } from "../../lib/rng.ts";
 import type { FloatArray } from "../../lib/storage.ts";
@@ -214,7 +223,8 @@ Deno.test("direct kernels are bitwise the same on 1, 2 and 3 threads", sanitizer
     [40, 1, 28, 28, 32, 3, 3, 1],
     [23, 2, 27, 29, 30, 5, 5, 2],
   ];
-  const previous = setDirectConvMode("always");
+  const previous = getConvAlgorithm();
+  setConvAlgorithm("direct");
   try {
     for (const [i, s] of cases.entries()) {
       const p = problem(s, 400 + i);
@@ -243,7 +253,7 @@ Deno.test("direct kernels are bitwise the same on 1, 2 and 3 threads", sanitizer
       assertBitwise(results[0].out, direct(p).out, `${label(s)} out is direct`);
     }
   } finally {
-    setDirectConvMode(previous);
+    setConvAlgorithm(previous);
     await setNumThreads(1);
   }
 });
@@ -261,42 +271,52 @@ Deno.test("auto takes the direct kernels only for float32, stride 1, short reduc
       Tensor.zeros([w[0]], "float32"),
       param,
     );
-  const f32 = new Float32Array(1), f64 = new Float64Array(1);
+  const direct = simd ? "direct" : "im2col", winograd = simd ? "winograd" : "im2col";
   const first7 = geometry([50, 1, 28, 28], [32, 1, 7, 7], { stride: 1, pad: 3 });
   const first3 = geometry([128, 1, 28, 28], [32, 1, 3, 3], { stride: 1, pad: 1 });
-  assert.equal(useDirectConv("forward", first7, f32), simd);
-  assert.equal(useDirectConv("forward", first3, f32), simd);
-  assert.equal(useDirectConv("forward", first7, f64), false, "float64 stays on im2col");
-  assert.equal(useDirectConv("forward", first7, f32, f64), false, "mixed dtypes stay on im2col");
   const strided = geometry([8, 1, 29, 29], [32, 1, 3, 3], { stride: 2, pad: 1 });
-  assert.equal(useDirectConv("forward", strided, f32), false);
   const dilated = geometry([8, 1, 28, 28], [32, 1, 3, 3], { stride: 1, pad: 2, dilation: 2 });
-  assert.equal(useDirectConv("forward", dilated, f32), false);
   const grouped = geometry([8, 2, 28, 28], [32, 1, 3, 3], { stride: 1, pad: 1, groups: 2 });
-  assert.equal(useDirectConv("forward", grouped, f32), false);
-  // A deep reduction (the second layer of a network) is GEMM's.
-  const deep = geometry([8, 32, 14, 14], [64, 32, 3, 3], { stride: 1, pad: 1 });
-  assert.ok(32 * 9 > DIRECT_CONV_MAX_TAPS);
-  assert.equal(useDirectConv("forward", deep, f32), false);
-  assert.equal(directConvApplies(deep, f32), simd);
-  // Many channels: the forward goes direct, the weight gradient stays with GEMM.
-  const wide = geometry([8, 16, 14, 14], [32, 16, 3, 3], { stride: 1, pad: 1 });
-  assert.ok(16 > DIRECT_CONV_MAX_CHANNELS_WEIGHTS && 16 * 9 <= DIRECT_CONV_MAX_TAPS);
-  assert.equal(useDirectConv("forward", wide, f32), simd);
-  assert.equal(useDirectConv("weights", wide, f32), false);
-  assert.equal(useDirectConv("weights", first7, f32), simd);
-  assert.equal(useDirectConv("weights", first3, f32), simd);
-  const previous = setDirectConvMode("always");
+  // A deep reduction (a network's second layer) is Winograd's (3×3) or GEMM's.
+  const deep3 = geometry([8, 32, 14, 14], [64, 32, 3, 3], { stride: 1, pad: 1 });
+  const deep5 = geometry([8, 32, 14, 14], [64, 32, 5, 5], { stride: 1, pad: 2 });
+  // Many channels in a short reduction: the forward goes direct, the weight gradient not.
+  const wide = geometry([8, 40, 14, 14], [32, 40, 2, 2], { stride: 1, pad: 0 });
+  assert.ok(32 * 25 > DIRECT_CONV_MAX_TAPS && 40 * 4 <= DIRECT_CONV_MAX_TAPS);
+  assert.ok(40 > DIRECT_CONV_MAX_CHANNELS_WEIGHTS);
+  const previous = getConvAlgorithm();
   try {
-    assert.equal(useDirectConv("forward", deep, f32), simd);
-    assert.equal(useDirectConv("weights", wide, f32), simd);
-    assert.equal(useDirectConv("forward", strided, f32), false);
-    setDirectConvMode("never");
-    assert.equal(useDirectConv("forward", first7, f32), false);
+    setConvAlgorithm("auto");
+    for (const g of [first7, first3]) {
+      assert.equal(convAlgorithmFor(g, "float32"), direct);
+      assert.equal(convAlgorithmFor(g, "float32", "backwardFilter"), direct);
+      assert.equal(convAlgorithmFor(g, "float32", "backwardData"), "im2col", "no dx");
+      assert.equal(convAlgorithmFor(g, "float64"), "im2col", "float64 stays on im2col");
+    }
+    for (const g of [strided, dilated, grouped, deep5]) {
+      assert.equal(convAlgorithmFor(g, "float32"), "im2col");
+      assert.equal(convAlgorithmFor(g, "float32", "backwardFilter"), "im2col");
+    }
+    assert.equal(convAlgorithmFor(deep3, "float32"), winograd);
+    assert.equal(convAlgorithmFor(deep3, "float32", "backwardFilter"), winograd);
+    assert.equal(convAlgorithmFor(wide, "float32"), direct);
+    assert.equal(convAlgorithmFor(wide, "float32", "backwardFilter"), "im2col");
+    assert.equal(directConvApplies(deep5, "float32"), simd);
+    assert.equal(directConvPays(deep5, "forward"), false);
+    // Forced: wherever they apply (never dx, strides, dilations, groups or float64).
+    setConvAlgorithm("direct");
+    assert.equal(convAlgorithmFor(deep5, "float32"), direct);
+    assert.equal(convAlgorithmFor(deep3, "float32", "backwardFilter"), direct);
+    assert.equal(convAlgorithmFor(wide, "float32", "backwardFilter"), direct);
+    assert.equal(convAlgorithmFor(deep3, "float32", "backwardData"), "im2col");
+    assert.equal(convAlgorithmFor(strided, "float32"), "im2col");
+    assert.equal(convAlgorithmFor(first7, "float64"), "im2col");
+    setConvAlgorithm("im2col");
+    assert.equal(convAlgorithmFor(first7, "float32"), "im2col");
+    assert.throws(() => setConvAlgorithm("sometimes" as "auto"), /setConvAlgorithm/);
   } finally {
-    setDirectConvMode(previous);
+    setConvAlgorithm(previous);
   }
-  assert.throws(() => setDirectConvMode("sometimes" as "auto"), /setDirectConvMode/);
 });
 
 Deno.test("the layers: float32 first layer goes direct, float64 stays on im2col", () => {
@@ -306,29 +326,40 @@ Deno.test("the layers: float32 first layer goes direct, float64 stays on im2col"
     const x = Tensor.randn([6, 1, 28, 28], rng, dtype), w = Tensor.randn([8, 1, 7, 7], rng, dtype);
     const b = Tensor.randn([8], rng, dtype);
     const param = { stride: 1, pad: 3 };
-    const previous = setDirectConvMode("never");
+    const previous = getConvAlgorithm();
+    const run = (algorithm: "im2col" | "auto") => {
+      setConvAlgorithm(algorithm);
+      const [out, cache] = convForwardFast(x, w, b, param);
+      const dout = Tensor.randn(out.shape, new Rng(501), dtype);
+      // Without dx (a network's first layer), and with dx.
+      const [dw, db] = convParamGradsFast(dout, cache);
+      const [dx, dw2, db2] = convBackwardFast(dout, cache);
+      return { out, dw, db, dx, dw2, db2 };
+    };
     let im2col, auto;
     try {
-      const [out, cache] = convForwardFast(x, w, b, param);
-      const dout = Tensor.randn(out.shape, rng, dtype);
-      im2col = { out, grads: convParamGradsFast(dout, cache) };
-      setDirectConvMode("auto");
-      const [out2, cache2] = convForwardFast(x, w, b, param);
-      auto = { out: out2, grads: convParamGradsFast(dout, cache2) };
+      im2col = run("im2col");
+      auto = run("auto");
     } finally {
-      setDirectConvMode(previous);
+      setConvAlgorithm(previous);
     }
-    const same = (a: Tensor, b: Tensor) => a.data.every((v, i) => Object.is(v, b.data[i]));
-    const all = (r: typeof auto) => [r.out, ...r.grads];
-    const identical = all(auto).every((t, i) => same(t, all(im2col)[i]));
+    const keys = ["out", "dw", "db", "dx", "dw2", "db2"] as const;
+    const same = (key: typeof keys[number]) =>
+      auto[key].data.every((v, i) => Object.is(v, im2col[key].data[i]));
     if (dtype === "float64" || !simd) {
-      assert.ok(identical, `${dtype}: auto must be the im2col result`);
+      for (const key of keys) assert.ok(same(key), `${dtype} ${key}: auto must be im2col's`);
     } else {
-      // The direct result, which differs from im2col's in rounding only.
+      // The direct results, which differ from im2col's in rounding only; dx is im2col's.
       const p = problem(s, 0);
-      p.x = x, p.w = w, p.b = b;
-      assertBitwise(auto.out.data, direct(p).out, "float32 auto forward is direct");
-      assert.ok(!identical, "float32 auto should not be the im2col result bit for bit");
+      p.x = x, p.w = w, p.b = b, p.dout = Tensor.randn(auto.out.shape, new Rng(501), dtype);
+      const ours = direct(p);
+      assertBitwise(auto.out.data, ours.out, "float32 auto forward is direct");
+      for (const [dw, db] of [[auto.dw, auto.db], [auto.dw2, auto.db2]]) {
+        assertBitwise(dw.data, ours.dw, "float32 auto dw is direct");
+        assertBitwise(db.data, ours.db, "float32 auto db is direct");
+      }
+      assert.ok(!same("out") && !same("dw"), "float32 auto should not be im2col's bit for bit");
+      assert.ok(same("dx"), "dx stays with im2col");
     }
   }
 });
