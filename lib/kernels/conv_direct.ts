@@ -39,8 +39,7 @@
  * @module
  */
 
-import { sharedTarget, sharedView } from "../scratch.ts";
-import { ScratchBuffers } from "../scratch.ts";
+import { ScratchBuffers, sharedTarget, sharedView } from "../scratch.ts";
 import { registerJob, registerWorkerModule, threadSlot } from "../parallel/jobs.ts";
 import { getPool, useParallel } from "../parallel/worker_pool.ts";
 import { type DType, dtypeOf, type FloatArray } from "../storage.ts";
