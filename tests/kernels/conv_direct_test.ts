@@ -67,6 +67,9 @@ const shapes: Shape[] = [
   [2, 2, 9, 12, 5, 3, 3, 1],
   [2, 1, 6, 40, 5, 3, 3, 1],
   [1, 1, 7, 41, 6, 5, 5, 2],
+  // Many channels (as setConvAlgorithm("direct") allows), and a larger image.
+  [2, 32, 6, 7, 5, 3, 3, 1],
+  [1, 1, 64, 70, 5, 7, 7, 3],
 ];
 
 interface Problem {
