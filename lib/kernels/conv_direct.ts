@@ -45,12 +45,7 @@ import { getPool, useParallel } from "../parallel/worker_pool.ts";
 import { type DType, dtypeOf, type FloatArray } from "../storage.ts";
 import type { ConvGeometry, ConvPass } from "./conv.ts";
 import { gemmInstance } from "./gemm.ts";
-import {
-  type DirectConvLayout,
-  directConvLayout,
-  type DirectConvShape,
-  FILTER_BLOCK,
-} from "./wasm/conv_direct_module.ts";
+import { directConvLayout, FILTER_BLOCK } from "./wasm/conv_direct_module.ts";
 import { type LayerKernels, layerKernels } from "./wasm/layer_kernels.ts";
 
 /**
@@ -698,6 +693,3 @@ export function directConvParamGradsReference(
   sumSlots(dwSlots, slots, F * K, dw);
   sumSlots(dbSlots, slots, F, db);
 }
-
-/** The window shape of a geometry, as the module generator wants it (re-exported type). */
-export type { DirectConvLayout, DirectConvShape };
