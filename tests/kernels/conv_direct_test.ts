@@ -23,7 +23,7 @@ import {
   directConvParamGradsReference,
   directConvPays,
 } from "../../lib/kernels/conv_direct.ts";
-import { gemmInstance } from "../../lib/kernels/gemm.ts";
+import { gemmInstance, setGemmKernel } from "../../lib/kernels/gemm.ts";
 import { wasmFeatures } from "../../lib/kernels/wasm/features.ts";
 import { createGemmInstance } from "../../lib/kernels/wasm/gemm_instance.ts";
 import { type LayerKernels, layerKernels } from "../../lib/kernels/wasm/layer_kernels.ts";
@@ -389,4 +389,30 @@ Deno.test("an empty batch: no outputs, zero gradients", () => {
   directConvForwardBatch(empty, new Float32Array(27), new Float32Array(3), g, empty);
   directConvParamGradsBatch(empty, empty, g, dw, db);
   assert.ok(dw.every((v) => v === 0) && db.every((v) => v === 0));
+});
+
+Deno.test("with the JavaScript GEMM selected the layer stays in JavaScript (im2col)", () => {
+  const g = {
+    batch: 2,
+    channels: 1,
+    height: 8,
+    width: 8,
+    filters: 4,
+    groups: 1,
+    kernelH: 3,
+    kernelW: 3,
+    stride: 1,
+    pad: 1,
+    dilation: 1,
+    outH: 8,
+    outW: 8,
+  };
+  try {
+    setGemmKernel("js");
+    assert.equal(directConvApplies(g, "float32"), false);
+    assert.equal(convAlgorithmFor(g, "float32"), "im2col");
+  } finally {
+    setGemmKernel("auto");
+  }
+  assert.equal(directConvApplies(g, "float32"), simd);
 });
