@@ -9,6 +9,9 @@
  * - W2b x(128,32,14,14) w(64,32,3,3) stride 1 pad 1
  * - W3  x(64,64,32,32)  w(64,64,3,3) stride 1 pad 1
  * - max pool 2×2 stride 2 on x(128,32,28,28) (fast and naive)
+ * - the first layers of our two networks, float32, on 1 and 2 threads: the direct kernels
+ *   (`kernels/conv_direct.ts`) against im2col + GEMM, forward and weight gradient (no dx):
+ *   conv 7×7×32 pad 3 on x(50,1,28,28) and conv 3×3×32 pad 1 on x(128,1,28,28)
  *
  * Everything runs on one thread; the float32 W2b and W3 convolutions and the float32 max
  * pool run again on two (the worker pool), with the speed-up reported. The "fast" rows use
@@ -25,8 +28,10 @@ import { convBackwardNaive, convForwardNaive, convGeometry } from "../lib/layers
 import {
   type ConvAlgorithm,
   convAlgorithmFor,
+  convBackwardBatch,
   convChunkCount,
   convChunkSize,
+  convForwardBatch,
   setConvAlgorithm,
 } from "../lib/kernels/conv.ts";
 import { convBackwardFast, convForwardFast } from "../lib/layers/conv_fast.ts";
@@ -83,6 +88,18 @@ const shapes: ConvShape[] = [
   { name: "W3", x: [64, 64, 32, 32], w: [64, 64, 3, 3], stride: 1, pad: 1, naive: false },
 ];
 
+interface FirstLayer {
+  name: string;
+  x: number[];
+  w: number[];
+  pad: number;
+}
+
+const firstLayers: FirstLayer[] = [
+  { name: "first 7×7", x: [50, 1, 28, 28], w: [32, 1, 7, 7], pad: 3 },
+  { name: "first 3×3", x: [128, 1, 28, 28], w: [32, 1, 3, 3], pad: 1 },
+];
+
 const rng = new Rng(0);
 note(`GEMM kernel: ${gemmKernelInfo().description}`);
 
@@ -92,12 +109,16 @@ for (const dtype of ["float32", "float64"] as const) {
 }
 for (const shape of shapes.filter((s) => s.name !== "W1")) benchConv(shape, "float32", 2);
 benchPool("float32", 2);
+for (const threads of [1, 2]) {
+  for (const shape of firstLayers) benchFirstLayer(shape, threads);
+}
 
 note("Reference, other systems on the same machine, float32 (median ms), 1 / 2 threads:");
 note("  PyTorch (oneDNN) fwd+bwd: W2b 28 / 14, W3 144 / 73-96; max pool fwd 14.7, fwd+bwd 16.5");
 note("  PyTorch 1.13 (oneDNN, AVX-512) on the Zen 5 machine, 2 threads: W2b 8.8, W3 142-146");
 note("  numpy im2col + OpenBLAS fwd+bwd: W2b 61-69 / 38-54, W3 283-301 / 168-221");
 note("  TF.js WebAssembly backend, forward only: W2b 34, W3 159");
+note("  PyTorch (oneDNN, AVX-512), 1 thread: first 7×7 layer fwd 1.44, whole bwd 1.6");
 
 function benchConv(shape: ConvShape, dtype: DType, threads: number): void {
   const { name, stride, pad } = shape;
@@ -311,4 +332,58 @@ function benchAlgorithms(
   const [winoFwd, winoFwdBwd] = labels("winograd");
   ratio(`${tag} fwd: Winograd ÷ im2col speed`, winoFwd, im2colFwd);
   ratio(`${tag} fwd+bwd: Winograd ÷ im2col speed`, winoFwdBwd, im2colFwdBwd);
+}
+
+/**
+ * A first layer (few input channels, no dx) through the kernels' front doors with the
+ * outputs allocated once, so that only the convolutions are timed: the direct kernels
+ * against im2col + GEMM, each alternative forced with `setConvAlgorithm`.
+ */
+function benchFirstLayer(shape: FirstLayer, threads: number): void {
+  const x = Tensor.randn(shape.x, rng, "float32");
+  const w = Tensor.randn(shape.w, rng, "float32").mul(0.1);
+  const b = Tensor.randn([shape.w[0]], rng, "float32");
+  const g = convGeometry("bench", x, w, b, { stride: 1, pad: shape.pad });
+  const out = new Float32Array(g.batch * g.filters * g.outH * g.outW);
+  const dout = Tensor.randn([g.batch, g.filters, g.outH, g.outW], rng, "float32");
+  const dw = new Float32Array(w.size), db = new Float32Array(b.size);
+  const gflop = (2 * g.batch * g.filters * g.channels * g.kernelH * g.kernelW * g.outH * g.outW) /
+    1e9;
+  const tag = `float32 ${shape.name} x(${shape.x}) ${threads} thread${threads > 1 ? "s" : ""}`;
+  const group = `conv ${tag}`;
+  const label = (pass: string, mode: string) => `conv ${pass} ${mode} ${tag}`;
+  for (const mode of ["direct", "im2col"] as const) {
+    const run = (fn: () => void) =>
+      onThreads(threads, () => {
+        setConvAlgorithm(mode);
+        try {
+          fn();
+        } finally {
+          setConvAlgorithm("auto");
+        }
+      });
+    const fwd = label("fwd", mode), grads = label("dW+db", mode);
+    Deno.bench(
+      fwd,
+      { group, baseline: mode === "direct" },
+      run(() => {
+        measured(fwd, "GFLOP/s", gflop, () => convForwardBatch(x.data, w.data, b.data, g, out));
+      }),
+    );
+    Deno.bench(
+      grads,
+      { group },
+      run(() => {
+        measured(grads, "GFLOP/s", gflop, () => {
+          convBackwardBatch(dout.data, x.data, w.data, g, null, dw, db);
+        });
+      }),
+    );
+  }
+  ratio(`${tag} fwd: direct ÷ im2col speed`, label("fwd", "direct"), label("fwd", "im2col"));
+  ratio(
+    `${tag} dW+db: direct ÷ im2col speed`,
+    label("dW+db", "direct"),
+    label("dW+db", "im2col"),
+  );
 }

@@ -39,6 +39,11 @@
  * {@link setConvAlgorithm} forces one algorithm (tests, benchmarks). The range functions
  * are always im2col.
  *
+ * **First layers.** A float32 convolution with stride 1 and a short reduction `C·KH·KW`
+ * (a 1-channel image under a 7×7 filter bank) leaves GEMM too thin a product: the batch
+ * functions hand its forward pass and its weight gradient to the direct kernels of
+ * `conv_direct.ts` instead (`"direct"` in {@link convAlgorithmFor}).
+ *
  * @module
  */
 
@@ -47,6 +52,12 @@ import { registerJob, registerWorkerModule } from "../parallel/jobs.ts";
 import { getPool, useParallel } from "../parallel/worker_pool.ts";
 import { bytesPerElement, type DType, dtypeOf, type FloatArray } from "../storage.ts";
 import { needLength } from "./_checks.ts";
+import {
+  directConvApplies,
+  directConvForwardBatch,
+  directConvParamGradsBatch,
+  directConvPays,
+} from "./conv_direct.ts";
 import { rowSums } from "./elementwise.ts";
 import { gemm, gemmInstance } from "./gemm.ts";
 import { col2im, im2col, type WindowGeometry } from "./im2col.ts";
@@ -760,10 +771,12 @@ function threadsNow(): number {
  * How {@link convForwardBatch} and {@link convBackwardBatch} compute a convolution:
  * `"im2col"` (im2col + GEMM, every shape and dtype), `"winograd"` (Winograd's algorithm
  * wherever it applies: float32, 3×3, stride 1, dilation 1, one group, the WebAssembly GEMM;
- * im2col elsewhere) or `"auto"` (Winograd where it applies and was measured faster, see
- * {@link convAlgorithmFor}).
+ * im2col elsewhere), `"direct"` (the direct kernels of `conv_direct.ts` wherever they
+ * apply: float32, stride 1, dilation 1, one group, the WebAssembly GEMM, the output and
+ * the weight gradient; im2col elsewhere) or `"auto"` (each where it applies and was
+ * measured faster, see {@link convAlgorithmFor}).
  */
-export type ConvAlgorithm = "auto" | "im2col" | "winograd";
+export type ConvAlgorithm = "auto" | "im2col" | "winograd" | "direct";
 
 let algorithmChoice: ConvAlgorithm = "auto";
 
@@ -782,10 +795,10 @@ let algorithmChoice: ConvAlgorithm = "auto";
  * ```
  */
 export function setConvAlgorithm(algorithm: ConvAlgorithm): void {
-  if (algorithm !== "auto" && algorithm !== "im2col" && algorithm !== "winograd") {
+  if (!["auto", "im2col", "winograd", "direct"].includes(algorithm)) {
     const got = typeof algorithm === "string" ? JSON.stringify(algorithm) : String(algorithm);
     throw new Error(
-      `setConvAlgorithm: algorithm must be "auto", "im2col" or "winograd", got ${got}`,
+      `setConvAlgorithm: algorithm must be "auto", "im2col", "winograd" or "direct", got ${got}`,
     );
   }
   algorithmChoice = algorithm;
@@ -806,8 +819,11 @@ export type ConvPass = "forward" | "backwardData" | "backwardFilter";
  * The algorithm the batch entry points use for one pass of a convolution (see
  * {@link ConvPass}).
  * Winograd needs float32, a 3×3 filter, stride 1, dilation 1, one group and the
- * WebAssembly GEMM, and for `dx` a pad ≤ 2. Under `"auto"` it is also required that
- * {@link winogradPays}.
+ * WebAssembly GEMM, and for `dx` a pad ≤ 2. The direct kernels need float32, stride 1,
+ * dilation 1, one group and the WebAssembly GEMM, and compute no `dx`. Under `"auto"`,
+ * Winograd where it applies and {@link winogradPays}, else the direct kernels where they
+ * apply and `directConvPays` (a short reduction `C·KH·KW`: first layers), else im2col. On
+ * the 3×3 layers both accept (8–16 channels) Winograd was measured as fast or faster.
  *
  * @example
  * ```ts
@@ -823,9 +839,14 @@ export function convAlgorithmFor(
   geometry: ConvGeometry,
   dtype: DType,
   pass: ConvPass = "forward",
-): "im2col" | "winograd" {
-  if (algorithmChoice === "im2col" || !winogradApplies(geometry, dtype, pass)) return "im2col";
-  if (algorithmChoice === "winograd" || winogradPays(geometry)) return "winograd";
+): "im2col" | "winograd" | "direct" {
+  if (algorithmChoice === "im2col") return "im2col";
+  const winograd = winogradApplies(geometry, dtype, pass);
+  const direct = pass !== "backwardData" && directConvApplies(geometry, dtype);
+  if (algorithmChoice === "winograd") return winograd ? "winograd" : "im2col";
+  if (algorithmChoice === "direct") return direct ? "direct" : "im2col";
+  if (winograd && winogradPays(geometry)) return "winograd";
+  if (direct && directConvPays(geometry, pass)) return "direct";
   return "im2col";
 }
 
@@ -889,8 +910,13 @@ export function convForwardBatch(
   out: FloatArray,
 ): void {
   const g = geometry;
-  if (convAlgorithmFor(g, dtypeOf(x)) === "winograd") {
+  const algorithm = convAlgorithmFor(g, dtypeOf(x));
+  if (algorithm === "winograd") {
     winogradForward(x, w, b, g, out);
+    return;
+  }
+  if (algorithm === "direct") {
+    directConvForwardBatch(x, w, b, g, out);
     return;
   }
   const chunks = convChunkCount(g);
@@ -944,17 +970,20 @@ export function convBackwardBatch(
   const wSize = g.filters * (g.channels / g.groups) * g.kernelH * g.kernelW;
   needLength("convBackwardBatch", "dw", dw, wSize);
   needLength("convBackwardBatch", "db", db, g.filters);
-  // Winograd computes dx, or dW and db, or all three; im2col whatever is left.
+  // Winograd computes dx, or dW and db, or all three; the direct kernels dW and db (first
+  // layers); im2col whatever is left.
   const winogradDx = dx !== null && convAlgorithmFor(g, dtypeOf(x), "backwardData") === "winograd";
-  const winogradDw = convAlgorithmFor(g, dtypeOf(x), "backwardFilter") === "winograd";
-  if (winogradDw) winogradBackwardFilter(dout, x, g, dw, db);
+  const dwAlgorithm = convAlgorithmFor(g, dtypeOf(x), "backwardFilter");
+  if (dwAlgorithm === "winograd") winogradBackwardFilter(dout, x, g, dw, db);
+  if (dwAlgorithm === "direct") directConvParamGradsBatch(dout, x, g, dw, db);
   if (winogradDx) winogradBackwardData(dout, w, g, dx!);
-  if (winogradDw && (dx === null || winogradDx)) return;
+  const dwDone = dwAlgorithm !== "im2col";
+  if (dwDone && (dx === null || winogradDx)) return;
   const dxIm2col = winogradDx ? null : dx;
   const parallel = useParallel(slots);
   const scratch = parallel ? sharedScratch : defaultScratch;
-  const dwPartials = winogradDw ? null : scratch.get("conv.dwPartials", dtypeOf(x), slots * wSize);
-  const dbPartials = winogradDw ? null : scratch.getFloat64("conv.dbPartials", slots * g.filters);
+  const dwPartials = dwDone ? null : scratch.get("conv.dwPartials", dtypeOf(x), slots * wSize);
+  const dbPartials = dwDone ? null : scratch.getFloat64("conv.dbPartials", slots * g.filters);
   if (parallel) {
     const job: BackwardJob = {
       dout: sharedView(dout, sharedScratch, "conv.dout"),
@@ -972,7 +1001,7 @@ export function convBackwardBatch(
     const [from, to] = [0, g.batch];
     convBackwardRange(dout, x, w, g, from, to, dxIm2col, dwPartials, dbPartials, defaultScratch);
   }
-  if (winogradDw) return;
+  if (dwDone) return;
   sumPartials(dwPartials!, slots, wSize, dw, defaultScratch);
   sumPartials(dbPartials!, slots, g.filters, db, defaultScratch);
 }

@@ -12,6 +12,11 @@
 
 import { type DType, dtypeOf, type FloatArray } from "../../storage.ts";
 import { ModuleBuilder } from "./builder.ts";
+import {
+  buildDirectConvModule,
+  type DirectConvExports,
+  type DirectConvShape,
+} from "./conv_direct_module.ts";
 import { emitElementwiseKernels } from "./elementwise_module.ts";
 import { wasmFeatures } from "./features.ts";
 import { defaultGemmInstance, type GemmInstance } from "./gemm_instance.ts";
@@ -163,13 +168,37 @@ export class LayerKernels {
   /** Instantiates the auxiliary module on `gemm`'s memory. */
   constructor(gemm: GemmInstance) {
     this.gemm = gemm;
-    const shared = typeof SharedArrayBuffer !== "undefined" &&
-      gemm.memory.buffer instanceof SharedArrayBuffer;
-    const instance = new WebAssembly.Instance(compiledModule(shared), {
+    const instance = new WebAssembly.Instance(compiledModule(isShared(gemm.memory)), {
       env: { memory: gemm.memory },
     });
     this.exports = instance.exports as unknown as LayerKernelExports;
   }
+
+  /**
+   * The direct convolution kernels for one window shape (see `conv_direct_module.ts`), on
+   * the same memory, fused multiply-adds exactly when the GEMM instance uses them. Made on
+   * first use, then cached per shape.
+   */
+  directConv(shape: DirectConvShape): DirectConvExports {
+    const key = directConvKey(shape);
+    let kernels = this.#directConv.get(key);
+    if (kernels === undefined) {
+      const relaxed = this.gemm.info.relaxed;
+      const sharedMemory = isShared(this.gemm.memory);
+      const moduleKey = `${key}/${relaxed}/${sharedMemory}`;
+      let mod = directConvModules.get(moduleKey);
+      if (mod === undefined) {
+        mod = new WebAssembly.Module(buildDirectConvModule(shape, { relaxed, sharedMemory }));
+        directConvModules.set(moduleKey, mod);
+      }
+      const instance = new WebAssembly.Instance(mod, { env: { memory: this.gemm.memory } });
+      kernels = instance.exports as unknown as DirectConvExports;
+      this.#directConv.set(key, kernels);
+    }
+    return kernels;
+  }
+
+  #directConv = new Map<string, DirectConvExports>();
 
   /** A view of `count` elements of `dtype` at byte `offset` (re-take after allocating). */
   view(dtype: DType, offset: number, count: number): FloatArray {
@@ -193,6 +222,16 @@ export class LayerKernels {
 }
 
 const modules = new Map<boolean, WebAssembly.Module>();
+/** Direct convolution modules, by shape, fused or not, and shared memory or not. */
+const directConvModules = new Map<string, WebAssembly.Module>();
+
+function directConvKey(s: DirectConvShape): string {
+  return [s.channels, s.height, s.width, s.kernelH, s.kernelW, s.pad, s.outH, s.outW].join(",");
+}
+
+function isShared(memory: WebAssembly.Memory): boolean {
+  return typeof SharedArrayBuffer !== "undefined" && memory.buffer instanceof SharedArrayBuffer;
+}
 
 function compiledModule(sharedMemory: boolean): WebAssembly.Module {
   let mod = modules.get(sharedMemory);
