@@ -7,7 +7,7 @@ import * as F from "../lib/nn/functional.ts";
 import * as nn from "../lib/nn/mod.ts";
 import * as optim from "../lib/nn/optim/mod.ts";
 import { ThreeLayerConvNet } from "../lib/models/cnn.ts";
-import { setNumThreads } from "../lib/parallel/worker_pool.ts";
+import { getPool, setNumThreads } from "../lib/parallel/worker_pool.ts";
 import { Rng } from "../lib/rng.ts";
 import { Solver } from "../lib/solver.ts";
 import { Tensor } from "../lib/tensor.ts";
@@ -98,6 +98,7 @@ Deno.test(
       await setNumThreads(1);
       const [cnn1, bn1] = [cnnSteps(), bnSteps()];
       await setNumThreads(2);
+      assert.equal(getPool().activeThreads, 2, "both threads take part");
       const [cnn2, bn2] = [cnnSteps(), bnSteps()];
       assertBitwise(cnn2, cnn1, "ThreeLayerConvNet");
       assertBitwise(bn2, bn1, "conv-BN net");
