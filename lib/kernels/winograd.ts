@@ -700,10 +700,12 @@ function runFilterGradSlots(
   try {
     const inAt = wasm.alloc("float32", most * C * inPlane);
     const padAt = wasm.alloc("float32", most * C * padPlane);
-    const vAt = wasm.alloc("float32", positions * C * ld);
+    // The α² matrices of V and E an odd number of cache lines apart (see oddLines).
+    const vXiBytes = oddLines(C * ld * 4), eXiBytes = oddLines(F * ld * 4);
+    const vAt = wasm.alloc("float32", (positions * vXiBytes) / 4);
     const doutAt = wasm.alloc("float32", most * F * outPlane);
     const frameAt = framed ? wasm.alloc("float32", most * F * tilePlane) : doutAt;
-    const eAt = wasm.alloc("float32", positions * F * ld);
+    const eAt = wasm.alloc("float32", (positions * eXiBytes) / 4);
     const dAt = wasm.alloc("float32", size);
     wasm.view("float32", padAt, most * C * padPlane).fill(0);
     if (framed) wasm.view("float32", frameAt, most * F * tilePlane).fill(0);
@@ -719,7 +721,7 @@ function runFilterGradSlots(
         const c1 = Math.min(s1, c0 + L.chunk), n = c1 - c0, P = n * th * tw;
         inView.set(x.subarray(c0 * C * inPlane, c1 * C * inPlane));
         ex.copyPlanes(inAt, innerAt, n * C, H, W * 4, W * 4, inPlane * 4, Wp * 4, padPlane * 4);
-        inputTransform(padAt, vAt, n, C, Hp, Wp, th, tw, ld * 4, C * ld * 4);
+        inputTransform(padAt, vAt, n, C, Hp, Wp, th, tw, ld * 4, vXiBytes);
         doutView.set(dout.subarray(c0 * F * outPlane, c1 * F * outPlane));
         if (framed) {
           ex.copyPlanes(
@@ -734,10 +736,10 @@ function runFilterGradSlots(
             tilePlane * 4,
           );
         }
-        doutTransform(frameAt, eAt, n, F, th * m, OW, th, tw, ld * 4, F * ld * 4);
+        doutTransform(frameAt, eAt, n, F, th * m, OW, th, tw, ld * 4, eXiBytes);
         // Column 1 of Aᵀ is all ones, so E at position (1, 1) is the sum of each tile: the
         // bias gradient sums a quarter (F(2×2)) or a sixteenth (F(4×4)) of dout's values.
-        const sumsAt = eAt + (alpha + 1) * F * ld * 4;
+        const sumsAt = eAt + (alpha + 1) * eXiBytes;
         for (let f = 0; f < F; f++) {
           rowSums(wasm.view("float32", sumsAt + f * ld * 4, P), 1, P, one);
           db[f] += one[0];
@@ -751,9 +753,9 @@ function runFilterGradSlots(
             C,
             P,
             1,
-            eAt + xi * F * ld * 4,
+            eAt + xi * eXiBytes,
             ld,
-            vAt + xi * C * ld * 4,
+            vAt + xi * vXiBytes,
             ld,
             c0 === s0 ? 0 : 1,
             dAt + xi * F * C * 4,
