@@ -40,11 +40,24 @@
  * **Where the time goes, and the layout.** Per chunk of examples (its size depends on the
  * geometry only): one bulk copy of the chunk into the WebAssembly memory of the thread's
  * GEMM instance, a copy into zero-framed planes (the padding), the input transform
- * (`wasm/winograd_module.ts`, four tiles per SIMD vector) writing `V[ξ]` row by row, α²
- * GEMMs, the output transform into planes rounded up to whole tiles, a crop, and one bulk
- * copy out. Chunks are claimed from a shared counter by the worker pool's threads as in
- * `conv.ts`; each example's result depends on nothing else, so results are bitwise the
- * same for any number of threads.
+ * (`wasm/winograd_module.ts`, four tiles per SIMD vector) writing `V[ξ]`, α² GEMMs, the
+ * output transform into planes rounded up to whole tiles, a crop, and one bulk copy out.
+ * Chunks are claimed from a shared counter by the worker pool's threads as in `conv.ts`;
+ * each example's result depends on nothing else, so results are bitwise the same for any
+ * number of threads.
+ *
+ * **Feeding the GEMMs.** The GEMMs take about 60% of the time, and they are small: K is
+ * the channel count (32–64 here) and a chunk has a few hundred tiles. A general GEMM call
+ * packs both operands and sends partial micro-tiles through a scalar path, which cost
+ * 15–20% of such a product (64×294×32: 35.7 µs, against 29.5 µs for the micro-kernel loop
+ * alone). So the GEMMs run on operands already in the micro-kernel's layout
+ * (`GemmInstance.gemmPacked`): the input transform writes `V[ξ]` as packed B panels,
+ * `U[ξ]` is packed once per call and thread, and `M[ξ]` has room for whole tiles (F
+ * rounded up to 6 rows, P to 8 columns). For the weight gradient, whose GEMMs sum over
+ * the tiles, the transforms write `E[ξ]` and `V[ξ]ᵀ` as packed lines; their lane-by-lane
+ * stores cost about what the packing saves on one thread, and less than it on two. The
+ * α² matrices of each buffer lie an odd number of cache lines apart ({@link oddLines}).
+ * Layers with more than 384 channels (one GEMM depth slice) use the general GEMM.
  *
  * **The reference.** {@link filterTransform}, {@link inputTileTransform},
  * {@link outputTileTransform}, {@link outputGradientTileTransform} and

@@ -408,9 +408,9 @@ Deno.test({
       for (const [name, T] of VARIANTS) {
         const { m, alpha } = T;
         for (
-          const [kind, size, Hp, Wp, w] of [
-            ["input", alpha, th * m + 2, tw4 * m + 4, NR],
-            ["dout", m, th * m, tw4 * m, MR],
+          const [kind, Hp, Wp, w] of [
+            ["input", th * m + 2, tw4 * m + 4, NR],
+            ["dout", th * m, tw4 * m, MR],
           ] as const
         ) {
           const mark = k.gemm.mark();

@@ -14,6 +14,11 @@
  * - {@link GemmInstance.alloc}, {@link GemmInstance.view} and
  *   {@link GemmInstance.gemmInPlace} let a caller keep operands in WebAssembly memory
  *   (e.g. write im2col columns straight into it) and skip the copies.
+ * - {@link GemmInstance.pack} and {@link GemmInstance.gemmPacked} split a product into
+ *   its packing passes and the micro-kernel loop, for callers whose products are small
+ *   and many (the Winograd convolution's K is the channel count, 32–64): an operand used
+ *   by many products is packed once, and an operand a kernel can write in the packed
+ *   layout directly is not packed at all.
  *
  * @module
  */

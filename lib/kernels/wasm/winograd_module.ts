@@ -17,6 +17,13 @@
  * gathers are 4×4 transposes, done with the unpack and half-swap shuffles that x64 runs as
  * single instructions (general two-source shuffles cost several).
  *
+ * **Layouts of the results.** The input transform writes `V[ξ]` either as a matrix (row c
+ * = channel c) or straight in the GEMM's packed layouts: as the packed B operand of the
+ * forward and input-gradient products (`wino{m}_inputPanels`), or, like the output-gradient
+ * transform, as lines of `V[ξ]ᵀ` and `E[ξ]` for the weight gradient's product, whose
+ * depth runs over the tiles (`wino{m}_inputLines`, `wino{m}_doutLines`). Those products
+ * then skip their packing passes; see `emitTileTransform`.
+ *
  * **Rows that do not divide by four.** A row of `tw` tiles is walked in groups of four;
  * the last group's extra lanes read the next tiles' data and write their results where the
  * next row's first tiles go (the input transform runs in ascending order, so the real
