@@ -50,14 +50,15 @@
  * the channel count (32–64 here) and a chunk has a few hundred tiles. A general GEMM call
  * packs both operands and sends partial micro-tiles through a scalar path, which cost
  * 15–20% of such a product (64×294×32: 35.7 µs, against 29.5 µs for the micro-kernel loop
- * alone). So the GEMMs run on operands already in the micro-kernel's layout
- * (`GemmInstance.gemmPacked`): the input transform writes `V[ξ]` as packed B panels,
- * `U[ξ]` is packed once per call and thread, and `M[ξ]` has room for whole tiles (F
- * rounded up to 6 rows, P to 8 columns). For the weight gradient, whose GEMMs sum over
- * the tiles, the transforms write `E[ξ]` and `V[ξ]ᵀ` as packed lines; their lane-by-lane
- * stores cost about what the packing saves on one thread, and less than it on two. The
- * α² matrices of each buffer lie an odd number of cache lines apart ({@link oddLines}).
- * Layers with more than 384 channels (one GEMM depth slice) use the general GEMM.
+ * alone). So the forward and input-gradient GEMMs run on operands already in the
+ * micro-kernel's layout (`GemmInstance.gemmPacked`): the input transform writes `V[ξ]` as
+ * packed B panels, `U[ξ]` is packed once per call and thread, and `M[ξ]` has room for
+ * whole tiles (F rounded up to 6 rows, P to 8 columns); the α² matrices of `V` and `M` lie
+ * an odd number of cache lines apart ({@link oddLines}). Layers with more than 384
+ * channels (one GEMM depth slice) use the general GEMM. The weight gradient's GEMMs sum
+ * over the tiles, so their packed operands hold each channel's tiles at a stride; the
+ * transforms writing them lane by lane cost 30% more than the packing they saved (W2b
+ * dw+db 14.9 → 15.5 ms on one thread, even on two), so it keeps the general GEMM.
  *
  * **The reference.** {@link filterTransform}, {@link inputTileTransform},
  * {@link outputTileTransform}, {@link outputGradientTileTransform} and
@@ -79,7 +80,7 @@ import { registerJob, registerWorkerModule } from "../parallel/jobs.ts";
 import { getPool, useParallel } from "../parallel/worker_pool.ts";
 import type { FloatArray } from "../storage.ts";
 import { F2, F4, type WinogradMatrices } from "./_winograd_matrices.ts";
-import { columnSums, rowSums } from "./elementwise.ts";
+import { rowSums } from "./elementwise.ts";
 import { gemmInstance } from "./gemm.ts";
 import { GEMM_BLOCKING } from "./wasm/gemm_module.ts";
 import type { WindowGeometry } from "./im2col.ts";
@@ -742,31 +743,15 @@ function runFilterGradSlots(
     : [ex.wino4_input, ex.wino4_dout];
   const positions = alpha * alpha, size = positions * F * C;
   const one = new Float64Array(1), db = new Float64Array(F);
-  // The line path: the transforms write E[ξ] as the GEMM's packed A (lines = filters) and
-  // V[ξ]ᵀ as its packed B (lines = channels), both as deep as the chunk's tiles plus the
-  // overflow lanes of its last group (zeros in E: they read dout's zero frame), so the
-  // GEMMs pack nothing. It needs that depth in one GEMM slice.
-  const { MR, NR, KC } = GEMM_BLOCKING.float32;
-  const overflow = Math.ceil(tw / 4) * 4 - tw, deepest = most * th * tw + overflow;
-  const lines = deepest <= KC;
-  const fPanels = Math.ceil(F / MR), cPanels = Math.ceil(C / NR);
-  const sums = new Float64Array(MR);
   const mark = gemm.mark();
   try {
     const inAt = wasm.alloc("float32", most * C * inPlane);
     const padAt = wasm.alloc("float32", most * C * padPlane);
-    // The α² matrices of V and E an odd number of cache lines apart (see oddLines).
-    const [vXiBytes, eXiBytes] = lines
-      ? [oddLines(cPanels * NR * deepest * 4), oddLines(fPanels * MR * deepest * 4)]
-      : [oddLines(C * ld * 4), oddLines(F * ld * 4)];
-    const vAt = wasm.alloc("float32", (positions * vXiBytes) / 4);
+    const vAt = wasm.alloc("float32", positions * C * ld);
     const doutAt = wasm.alloc("float32", most * F * outPlane);
     const frameAt = framed ? wasm.alloc("float32", most * F * tilePlane) : doutAt;
-    const eAt = wasm.alloc("float32", (positions * eXiBytes) / 4);
+    const eAt = wasm.alloc("float32", positions * F * ld);
     const dAt = wasm.alloc("float32", size);
-    // The lines of partial panels past F or C are multiplied too: keep them finite.
-    wasm.view("float32", vAt, (positions * vXiBytes) / 4).fill(0);
-    wasm.view("float32", eAt, (positions * eXiBytes) / 4).fill(0);
     wasm.view("float32", padAt, most * C * padPlane).fill(0);
     if (framed) wasm.view("float32", frameAt, most * F * tilePlane).fill(0);
     const inView = wasm.view("float32", inAt, most * C * inPlane);
@@ -781,11 +766,7 @@ function runFilterGradSlots(
         const c1 = Math.min(s1, c0 + L.chunk), n = c1 - c0, P = n * th * tw;
         inView.set(x.subarray(c0 * C * inPlane, c1 * C * inPlane));
         ex.copyPlanes(inAt, innerAt, n * C, H, W * 4, W * 4, inPlane * 4, Wp * 4, padPlane * 4);
-        const depth = P + overflow;
-        if (lines) {
-          const inputLines = m === 2 ? ex.wino2_inputLines : ex.wino4_inputLines;
-          inputLines(padAt, vAt, n, C, Hp, Wp, th, tw, NR * depth * 4, vXiBytes);
-        } else inputTransform(padAt, vAt, n, C, Hp, Wp, th, tw, ld * 4, vXiBytes);
+        inputTransform(padAt, vAt, n, C, Hp, Wp, th, tw, ld * 4, C * ld * 4);
         doutView.set(dout.subarray(c0 * F * outPlane, c1 * F * outPlane));
         if (framed) {
           ex.copyPlanes(
@@ -800,34 +781,10 @@ function runFilterGradSlots(
             tilePlane * 4,
           );
         }
+        doutTransform(frameAt, eAt, n, F, th * m, OW, th, tw, ld * 4, F * ld * 4);
         // Column 1 of Aᵀ is all ones, so E at position (1, 1) is the sum of each tile: the
         // bias gradient sums a quarter (F(2×2)) or a sixteenth (F(4×4)) of dout's values.
-        const sumsAt = eAt + (alpha + 1) * eXiBytes;
-        if (lines) {
-          const doutLines = m === 2 ? ex.wino2_doutLines : ex.wino4_doutLines;
-          doutLines(frameAt, eAt, n, F, th * m, OW, th, tw, MR * depth * 4, eXiBytes);
-          for (let q = 0; q < fPanels; q++) {
-            // A panel is a depth × MR matrix: one column per filter.
-            columnSums(wasm.view("float32", sumsAt + q * MR * depth * 4, P * MR), P, MR, sums);
-            for (let r = 0; r < MR && q * MR + r < F; r++) db[q * MR + r] += sums[r];
-          }
-          for (let xi = 0; xi < positions; xi++) {
-            gemm.gemmPacked(
-              "float32",
-              F,
-              C,
-              depth,
-              1,
-              eAt + xi * eXiBytes,
-              vAt + xi * vXiBytes,
-              c0 === s0 ? 0 : 1,
-              dAt + xi * F * C * 4,
-              C,
-            );
-          }
-          continue;
-        }
-        doutTransform(frameAt, eAt, n, F, th * m, OW, th, tw, ld * 4, eXiBytes);
+        const sumsAt = eAt + (alpha + 1) * F * ld * 4;
         for (let f = 0; f < F; f++) {
           rowSums(wasm.view("float32", sumsAt + f * ld * 4, P), 1, P, one);
           db[f] += one[0];
@@ -841,9 +798,9 @@ function runFilterGradSlots(
             C,
             P,
             1,
-            eAt + xi * eXiBytes,
+            eAt + xi * F * ld * 4,
             ld,
-            vAt + xi * vXiBytes,
+            vAt + xi * C * ld * 4,
             ld,
             c0 === s0 ? 0 : 1,
             dAt + xi * F * C * 4,

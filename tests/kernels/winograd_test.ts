@@ -61,7 +61,6 @@ import {
 } from "../../lib/kernels/winograd.ts";
 import { layerKernels } from "../../lib/kernels/wasm/layer_kernels.ts";
 import { PANEL_COLUMNS } from "../../lib/kernels/wasm/winograd_module.ts";
-import { GEMM_BLOCKING } from "../../lib/kernels/wasm/gemm_module.ts";
 import { wasmFeatures } from "../../lib/kernels/wasm/features.ts";
 import { convGeometry } from "../../lib/layers/conv.ts";
 import {
@@ -389,76 +388,6 @@ Deno.test({
           }
         } finally {
           k.gemm.release(mark);
-        }
-      }
-    }
-  },
-});
-
-Deno.test({
-  name: "the transforms into GEMM lines write GemmInstance.pack's layout of Vᵀ and E, bit for bit",
-  ignore,
-  fn() {
-    const k = layerKernels()!;
-    const rng = new Rng(15);
-    const { MR, NR } = GEMM_BLOCKING.float32;
-    for (const [examples, channels, th, tw] of [[3, 7, 3, 5], [2, 13, 7, 7], [1, 9, 2, 8]]) {
-      const tiles = th * tw, P = examples * tiles, ld = Math.ceil((P + 3) / 4) * 4;
-      const tw4 = Math.ceil(tw / 4) * 4, depth = P + tw4 - tw;
-      for (const [name, T] of VARIANTS) {
-        const { m, alpha } = T;
-        for (
-          const [kind, Hp, Wp, w] of [
-            ["input", th * m + 2, tw4 * m + 4, NR],
-            ["dout", th * m, tw4 * m, MR],
-          ] as const
-        ) {
-          const mark = k.gemm.mark();
-          try {
-            // The dout planes get the zero frame the weight gradient gives them.
-            const planes = randoms(examples * channels * Hp * Wp, rng);
-            if (kind === "dout") {
-              planes.forEach((_, i) => {
-                if (i % Wp >= tw * m) planes[i] = 0;
-              });
-            }
-            const src = k.copyIn(planes);
-            const rowsAt = k.alloc("float32", alpha * alpha * channels * ld);
-            const panelBytes = w * depth * 4, panels = Math.ceil(channels / w);
-            const xiBytes = panels * panelBytes;
-            const linesAt = k.alloc("float32", (alpha * alpha * xiBytes) / 4);
-            k.view("float32", linesAt, (alpha * alpha * xiBytes) / 4).fill(NaN);
-            const packedAt = k.alloc("float32", panels * w * P);
-            const rowsFn = k.exports[`wino${m}_${kind}` as "wino2_input"];
-            const linesFn = k.exports[`wino${m}_${kind}Lines` as "wino2_inputLines"];
-            rowsFn(src, rowsAt, examples, channels, Hp, Wp, th, tw, ld * 4, channels * ld * 4);
-            linesFn(src, linesAt, examples, channels, Hp, Wp, th, tw, panelBytes, xiBytes);
-            for (let xi = 0; xi < alpha * alpha; xi++) {
-              const at = rowsAt + xi * channels * ld * 4;
-              // Vᵀ is op(B) with B = V stored transposed; E is op(A) as stored.
-              if (kind === "input") {
-                k.gemm.pack("float32", "B", true, channels, P, at, ld, packedAt);
-              } else k.gemm.pack("float32", "A", false, channels, P, at, ld, packedAt);
-              const want = k.view("float32", packedAt, panels * w * P);
-              const got = k.view("float32", linesAt + xi * xiBytes, panels * w * depth);
-              for (let c = 0; c < channels; c++) {
-                const [q, r] = [Math.floor(c / w), c % w];
-                for (let p = 0; p < depth; p++) {
-                  const value = got[q * w * depth + p * w + r];
-                  const what = `${name} ${kind} tw ${tw} ξ ${xi} channel ${c} tile ${p}`;
-                  if (p >= P) {
-                    // Past the last tile: the overflow lanes, zeros for dout (its frame).
-                    if (kind === "dout") assert.equal(Math.abs(value), 0, what);
-                    else assert.ok(Number.isFinite(value), what);
-                  } else if (value !== want[q * w * P + p * w + r]) {
-                    assert.fail(`${what}: ${value}, expected ${want[q * w * P + p * w + r]}`);
-                  }
-                }
-              }
-            }
-          } finally {
-            k.gemm.release(mark);
-          }
         }
       }
     }

@@ -168,8 +168,6 @@ export const i32 = {
   mul: [0x6c],
   div_s: [0x6d],
   div_u: [0x6e],
-  rem_s: [0x6f],
-  rem_u: [0x70],
   and: [0x71],
   or: [0x72],
   shl: [0x74],

@@ -48,20 +48,6 @@ export interface LayerKernelExports {
   wino2_inputPanels: WinogradInput;
   /** F(4×4, 3×3) input transform into packed B panels. */
   wino4_inputPanels: WinogradInput;
-  /**
-   * F(2×2, 3×3) input transform into the line layout of width NR (`V[ξ]ᵀ` as packed B;
-   * `ld` = bytes per panel), see `winograd_module.ts`.
-   */
-  wino2_inputLines: WinogradInput;
-  /** F(4×4, 3×3) input transform into the line layout of width NR. */
-  wino4_inputLines: WinogradInput;
-  /**
-   * F(2×2, 3×3) transform of output-gradient tiles into the line layout of width MR
-   * (`E[ξ]` as packed A), see `winograd_module.ts`.
-   */
-  wino2_doutLines: WinogradInput;
-  /** F(4×4, 3×3) transform of output-gradient tiles into the line layout of width MR. */
-  wino4_doutLines: WinogradInput;
   /** F(2×2, 3×3) transform of output-gradient tiles, see `winograd_module.ts`. */
   wino2_dout: WinogradInput;
   /** F(4×4, 3×3) transform of output-gradient tiles. */

@@ -18,11 +18,9 @@
  * single instructions (general two-source shuffles cost several).
  *
  * **Layouts of the results.** The input transform writes `V[ξ]` either as a matrix (row c
- * = channel c) or straight in the GEMM's packed layouts: as the packed B operand of the
- * forward and input-gradient products (`wino{m}_inputPanels`), or, like the output-gradient
- * transform, as lines of `V[ξ]ᵀ` and `E[ξ]` for the weight gradient's product, whose
- * depth runs over the tiles (`wino{m}_inputLines`, `wino{m}_doutLines`). Those products
- * then skip their packing passes; see `emitTileTransform`.
+ * = channel c) or straight in the GEMM's packed B layout, for the forward and
+ * input-gradient products (`wino{m}_inputPanels`), which then skip their packing pass;
+ * see `emitTileTransform`.
  *
  * **Rows that do not divide by four.** A row of `tw` tiles is walked in groups of four;
  * the last group's extra lanes read the next tiles' data and write their results where the
@@ -71,11 +69,9 @@ export function emitWinogradKernels(mod: ModuleBuilder): void {
     const { m, alpha, BT, AT } = matrices;
     emitTileTransform(mod, `wino${m}_input`, m, BT, "rows");
     emitTileTransform(mod, `wino${m}_inputPanels`, m, BT, "panels");
-    emitTileTransform(mod, `wino${m}_inputLines`, m, BT, "lines", GEMM_BLOCKING.float32.NR);
     // A = (Aᵀ)ᵀ: α rows of m coefficients.
     const A = Array.from({ length: alpha }, (_, i) => AT.map((row) => row[i]));
     emitTileTransform(mod, `wino${m}_dout`, m, A, "rows");
-    emitTileTransform(mod, `wino${m}_doutLines`, m, A, "lines", GEMM_BLOCKING.float32.MR);
     emitOutputTransform(mod, matrices);
   }
   emitCopyPlanes(mod);
@@ -190,11 +186,9 @@ function loadWidth(m: number, size: number): number {
 
 /**
  * Where a tile transform writes: `"rows"`, row c of `V[ξ]` holds channel c's tiles (the
- * matrix layout); `"panels"`, the GEMM's packed B layout of `V[ξ]` (depth = channels,
- * columns = tiles); `"lines"`, a packed layout of `V[ξ]ᵀ` (depth = tiles, lines =
- * channels, in panels of `lineWidth`: the packed A layout for 6, packed B for 8).
+ * matrix layout), or `"panels"`, the packed B layout of the GEMM's micro-kernel.
  */
-type TransformLayout = "rows" | "panels" | "lines";
+type TransformLayout = "rows" | "panels";
 
 /**
  * `{name}(src, dst, examples, channels, Hp, Wp, th, tw, ld, xiStride)`: the tile transform
@@ -220,14 +214,6 @@ type TransformLayout = "rows" | "panels" | "lines";
  * by one, the last ones at the start of the next panel. The overflow lanes of a row's last
  * group land on later tiles as in the row layout, so the space needs panels for three
  * columns past the last tile.
- *
- * **The line layout** (`layout = "lines"`, `wino{m}_inputLines` and `wino{m}_doutLines`,
- * for the weight gradient's GEMM, whose depth runs over the tiles): channel c is line
- * c mod w of panel ⌊c/w⌋ (w = `lineWidth`), so tile p of channel c goes to
- * `dst + ξ·xiStride + ⌊c/w⌋·ld + (c mod w)·4 + p·w·4`, `ld` being the bytes of a panel
- * (w·4 times its depth). The four tiles of a group go out as four lane stores, w·4 bytes
- * apart. A panel's depth must cover the overflow lanes of the last example's last group
- * (`4⌈tw/4⌉ − tw` tiles past the last one), which then write there; nothing else does.
  */
 function emitTileTransform(
   mod: ModuleBuilder,
@@ -235,7 +221,6 @@ function emitTileTransform(
   m: number,
   R: readonly (readonly number[])[],
   layout: TransformLayout,
-  lineWidth = 0,
 ): void {
   const alpha = R.length, size = R[0].length;
   const f = mod.func(
@@ -316,24 +301,8 @@ function emitTileTransform(
     [local.get(out), local.get(jump), i32.add, local.get(value), v128.store32_lane(3, 12)],
   ];
 
-  // Four lanes, four tiles w·4 bytes apart (the line layout).
-  const lineStore = (vector: Code): Code => [
-    vector,
-    local.set(value),
-    [0, 1, 2, 3].map((t) => [
-      [local.get(out), local.get(value), v128.store32_lane(t, t * lineWidth * 4)],
-    ]),
-  ];
-
   // Per group: where its first result goes (`out`), and the group's code.
-  const group: Code = layout === "lines"
-    ? [
-      // out = channelDst + (ti·tw + tj)·w·4
-      [local.get(ti), local.get(tw), i32.mul, local.get(tj), i32.add],
-      [i32.const(lineWidth * 4), i32.mul, local.get(channelDst), i32.add, local.set(out)],
-      groupCode(lineStore),
-    ]
-    : layout === "rows"
+  const group: Code = layout === "rows"
     ? [
       // out = channelDst + (ti·tw + tj)·4
       [local.get(ti), local.get(tw), i32.mul, local.get(tj), i32.add, i32.const(4), i32.mul],
@@ -358,15 +327,7 @@ function emitTileTransform(
       ]),
     ];
   // Where channel c of example n goes: its row of V[ξ], or its row within the panels.
-  const channelTarget: Code = layout === "lines"
-    ? [
-      // dst + ⌊c/w⌋·ld + (c mod w)·4 + n·tiles·w·4
-      [local.get(dst), local.get(c), i32.const(lineWidth), i32.div_u, local.get(ld), i32.mul],
-      [i32.add, local.get(c), i32.const(lineWidth), i32.rem_u, i32.const(4), i32.mul, i32.add],
-      [local.get(n), local.get(tiles), i32.mul, i32.const(lineWidth * 4), i32.mul, i32.add],
-      local.set(channelDst),
-    ]
-    : layout === "rows"
+  const channelTarget: Code = layout === "rows"
     ? [
       // dst + c·ld + n·tiles·4
       [local.get(dst), local.get(c), local.get(ld), i32.mul, i32.add],
