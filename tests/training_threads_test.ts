@@ -7,7 +7,7 @@ import * as F from "../lib/nn/functional.ts";
 import * as nn from "../lib/nn/mod.ts";
 import * as optim from "../lib/nn/optim/mod.ts";
 import { ThreeLayerConvNet } from "../lib/models/cnn.ts";
-import { setNumThreads } from "../lib/parallel/worker_pool.ts";
+import { getPool, setNumThreads } from "../lib/parallel/worker_pool.ts";
 import { Rng } from "../lib/rng.ts";
 import { Solver } from "../lib/solver.ts";
 import { Tensor } from "../lib/tensor.ts";
