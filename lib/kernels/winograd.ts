@@ -68,9 +68,11 @@
  * rounding after every operation).
  *
  * **Measured** (`bench/conv_bench.ts`, fwd+bwd, float32, Zen 5, ms im2col → Winograd):
- * x(128,32,14,14) w(64,32,3,3): 80 → 47 on one thread, 42 → 26 on two; x(64,64,32,32)
- * w(64,64,3,3): 390 → 140 on one thread, 208 → 86 on two. About 75% of Winograd's time is
- * in the GEMMs, which run at the GEMM kernel's usual ~37 GFLOP/s per thread.
+ * x(128,32,14,14) w(64,32,3,3): 77 → 46 on one thread, 41 → 26 on two; x(64,64,32,32)
+ * w(64,64,3,3): 391 → 135 on one thread, 205 → 73 on two. About 60% of Winograd's time is
+ * in the GEMMs' micro-kernel. The packed operands took the forward and input-gradient
+ * passes from 14.6–15.2 to 13.8–14.3 ms (W2b, one thread; `bench/winograd_bench.ts`),
+ * 9.0 to 7.7–8.2 on two, and W3's from 45–47 to 40–41 on one, 25–27 to 22.6–23.4 on two.
  *
  * @module
  */
