@@ -40,11 +40,25 @@
  * **Where the time goes, and the layout.** Per chunk of examples (its size depends on the
  * geometry only): one bulk copy of the chunk into the WebAssembly memory of the thread's
  * GEMM instance, a copy into zero-framed planes (the padding), the input transform
- * (`wasm/winograd_module.ts`, four tiles per SIMD vector) writing `V[ξ]` row by row, α²
- * GEMMs, the output transform into planes rounded up to whole tiles, a crop, and one bulk
- * copy out. Chunks are claimed from a shared counter by the worker pool's threads as in
- * `conv.ts`; each example's result depends on nothing else, so results are bitwise the
- * same for any number of threads.
+ * (`wasm/winograd_module.ts`, four tiles per SIMD vector) writing `V[ξ]`, α² GEMMs, the
+ * output transform into planes rounded up to whole tiles, a crop, and one bulk copy out.
+ * Chunks are claimed from a shared counter by the worker pool's threads as in `conv.ts`;
+ * each example's result depends on nothing else, so results are bitwise the same for any
+ * number of threads.
+ *
+ * **Feeding the GEMMs.** The GEMMs take about 60% of the time, and they are small: K is
+ * the channel count (32–64 here) and a chunk has a few hundred tiles. A general GEMM call
+ * packs both operands and sends partial micro-tiles through a scalar path, which cost
+ * 15–20% of such a product (64×294×32: 35.7 µs, against 29.5 µs for the micro-kernel loop
+ * alone). So the forward and input-gradient GEMMs run on operands already in the
+ * micro-kernel's layout (`GemmInstance.gemmPacked`): the input transform writes `V[ξ]` as
+ * packed B panels, `U[ξ]` is packed once per call and thread, and `M[ξ]` has room for
+ * whole tiles (F rounded up to 6 rows, P to 8 columns); the α² matrices of `V` and `M` lie
+ * an odd number of cache lines apart ({@link oddLines}). Layers with more than 384
+ * channels (one GEMM depth slice) use the general GEMM. The weight gradient's GEMMs sum
+ * over the tiles, so their packed operands hold each channel's tiles at a stride; the
+ * transforms writing them lane by lane cost 30% more than the packing they saved (W2b
+ * dw+db 14.9 → 15.5 ms on one thread, even on two), so it keeps the general GEMM.
  *
  * **The reference.** {@link filterTransform}, {@link inputTileTransform},
  * {@link outputTileTransform}, {@link outputGradientTileTransform} and
@@ -54,9 +68,11 @@
  * rounding after every operation).
  *
  * **Measured** (`bench/conv_bench.ts`, fwd+bwd, float32, Zen 5, ms im2col → Winograd):
- * x(128,32,14,14) w(64,32,3,3): 80 → 47 on one thread, 42 → 26 on two; x(64,64,32,32)
- * w(64,64,3,3): 390 → 140 on one thread, 208 → 86 on two. About 75% of Winograd's time is
- * in the GEMMs, which run at the GEMM kernel's usual ~37 GFLOP/s per thread.
+ * x(128,32,14,14) w(64,32,3,3): 77 → 46 on one thread, 41 → 26 on two; x(64,64,32,32)
+ * w(64,64,3,3): 391 → 135 on one thread, 205 → 73 on two. About 60% of Winograd's time is
+ * in the GEMMs' micro-kernel. The packed operands took the forward and input-gradient
+ * passes from 14.6–15.2 to 13.8–14.3 ms (W2b, one thread; `bench/winograd_bench.ts`),
+ * 9.0 to 7.7–8.2 on two, and W3's from 45–47 to 40–41 on one, 25–27 to 22.6–23.4 on two.
  *
  * @module
  */
@@ -68,6 +84,7 @@ import type { FloatArray } from "../storage.ts";
 import { F2, F4, type WinogradMatrices } from "./_winograd_matrices.ts";
 import { rowSums } from "./elementwise.ts";
 import { gemmInstance } from "./gemm.ts";
+import { GEMM_BLOCKING } from "./wasm/gemm_module.ts";
 import type { WindowGeometry } from "./im2col.ts";
 import { type LayerKernels, layerKernels } from "./wasm/layer_kernels.ts";
 
@@ -451,27 +468,73 @@ export function winogradFilters(
   out: Float32Array = new Float32Array(winogradMatrices(variant).alpha ** 2 * filters * channels),
 ): Float32Array {
   // filterTransform's arithmetic (same products, same order, float64), without its
-  // allocations: this runs on every call, over F·C filters.
+  // allocations: this runs on every call, over F·C filters. Blocks of filters go through
+  // a small buffer laid out like `out`: writing each filter's α² values straight into
+  // `out`, F·C apart (8 KiB for W2b), hit one set of the L1 cache and cost 4× as much.
   const { alpha, G } = winogradMatrices(variant);
-  const FC = filters * channels;
+  const FC = filters * channels, positions = alpha * alpha;
   const g = new Float64Array(9), t = new Float64Array(alpha * 3);
   const Gf = Float64Array.from(G.flat());
-  for (let fc = 0; fc < FC; fc++) {
-    for (let q = 0; q < 9; q++) g[q] = w[fc * 9 + (rotate ? 8 - q : q)];
-    for (let i = 0; i < alpha; i++) {
-      const [a, b, c] = [Gf[i * 3], Gf[i * 3 + 1], Gf[i * 3 + 2]];
-      t[i * 3] = a * g[0] + b * g[3] + c * g[6];
-      t[i * 3 + 1] = a * g[1] + b * g[4] + c * g[7];
-      t[i * 3 + 2] = a * g[2] + b * g[5] + c * g[8];
+  const block = new Float64Array(positions * FILTER_BLOCK);
+  for (let fc0 = 0; fc0 < FC; fc0 += FILTER_BLOCK) {
+    const count = Math.min(FILTER_BLOCK, FC - fc0);
+    for (let k = 0; k < count; k++) {
+      transformFilter(w, (fc0 + k) * 9, rotate, Gf, alpha, g, t, block, k);
     }
-    for (let i = 0; i < alpha; i++) {
-      const [a, b, c] = [t[i * 3], t[i * 3 + 1], t[i * 3 + 2]];
-      for (let j = 0; j < alpha; j++) {
-        out[(i * alpha + j) * FC + fc] = a * Gf[j * 3] + b * Gf[j * 3 + 1] + c * Gf[j * 3 + 2];
-      }
+    for (let xi = 0; xi < positions; xi++) {
+      const row = block.subarray(xi * FILTER_BLOCK, xi * FILTER_BLOCK + count);
+      out.set(row, xi * FC + fc0);
     }
   }
   return out;
+}
+
+/**
+ * `bytes` rounded up to an odd number of 64-byte cache lines: the stride between the α²
+ * matrices of one buffer. The transforms read or write all α² of them at once, and
+ * strides near a multiple of 4 KiB put those streams in the same few sets of the L1
+ * cache, which holds 8 lines per set: with V's panels 19 × 4 KiB apart, the W2b input
+ * gradient took 18.6 ms instead of 14.4. An odd number of lines cycles through all 64
+ * sets.
+ */
+function oddLines(bytes: number): number {
+  const lines = Math.ceil(bytes / 64);
+  return (lines | 1) * 64;
+}
+
+/** Filters per block of {@link winogradFilters}. */
+const FILTER_BLOCK = 64;
+
+/**
+ * `G g Gᵀ` of the filter at `w[base…base + 9)` (rotated by 180° if `rotate`) into
+ * `block[ξ·FILTER_BLOCK + k]`, with `g` and `t` as scratch: one filter of
+ * {@link winogradFilters}, in a function of its own so that V8 optimizes it as a unit.
+ */
+function transformFilter(
+  w: FloatArray,
+  base: number,
+  rotate: boolean,
+  Gf: Float64Array,
+  alpha: number,
+  g: Float64Array,
+  t: Float64Array,
+  block: Float64Array,
+  k: number,
+): void {
+  for (let q = 0; q < 9; q++) g[q] = w[base + (rotate ? 8 - q : q)];
+  for (let i = 0; i < alpha; i++) {
+    const a = Gf[i * 3], b = Gf[i * 3 + 1], c = Gf[i * 3 + 2];
+    t[i * 3] = a * g[0] + b * g[3] + c * g[6];
+    t[i * 3 + 1] = a * g[1] + b * g[4] + c * g[7];
+    t[i * 3 + 2] = a * g[2] + b * g[5] + c * g[8];
+  }
+  for (let i = 0; i < alpha; i++) {
+    const a = t[i * 3], b = t[i * 3 + 1], c = t[i * 3 + 2];
+    for (let j = 0; j < alpha; j++) {
+      block[(i * alpha + j) * FILTER_BLOCK + k] = a * Gf[j * 3] + b * Gf[j * 3 + 1] +
+        c * Gf[j * 3 + 2];
+    }
+  }
 }
 
 /** The next chunk `[c0, c1)` to process, or null when there is none left. */
@@ -525,14 +588,35 @@ function runChunks(
     ? [ex.wino2_input, ex.wino2_output]
     : [ex.wino4_input, ex.wino4_output];
   const positions = alpha * alpha;
+  // The panel path (see the module notes): V[ξ] written as packed B panels, U[ξ] packed
+  // once per call, and M[ξ] with room for whole micro-tiles (F rounded up to MR rows, P
+  // to NR columns) so that no tile takes the scalar edge path. It needs the GEMM's depth
+  // Cin in one slice; deeper layers take the general GEMM.
+  const { MR, NR, KC } = GEMM_BLOCKING.float32;
+  const panels = Cin <= KC;
+  const rowsM = panels ? Math.ceil(Cout / MR) * MR : Cout;
+  const ldM = panels ? Math.ceil((most * th * tw + 3) / NR) * NR : ld;
+  const panelBytes = NR * Cin * 4, vXiBytes = oddLines((ldM / NR) * panelBytes);
+  const mXiBytes = oddLines(rowsM * ldM * 4);
+  const uXiBytes = gemm.packedBytes("float32", "A", Cout, Cin);
   const mark = gemm.mark();
   try {
     const uAt = wasm.copyIn(U);
+    const uPackedAt = panels ? wasm.alloc("float32", (positions * uXiBytes) / 4) : -1;
     const biasAt = wasm.alloc("float32", Cout);
     const inAt = wasm.alloc("float32", most * Cin * inPlane);
     const padAt = wasm.alloc("float32", most * Cin * padPlane);
-    const vAt = wasm.alloc("float32", positions * Cin * ld);
-    const mAt = wasm.alloc("float32", positions * Cout * ld);
+    const vAt = wasm.alloc("float32", panels ? (positions * vXiBytes) / 4 : positions * Cin * ld);
+    const mAt = wasm.alloc("float32", (positions * mXiBytes) / 4);
+    if (panels) {
+      // Columns past the last tile are multiplied too: keep them finite (zeros at first,
+      // earlier chunks' values later).
+      wasm.view("float32", vAt, (positions * vXiBytes) / 4).fill(0);
+      for (let xi = 0; xi < positions; xi++) {
+        const at = uAt + xi * Cin * Cout * 4, lda = plan.transposed ? Cout : Cin;
+        gemm.pack("float32", "A", plan.transposed, Cout, Cin, at, lda, uPackedAt + xi * uXiBytes);
+      }
+    }
     const tilesAt = wasm.alloc("float32", most * Cout * tilePlane);
     const outAt = cropped ? wasm.alloc("float32", most * Cout * outPlane) : tilesAt;
     const biasView = wasm.view("float32", biasAt, Cout);
@@ -547,27 +631,47 @@ function runChunks(
       const [c0, c1] = chunk, n = c1 - c0, P = n * th * tw;
       inView.set(input.subarray(c0 * Cin * inPlane, c1 * Cin * inPlane));
       ex.copyPlanes(inAt, innerAt, n * Cin, H, W * 4, W * 4, inPlane * 4, Wp * 4, padPlane * 4);
-      inputTransform(padAt, vAt, n, Cin, Hp, Wp, th, tw, ld * 4, Cin * ld * 4);
-      for (let xi = 0; xi < positions; xi++) {
-        // M[ξ] (Cout × P) = op(U[ξ]) · V[ξ]; U[ξ] is stored (F × C) of the original filters.
-        gemm.gemmInPlace(
-          "float32",
-          plan.transposed,
-          false,
-          Cout,
-          P,
-          Cin,
-          1,
-          uAt + xi * Cin * Cout * 4,
-          plan.transposed ? Cout : Cin,
-          vAt + xi * Cin * ld * 4,
-          ld,
-          0,
-          mAt + xi * Cout * ld * 4,
-          ld,
-        );
+      if (panels) {
+        const panelTransform = m === 2 ? ex.wino2_inputPanels : ex.wino4_inputPanels;
+        panelTransform(padAt, vAt, n, Cin, Hp, Wp, th, tw, panelBytes, vXiBytes);
+        const columns = Math.ceil(P / NR) * NR;
+        for (let xi = 0; xi < positions; xi++) {
+          gemm.gemmPacked(
+            "float32",
+            rowsM,
+            columns,
+            Cin,
+            1,
+            uPackedAt + xi * uXiBytes,
+            vAt + xi * vXiBytes,
+            0,
+            mAt + xi * mXiBytes,
+            ldM,
+          );
+        }
+      } else {
+        inputTransform(padAt, vAt, n, Cin, Hp, Wp, th, tw, ld * 4, Cin * ld * 4);
+        for (let xi = 0; xi < positions; xi++) {
+          // M[ξ] (Cout × P) = op(U[ξ]) · V[ξ]; U[ξ] is stored (F × C) of the original filters.
+          gemm.gemmInPlace(
+            "float32",
+            plan.transposed,
+            false,
+            Cout,
+            P,
+            Cin,
+            1,
+            uAt + xi * Cin * Cout * 4,
+            plan.transposed ? Cout : Cin,
+            vAt + xi * Cin * ld * 4,
+            ld,
+            0,
+            mAt + xi * mXiBytes,
+            ld,
+          );
+        }
       }
-      outputTransform(mAt, tilesAt, biasAt, Cout, n, th, tw, ld * 4, Cout * ld * 4);
+      outputTransform(mAt, tilesAt, biasAt, Cout, n, th, tw, ldM * 4, mXiBytes);
       if (cropped) {
         ex.copyPlanes(
           tilesAt,

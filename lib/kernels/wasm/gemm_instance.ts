@@ -14,6 +14,11 @@
  * - {@link GemmInstance.alloc}, {@link GemmInstance.view} and
  *   {@link GemmInstance.gemmInPlace} let a caller keep operands in WebAssembly memory
  *   (e.g. write im2col columns straight into it) and skip the copies.
+ * - {@link GemmInstance.pack} and {@link GemmInstance.gemmPacked} split a product into
+ *   its packing passes and the micro-kernel loop, for callers whose products are small
+ *   and many (the Winograd convolution's K is the channel count, 32–64): an operand used
+ *   by many products is packed once, and an operand a kernel can write in the packed
+ *   layout directly is not packed at all.
  *
  * @module
  */
@@ -328,6 +333,136 @@ export class GemmInstance {
   }
 
   /**
+   * Bytes of a packed block of `lines` rows of op(A) (`operand = "A"`, panels of MR) or
+   * columns of op(B) (`"B"`, panels of NR), `depth` steps deep, as {@link GemmInstance.pack}
+   * writes it and {@link GemmInstance.gemmPacked} reads it: whole panels, the last one
+   * possibly partial.
+   */
+  packedBytes(dtype: DType, operand: "A" | "B", lines: number, depth: number): number {
+    const { MR, NR } = GEMM_BLOCKING[dtype];
+    const width = operand === "A" ? MR : NR;
+    return Math.ceil(lines / width) * width * depth * bytesOf(dtype);
+  }
+
+  /**
+   * Packs a block of op(A) (`operand = "A"`: `lines` rows of op(A), `depth` = K columns)
+   * or of op(B) (`"B"`: `lines` columns of op(B), `depth` = K rows) at byte `src` of this
+   * memory (row-major, leading dimension `ld` elements, transposed when `trans`) into
+   * micro-panels at byte `dst`, the layout the micro-kernel reads: panel q holds
+   * (line q·w + r, step p) at element `q·w·depth + p·w + r`, w = MR for A and NR for B
+   * (`GEMM_BLOCKING`). A partial last panel repeats its last line. A caller may also
+   * write this layout itself (the Winograd input transform does) and skip this pass.
+   */
+  pack(
+    dtype: DType,
+    operand: "A" | "B",
+    trans: boolean,
+    lines: number,
+    depth: number,
+    src: number,
+    ld: number,
+    dst: number,
+  ): void {
+    const fn = "GemmInstance.pack";
+    if (dtype !== "float32" && dtype !== "float64") {
+      throw new Error(`${fn}: dtype must be "float32" or "float64", got ${JSON.stringify(dtype)}`);
+    }
+    const bytes = bytesOf(dtype);
+    checkCount(fn, "lines", lines);
+    checkCount(fn, "depth", depth);
+    if (lines === 0 || depth === 0) return;
+    // Rows of A / columns of Bᵀ are contiguous along the depth; columns of B / rows of
+    // Aᵀ are contiguous across lines.
+    const alongDepth = (operand === "A") !== trans;
+    const [lineStride, stepStride] = alongDepth ? [ld * bytes, bytes] : [bytes, ld * bytes];
+    const minLd = alongDepth ? depth : lines;
+    if (!Number.isInteger(ld) || ld < minLd) {
+      throw new Error(`${fn}: ld must be an integer ≥ ${minLd}, got ${ld}`);
+    }
+    const span = ((lines - 1) * lineStride + (depth - 1) * stepStride) + bytes;
+    checkRange(fn, this.memory, "src", src, span, bytes);
+    checkRange(fn, this.memory, "dst", dst, this.packedBytes(dtype, operand, lines, depth), bytes);
+    const kernel = this.kernels[dtype];
+    (operand === "A" ? kernel.packA : kernel.packB)(src, lineStride, stepStride, lines, depth, dst);
+  }
+
+  /**
+   * `C = alpha · A · B + beta · C` (M×N, leading dimension `ldc` elements, at byte
+   * `cOffset`) from operands already packed by {@link GemmInstance.pack} (or written in
+   * its layout): `packedA` holds M rows and `packedB` N columns, both K deep. This is the
+   * micro-kernel loop alone: a caller that multiplies one operand by many others, or
+   * produces an operand in the packed layout, packs each once. C is not read when
+   * beta = 0. With K ≤ `GEMM_BLOCKING[dtype].KC` (one depth slice, which is also what
+   * keeps a micro-panel in L1) each element of C gets the arithmetic of
+   * {@link GemmInstance.gemmInPlace}; deeper products are summed in one run instead of
+   * KC-deep slices.
+   *
+   * Tiles of C that are cut by its bottom or right border go through scratch and a
+   * scalar store; a caller with room for the whole tiles in C (and finite values in the
+   * packed lines past M and N) may round M up to a multiple of MR and N to one of NR.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { createGemmInstance } from "./gemm_instance.ts";
+   * const inst = createGemmInstance();
+   * const a = inst.alloc("float32", 4), c = inst.alloc("float32", 4);
+   * inst.view("float32", a, 4).set([1, 2, 3, 4]); // [[1, 2], [3, 4]]
+   * const pa = inst.alloc("float32", inst.packedBytes("float32", "A", 2, 2) / 4);
+   * const pb = inst.alloc("float32", inst.packedBytes("float32", "B", 2, 2) / 4);
+   * inst.pack("float32", "A", false, 2, 2, a, 2, pa);
+   * inst.pack("float32", "B", false, 2, 2, a, 2, pb);
+   * inst.gemmPacked("float32", 2, 2, 2, 1, pa, pb, 0, c, 2); // a · a
+   * assert.deepEqual([...inst.view("float32", c, 4)], [7, 10, 15, 22]);
+   * ```
+   */
+  gemmPacked(
+    dtype: DType,
+    M: number,
+    N: number,
+    K: number,
+    alpha: number,
+    packedA: number,
+    packedB: number,
+    beta: number,
+    cOffset: number,
+    ldc: number,
+  ): void {
+    const fn = "GemmInstance.gemmPacked";
+    if (dtype !== "float32" && dtype !== "float64") {
+      throw new Error(`${fn}: dtype must be "float32" or "float64", got ${JSON.stringify(dtype)}`);
+    }
+    const bytes = bytesOf(dtype);
+    checkCount(fn, "M", M);
+    checkCount(fn, "N", N);
+    checkCount(fn, "K", K);
+    if (!Number.isInteger(ldc) || ldc < Math.max(1, N)) {
+      throw new Error(`${fn}: ldc must be an integer ≥ max(1, N) = ${Math.max(1, N)}, got ${ldc}`);
+    }
+    if (M === 0 || N === 0) return;
+    if (alpha !== 0 && K !== 0) {
+      checkRange(fn, this.memory, "packedA", packedA, this.packedBytes(dtype, "A", M, K), bytes);
+      checkRange(fn, this.memory, "packedB", packedB, this.packedBytes(dtype, "B", N, K), bytes);
+    }
+    checkRange(fn, this.memory, "c", cOffset, ((M - 1) * ldc + N) * bytes, bytes);
+    if (this.packedA < 0) {
+      throw new Error("GemmInstance: a guest instance needs useScratch() before multiplying");
+    }
+    this.kernels[dtype].macro(
+      M,
+      N,
+      alpha === 0 ? 0 : K,
+      packedA,
+      packedB,
+      cOffset,
+      ldc * bytes,
+      alpha,
+      beta,
+      this.edgeTile,
+    );
+  }
+
+  /**
    * The blocking loop (the three outer loops of BLIS): for each NC-wide column block of
    * C, each KC-deep slice of K packs op(B) once, then each MC-tall row block packs op(A)
    * and runs the macro-kernel. The first K slice applies `beta`; later ones accumulate.
@@ -581,6 +716,32 @@ export function checkInPlaceArgs(
     inMemory("b", bOffset, spans.b);
   }
   inMemory("c", cOffset, spans.c);
+}
+
+function checkCount(fn: string, name: string, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new Error(`${fn}: ${name} must be a non-negative integer, got ${value}`);
+  }
+}
+
+/** Checks that `span` bytes at byte `offset` (aligned to `align`) lie inside `memory`. */
+function checkRange(
+  fn: string,
+  memory: WebAssembly.Memory,
+  name: string,
+  offset: number,
+  span: number,
+  align: number,
+): void {
+  if (!Number.isInteger(offset) || offset < 0 || offset % align !== 0) {
+    throw new Error(`${fn}: ${name} must be a non-negative multiple of ${align}, got ${offset}`);
+  }
+  const limit = memory.buffer.byteLength;
+  if (offset + span > limit) {
+    throw new Error(
+      `${fn}: ${name} spans bytes [${offset}, ${offset + span}) but the memory has ${limit}`,
+    );
+  }
 }
 
 /** An operand length that passes any length check (the in-place API checks bytes). */

@@ -41,6 +41,13 @@ export interface LayerKernelExports {
   wino2_input: WinogradInput;
   /** F(4×4, 3×3) input transform. */
   wino4_input: WinogradInput;
+  /**
+   * F(2×2, 3×3) input transform into the GEMM's packed B panels (`ld` = bytes per
+   * panel), see `winograd_module.ts`.
+   */
+  wino2_inputPanels: WinogradInput;
+  /** F(4×4, 3×3) input transform into packed B panels. */
+  wino4_inputPanels: WinogradInput;
   /** F(2×2, 3×3) transform of output-gradient tiles, see `winograd_module.ts`. */
   wino2_dout: WinogradInput;
   /** F(4×4, 3×3) transform of output-gradient tiles. */

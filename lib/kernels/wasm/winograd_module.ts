@@ -17,6 +17,11 @@
  * gathers are 4×4 transposes, done with the unpack and half-swap shuffles that x64 runs as
  * single instructions (general two-source shuffles cost several).
  *
+ * **Layouts of the results.** The input transform writes `V[ξ]` either as a matrix (row c
+ * = channel c) or straight in the GEMM's packed B layout, for the forward and
+ * input-gradient products (`wino{m}_inputPanels`), which then skip their packing pass;
+ * see `emitTileTransform`.
+ *
  * **Rows that do not divide by four.** A row of `tw` tiles is walked in groups of four;
  * the last group's extra lanes read the next tiles' data and write their results where the
  * next row's first tiles go (the input transform runs in ascending order, so the real
@@ -34,6 +39,7 @@
 
 import {
   type Code,
+  control,
   f32x4,
   forLoop,
   i32,
@@ -43,21 +49,29 @@ import {
   v128,
 } from "./builder.ts";
 import { F2, F4, type WinogradMatrices } from "../_winograd_matrices.ts";
+import { GEMM_BLOCKING } from "./gemm_module.ts";
 
 /** Tiles per vector: the four float32 lanes. */
 const LANES = 4;
 
 /**
- * Emits, for F(2×2) and F(4×4), `wino{m}_input`, `wino{m}_dout` and `wino{m}_output`, plus
- * `copyPlanes`.
+ * Columns of a GEMM micro-panel of B (`GEMM_BLOCKING.float32.NR`): the width of the panels
+ * `wino{m}_inputPanels` writes.
+ */
+export const PANEL_COLUMNS = GEMM_BLOCKING.float32.NR;
+
+/**
+ * Emits, for F(2×2) and F(4×4), `wino{m}_input`, `wino{m}_inputPanels`, `wino{m}_dout` and
+ * `wino{m}_output`, plus `copyPlanes`.
  */
 export function emitWinogradKernels(mod: ModuleBuilder): void {
   for (const matrices of [F2, F4]) {
     const { m, alpha, BT, AT } = matrices;
-    emitTileTransform(mod, `wino${m}_input`, m, BT);
+    emitTileTransform(mod, `wino${m}_input`, m, BT, "rows");
+    emitTileTransform(mod, `wino${m}_inputPanels`, m, BT, "panels");
     // A = (Aᵀ)ᵀ: α rows of m coefficients.
     const A = Array.from({ length: alpha }, (_, i) => AT.map((row) => row[i]));
-    emitTileTransform(mod, `wino${m}_dout`, m, A);
+    emitTileTransform(mod, `wino${m}_dout`, m, A, "rows");
     emitOutputTransform(mod, matrices);
   }
   emitCopyPlanes(mod);
@@ -171,6 +185,12 @@ function loadWidth(m: number, size: number): number {
 }
 
 /**
+ * Where a tile transform writes: `"rows"`, row c of `V[ξ]` holds channel c's tiles (the
+ * matrix layout), or `"panels"`, the packed B layout of the GEMM's micro-kernel.
+ */
+type TransformLayout = "rows" | "panels";
+
+/**
  * `{name}(src, dst, examples, channels, Hp, Wp, th, tw, ld, xiStride)`: the tile transform
  * `V = R d Rᵀ` of `R` (α rows of `size` coefficients) on the size×size tiles of a grid with
  * step m. With R = Bᵀ (size α) it is the input transform `wino{m}_input`; with R = A
@@ -184,12 +204,23 @@ function loadWidth(m: number, size: number): number {
  * `dst + ξ·xiStride + c·ld + p·4` with `p = n·th·tw + ti·tw + tj` and `ξ = i·α + j` the
  * position in the transformed tile. `ld` and `xiStride` are in bytes; a channel's row needs
  * three columns of slack past its last tile.
+ *
+ * **The panel layout** (`layout = "panels"`, the `wino{m}_inputPanels` kernels): `V[ξ]` is
+ * written as the GEMM's packed B operand (see `GemmInstance.pack`), so the forward and
+ * input-gradient GEMMs multiply it without a packing pass. Then `ld` is the byte size of
+ * one panel (`PANEL_COLUMNS · channels · 4`) and tile p of channel c goes to
+ * `dst + ξ·xiStride + ⌊p/8⌋·ld + c·32 + (p mod 8)·4`. A group of four tiles is one vector
+ * store while it stays inside its panel (p mod 8 ≤ 4); otherwise its lanes are stored one
+ * by one, the last ones at the start of the next panel. The overflow lanes of a row's last
+ * group land on later tiles as in the row layout, so the space needs panels for three
+ * columns past the last tile.
  */
 function emitTileTransform(
   mod: ModuleBuilder,
   name: string,
   m: number,
   R: readonly (readonly number[])[],
+  layout: TransformLayout,
 ): void {
   const alpha = R.length, size = R[0].length;
   const f = mod.func(
@@ -218,56 +249,112 @@ function emitTileTransform(
   const rows = Array.from({ length: width }, () => f.local("v128"));
   const cols = Array.from({ length: size }, () => f.local("v128"));
   const tmp = Array.from({ length: 4 }, () => f.local("v128"));
+  // The panel layout: the first tile of the example, the group's first tile p0, the value
+  // being stored, and the byte jumps from a lane's place in this panel to its place in
+  // the next one (`jump` = panel size − one panel row; `jump1`, `jump2` are it or 0).
+  const [tile0, p0, jump, jump1, jump2] = [I(), I(), I(), I(), I()];
+  const value = f.local("v128");
 
-  // One group of four tiles: for each row i of R, combine the input rows on whole vectors,
-  // gather the columns of the four tiles, combine those with the columns of Rᵀ and store.
-  const group: Code[] = [];
-  for (let k = 0; k < size; k++) {
-    group.push(local.get(tileBase), i32.const(k), local.get(rowBytes), i32.mul, i32.add);
-    group.push(local.set(rowPtr[k]));
-  }
-  for (let i = 0; i < alpha; i++) {
-    for (let v = 0; v < width; v++) {
-      group.push(combine(R[i], (k) => [local.get(rowPtr[k]), v128.load(16 * v)]));
-      group.push(local.set(rows[v]));
+  /**
+   * One group of four tiles: for each row i of R, combine the input rows on whole
+   * vectors, gather the columns of the four tiles, combine those with the columns of Rᵀ,
+   * and store each result with `store` at `out`, xiStride further per position.
+   */
+  const groupCode = (store: (vector: Code) => Code): Code => {
+    const group: Code[] = [];
+    for (let k = 0; k < size; k++) {
+      group.push(local.get(tileBase), i32.const(k), local.get(rowBytes), i32.mul, i32.add);
+      group.push(local.set(rowPtr[k]));
     }
-    if (m === LANES) {
-      // Column j of tile t is pixel j + 4t: lane j mod 4 of vector t + ⌊j/4⌋.
-      group.push(transpose4(rows.slice(0, 4), cols.slice(0, 4), tmp));
-      if (size > 4) group.push(transpose4(rows.slice(1, 5), cols.slice(4), tmp));
-    } else {
-      for (let j = 0; j < size; j++) {
-        const pixels = Array.from({ length: LANES }, (_, t) => j + t * m);
-        group.push(gather(pixels.map((e) => ({ vec: rows[e >> 2], lane: e & 3 }))));
-        group.push(local.set(cols[j]));
+    for (let i = 0; i < alpha; i++) {
+      for (let v = 0; v < width; v++) {
+        group.push(combine(R[i], (k) => [local.get(rowPtr[k]), v128.load(16 * v)]));
+        group.push(local.set(rows[v]));
+      }
+      if (m === LANES) {
+        // Column j of tile t is pixel j + 4t: lane j mod 4 of vector t + ⌊j/4⌋.
+        group.push(transpose4(rows.slice(0, 4), cols.slice(0, 4), tmp));
+        if (size > 4) group.push(transpose4(rows.slice(1, 5), cols.slice(4), tmp));
+      } else {
+        for (let j = 0; j < size; j++) {
+          const pixels = Array.from({ length: LANES }, (_, t) => j + t * m);
+          group.push(gather(pixels.map((e) => ({ vec: rows[e >> 2], lane: e & 3 }))));
+          group.push(local.set(cols[j]));
+        }
+      }
+      for (let j = 0; j < alpha; j++) {
+        group.push(store(combine(R[j], (k) => local.get(cols[k]))));
+        group.push(addTo(out, local.get(xiStride)));
       }
     }
-    for (let j = 0; j < alpha; j++) {
-      group.push(local.get(out), combine(R[j], (k) => local.get(cols[k])), v128.store());
-      group.push(addTo(out, local.get(xiStride)));
-    }
-  }
+    return group;
+  };
+  const wholeStore = (vector: Code): Code => [local.get(out), vector, v128.store()];
+  // A group that crosses into the next panel (p0 mod 8 ≥ 5): lane 0 always stays, lane 3
+  // always moves, lane 2 moves when p0 mod 8 ≥ 6 and lane 1 when it is 7.
+  const splitStore = (vector: Code): Code => [
+    vector,
+    local.set(value),
+    [local.get(out), local.get(value), v128.store32_lane(0, 0)],
+    [local.get(out), local.get(jump1), i32.add, local.get(value), v128.store32_lane(1, 4)],
+    [local.get(out), local.get(jump2), i32.add, local.get(value), v128.store32_lane(2, 8)],
+    [local.get(out), local.get(jump), i32.add, local.get(value), v128.store32_lane(3, 12)],
+  ];
+
+  // Per group: where its first result goes (`out`), and the group's code.
+  const group: Code = layout === "rows"
+    ? [
+      // out = channelDst + (ti·tw + tj)·4
+      [local.get(ti), local.get(tw), i32.mul, local.get(tj), i32.add, i32.const(4), i32.mul],
+      [local.get(channelDst), i32.add, local.set(out)],
+      groupCode(wholeStore),
+    ]
+    : [
+      // p0 = tile0 + ti·tw + tj; out = channelDst + ⌊p0/8⌋·ld + (p0 mod 8)·4
+      [local.get(tile0), local.get(ti), local.get(tw), i32.mul, i32.add, local.get(tj), i32.add],
+      local.set(p0),
+      [local.get(p0), i32.const(3), i32.shr_u, local.get(ld), i32.mul, local.get(channelDst)],
+      [i32.add, local.get(p0), i32.const(7), i32.and, i32.const(4), i32.mul, i32.add],
+      local.set(out),
+      [local.get(p0), i32.const(7), i32.and, i32.const(PANEL_COLUMNS - LANES), i32.le_s],
+      control.if(groupCode(wholeStore), [
+        // jump2 = p0 mod 8 ≥ 6 ? jump : 0; jump1 = p0 mod 8 = 7 ? jump : 0
+        [local.get(jump), i32.const(0), local.get(p0), i32.const(7), i32.and, i32.const(6)],
+        [i32.ge_s, control.select, local.set(jump2)],
+        [local.get(jump), i32.const(0), local.get(p0), i32.const(7), i32.and, i32.const(7)],
+        [i32.eq, control.select, local.set(jump1)],
+        groupCode(splitStore),
+      ]),
+    ];
+  // Where channel c of example n goes: its row of V[ξ], or its row within the panels.
+  const channelTarget: Code = layout === "rows"
+    ? [
+      // dst + c·ld + n·tiles·4
+      [local.get(dst), local.get(c), local.get(ld), i32.mul, i32.add],
+      [local.get(n), local.get(tiles), i32.mul, i32.const(4), i32.mul, i32.add],
+      local.set(channelDst),
+    ]
+    : [
+      [local.get(dst), local.get(c), i32.const(PANEL_COLUMNS * 4), i32.mul, i32.add],
+      local.set(channelDst),
+      [local.get(n), local.get(tiles), i32.mul, local.set(tile0)],
+    ];
 
   f.emit(
     [local.get(Wp), i32.const(4), i32.mul, local.set(rowBytes)],
     [local.get(rowBytes), local.get(Hp), i32.mul, local.set(planeBytes)],
     [local.get(th), local.get(tw), i32.mul, local.set(tiles)],
+    [local.get(ld), i32.const(PANEL_COLUMNS * 4), i32.sub, local.set(jump)],
     [local.get(src), local.set(plane)],
     forLoop(n, i32.const(0), local.get(examples), i32.const(1), [
       forLoop(c, i32.const(0), local.get(channels), i32.const(1), [
-        // dst + c·ld + n·tiles·4: where this channel of this example's tiles go.
-        [local.get(dst), local.get(c), local.get(ld), i32.mul, i32.add],
-        [local.get(n), local.get(tiles), i32.mul, i32.const(4), i32.mul, i32.add],
-        local.set(channelDst),
+        channelTarget,
         forLoop(ti, i32.const(0), local.get(th), i32.const(1), [
           forLoop(tj, i32.const(0), local.get(tw), i32.const(LANES), [
             // tileBase = plane + (ti·m·Wp + tj·m)·4
             [local.get(ti), i32.const(m), i32.mul, local.get(Wp), i32.mul],
             [local.get(tj), i32.const(m), i32.mul, i32.add, i32.const(4), i32.mul],
             [local.get(plane), i32.add, local.set(tileBase)],
-            // out = channelDst + (ti·tw + tj)·4
-            [local.get(ti), local.get(tw), i32.mul, local.get(tj), i32.add, i32.const(4), i32.mul],
-            [local.get(channelDst), i32.add, local.set(out)],
             group,
           ]),
         ]),

@@ -368,3 +368,111 @@ Deno.test({
     );
   },
 });
+
+Deno.test({
+  name: "GemmInstance.pack + gemmPacked equal gemmReference, any transposition, both dtypes",
+  ignore: !simd,
+  fn: () => {
+    const inst = createGemmInstance();
+    // Shapes cut by the micro-tiles (6×8 float32, 6×4 float64) or not, K up to KC, with
+    // a K % 4 remainder, and leading dimensions with gaps.
+    const shapes: [number, number, number][] = [
+      [1, 1, 1],
+      [6, 8, 4],
+      [7, 9, 5],
+      [13, 17, 33],
+      [64, 294, 32],
+      [32, 40, 64],
+      [12, 16, 256],
+      [5, 3, 384],
+      [9, 10, 500], // deeper than one slice of either dtype
+    ];
+    for (const dtype of ["float32", "float64"] as const) {
+      const u = dtype === "float32" ? 2 ** -24 : 2 ** -53;
+      for (const [M, N, K] of shapes) {
+        for (
+          const [transA, transB] of [[false, false], [true, false], [false, true], [true, true]]
+        ) {
+          for (const [alpha, beta] of [[1, 0], [-0.5, 2]]) {
+            const mark = inst.mark();
+            try {
+              const lda = (transA ? M : K) + 3, ldb = (transB ? K : N) + 1, ldc = N + 2;
+              const aRows = transA ? K : M, bRows = transB ? N : K;
+              const a = inst.alloc(dtype, aRows * lda), b = inst.alloc(dtype, bRows * ldb);
+              const c = inst.alloc(dtype, M * ldc);
+              const A = inst.view(dtype, a, aRows * lda).map((_, i) => Math.sin(i + M));
+              const B = inst.view(dtype, b, bRows * ldb).map((_, i) => Math.cos(i * 0.7 + N));
+              const C = inst.view(dtype, c, M * ldc).map((_, i) => (i % 7) - 3);
+              inst.view(dtype, a, aRows * lda).set(A);
+              inst.view(dtype, b, bRows * ldb).set(B);
+              inst.view(dtype, c, M * ldc).set(C);
+              const bytes = dtype === "float32" ? 4 : 8;
+              const pa = inst.alloc(dtype, inst.packedBytes(dtype, "A", M, K) / bytes);
+              const pb = inst.alloc(dtype, inst.packedBytes(dtype, "B", N, K) / bytes);
+              inst.pack(dtype, "A", transA, M, K, a, lda, pa);
+              inst.pack(dtype, "B", transB, N, K, b, ldb, pb);
+              inst.gemmPacked(dtype, M, N, K, alpha, pa, pb, beta, c, ldc);
+              const want = Float64Array.from(C);
+              gemmReference(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, want, ldc);
+              // |error| ≤ γ_{K+2}·(|alpha|·Σ|a||b| + |beta·c|), bounded with |a|, |b| ≤ 1.
+              const got = inst.view(dtype, c, M * ldc);
+              const tol = ((K + 2) * u) / (1 - (K + 2) * u);
+              for (let i = 0; i < M; i++) {
+                for (let j = 0; j < ldc; j++) {
+                  const at = i * ldc + j;
+                  if (j >= N) {
+                    assert.equal(got[at], C[at], `${dtype} column ${j} past N is untouched`);
+                    continue;
+                  }
+                  const bound = tol * (Math.abs(alpha) * K + Math.abs(beta * C[at])) + 1e-300;
+                  assert.ok(
+                    Math.abs(got[at] - want[at]) <= bound,
+                    `${dtype} ${M}×${N}×${K} trans ${transA}/${transB}: C[${i}][${j}] = ` +
+                      `${got[at]}, expected ${want[at]}`,
+                  );
+                }
+              }
+            } finally {
+              inst.release(mark);
+            }
+          }
+        }
+      }
+    }
+  },
+});
+
+Deno.test({
+  name: "GemmInstance.gemmPacked gives gemmInPlace's bits, and whole tiles past M and N",
+  ignore: !simd,
+  fn: () => {
+    const inst = createGemmInstance();
+    const M = 13, N = 19, K = 37, M6 = 18, N8 = 24, ld = 24;
+    const a = inst.alloc("float32", M * K), b = inst.alloc("float32", K * ld);
+    const c1 = inst.alloc("float32", M6 * ld), c2 = inst.alloc("float32", M6 * ld);
+    inst.view("float32", a, M * K).set(Float32Array.from({ length: M * K }, (_, i) => Math.sin(i)));
+    inst.view("float32", b, K * ld).set(
+      Float32Array.from({ length: K * ld }, (_, i) => Math.cos(i)),
+    );
+    inst.gemmInPlace("float32", false, false, M, N, K, 1, a, K, b, ld, 0, c1, ld);
+    const pa = inst.alloc("float32", inst.packedBytes("float32", "A", M, K) / 4);
+    const pb = inst.alloc("float32", inst.packedBytes("float32", "B", N8, K) / 4);
+    inst.pack("float32", "A", false, M, K, a, K, pa);
+    inst.pack("float32", "B", false, N8, K, b, ld, pb);
+    // Rounded up to whole 6×8 tiles: the extra rows and columns are written, the rest is
+    // bit for bit the general GEMM's.
+    inst.gemmPacked("float32", M6, N8, K, 1, pa, pb, 0, c2, ld);
+    const want = inst.view("float32", c1, M * ld), got = inst.view("float32", c2, M * ld);
+    for (let i = 0; i < M; i++) {
+      for (let j = 0; j < N; j++) assert.equal(got[i * ld + j], want[i * ld + j], `C[${i}][${j}]`);
+    }
+    assert.throws(
+      () => inst.pack("float32", "B", false, 4, 2, b, 3, pb),
+      /GemmInstance.pack: ld must be an integer ≥ 4, got 3/,
+    );
+    assert.throws(
+      () => inst.gemmPacked("float32", 2, 2, 2, 1, pa, inst.memory.buffer.byteLength, 0, c2, 2),
+      /packedB spans bytes/,
+    );
+  },
+});
