@@ -1,5 +1,5 @@
 // Whole training steps of the two networks of the training-speed benchmark
-// (bench/epoch_bench.ts) give bitwise the same parameters on one and on two threads: every
+// (bench/epoch.ts) give bitwise the same parameters on one and on two threads: every
 // kernel on their path (convolution by im2col, Winograd and the direct kernel, batchnorm,
 // pooling, GEMM, Adam) splits its work so that the result does not depend on the split.
 import assert from "node:assert/strict";

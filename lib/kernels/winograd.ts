@@ -71,7 +71,7 @@
  * x(128,32,14,14) w(64,32,3,3): 77 → 46 on one thread, 41 → 26 on two; x(64,64,32,32)
  * w(64,64,3,3): 391 → 135 on one thread, 205 → 73 on two. About 60% of Winograd's time is
  * in the GEMMs' micro-kernel. The packed operands took the forward and input-gradient
- * passes from 14.6–15.2 to 13.8–14.3 ms (W2b, one thread; `bench/winograd_bench.ts`),
+ * passes from 14.6–15.2 to 13.8–14.3 ms (W2b, one thread; `bench/winograd_quick.ts`),
  * 9.0 to 7.7–8.2 on two, and W3's from 45–47 to 40–41 on one, 25–27 to 22.6–23.4 on two.
  *
  * @module

@@ -5,8 +5,9 @@
  * plus the layer's fwd and fwd+bwd (`convForwardFast` / `convBackwardFast` with Winograd
  * forced). Prints the median milliseconds of interleaved rounds.
  *
- * Run: deno run --allow-read=. bench/winograd_bench.ts [--rounds 15] [--shapes W2b,W3]
+ * Run: deno task bench:winograd [--rounds 15] [--shapes W2b,W3]
  */
+import { parseArgs } from "node:util";
 import { setConvAlgorithm } from "../lib/kernels/conv.ts";
 import {
   winogradBackwardData,
@@ -20,13 +21,45 @@ import { Rng } from "../lib/rng.ts";
 import { Tensor } from "../lib/tensor.ts";
 import { pairedRounds } from "./_report.ts";
 
-const args = Deno.args;
-const flag = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-};
-const rounds = Number(flag("rounds", "15"));
-const wanted = flag("shapes", "W2b,W3").split(",");
+const HELP = `The Winograd convolution alone: forward, dx, dw+db and the layer, W2b and W3, float32,
+1 and 2 threads; median ms of interleaved rounds.
+
+Usage: deno run --allow-read=. bench/winograd_quick.ts [--rounds N] [--shapes W2b,W3]
+
+  --rounds N      timed rounds per shape and thread count (default 15)
+  --shapes LIST   which of W2b, W3 (default both)
+  --help          this text`;
+
+function fail(message: string): never {
+  console.error(`winograd_quick: ${message}`);
+  Deno.exit(2);
+}
+
+const { values: flags } = (() => {
+  try {
+    return parseArgs({
+      options: {
+        rounds: { type: "string", default: "15" },
+        shapes: { type: "string", default: "W2b,W3" },
+        help: { type: "boolean", default: false },
+      },
+    });
+  } catch (e) {
+    fail((e as Error).message);
+  }
+})();
+if (flags.help) {
+  console.log(HELP);
+  Deno.exit(0);
+}
+const rounds = Number(flags.rounds);
+if (!Number.isSafeInteger(rounds) || rounds < 1) {
+  fail(`--rounds must be an integer ≥ 1, got "${flags.rounds}"`);
+}
+const wanted = flags.shapes.split(",");
+for (const name of wanted) {
+  if (name !== "W2b" && name !== "W3") fail(`--shapes must list W2b and/or W3, got "${name}"`);
+}
 
 const shapes = [
   { name: "W2b", x: [128, 32, 14, 14], w: [64, 32, 3, 3] },

@@ -9,7 +9,7 @@
  *   Adam, batch 128, 461 steps per epoch, through the module API (`nn`, `optim.Adam`).
  *
  * Each figure is the median of per-step wall times after a warm-up, times the steps of an
- * epoch. PyTorch runs `bench/epoch_bench_torch.py` through `/usr/bin/python3` with glibc
+ * epoch. PyTorch runs `bench/epoch_torch.py` through `/usr/bin/python3` with glibc
  * told to keep freed memory (`MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_`: on these
  * virtual machines returning memory to the system and faulting it back in costs PyTorch
  * 2.5–4×, and our library keeps its scratch memory too), and, with `--as-installed`, once
@@ -63,7 +63,7 @@ const KEPT_MEMORY = {
 };
 
 function fail(message: string): never {
-  console.error(`epoch_bench: ${message}`);
+  console.error(`epoch: ${message}`);
   Deno.exit(2);
 }
 
@@ -200,7 +200,7 @@ async function measurePeer(
   threads: number,
   keptMemory: boolean,
 ): Promise<Measurement & { version: string } | string> {
-  const script = fileURLToPath(new URL("./epoch_bench_torch.py", import.meta.url));
+  const script = fileURLToPath(new URL("./epoch_torch.py", import.meta.url));
   const command = new Deno.Command(PYTHON, {
     args: [script, "--net", net, "--threads", `${threads}`, "--steps", `${steps[net]}`],
     env: keptMemory ? KEPT_MEMORY : {},

@@ -1,8 +1,8 @@
-"""PyTorch's side of bench/epoch_bench.ts: times training steps of one network and prints
+"""PyTorch's side of bench/epoch.ts: times training steps of one network and prints
 one JSON object on stdout. Run by the Deno bench (which also sets the allocator's
 environment); by hand:
 
-  /usr/bin/python3 bench/epoch_bench_torch.py --net cnn --threads 1 --steps 100
+  /usr/bin/python3 bench/epoch_torch.py --net cnn --threads 1 --steps 100
 
 Networks (float32, Adam lr 1e-3, synthetic inputs, batches drawn from 5,000 images):
 - cnn: cs231n's ThreeLayerConvNet, conv7x7x32 pad 3 - ReLU - 2x2 max pool - fc100 - ReLU -
