@@ -373,7 +373,14 @@ function normBackwardBlockFromInput(
  * Elements of one group of whole blocks streamed through WebAssembly memory: 8,192 float32
  * (32 KiB) per operand, so that the copy in, the kernel and the copy out stay in L1/L2.
  */
-const GROUP_ELEMENTS = STREAM_CHUNK;
+let groupElements = STREAM_CHUNK;
+
+/** Sets the group size in elements (for tuning benchmarks); returns the previous one. */
+export function setBlockGroupElements(elements: number): number {
+  const previous = groupElements;
+  groupElements = elements;
+  return previous;
+}
 
 /**
  * This thread's WebAssembly kernels when every array is float32 and there are enough
@@ -389,18 +396,19 @@ function blockKernels(arrays: (FloatArray | null)[], elements: number): LayerKer
 
 /** Where a group's operands sit in WebAssembly memory (byte offsets). */
 interface GroupOffsets {
-  inputs: number[];
-  outputs: number[];
+  /** The float32 buffers: one per input (in order), then any extra output buffers. */
+  buffers: number[];
   results: number[];
   table: number;
 }
 
 /**
  * Runs `kernel(at, first, count)` over blocks `[b0, b1)` a group of whole blocks at a time:
- * copies each group of `inputs` into WebAssembly memory, calls the kernel on its `count`
- * blocks starting at block `first`, then copies the group of each of `outputs` and the
- * `count` per-block float64 `results` back out. `table` (per-channel constants) is copied
- * in once.
+ * copies each group of `inputs` into WebAssembly buffers `0, 1, …`, calls the kernel on its
+ * `count` blocks starting at block `first`, then copies buffer `slot` out into `array` for
+ * each `[slot, array]` of `outputs`, and the `count` per-block float64 `results`. Kernels
+ * write over their inputs where they can (a slot below `inputs.length`): fewer buffers
+ * keep the group's working set in L1. `table` (per-channel constants) is copied in once.
  */
 function streamBlocks(
   wasm: LayerKernels,
@@ -408,35 +416,34 @@ function streamBlocks(
   b0: number,
   b1: number,
   inputs: Float32Array[],
-  outputs: Float32Array[],
+  outputs: [slot: number, array: Float32Array][],
   results: Float64Array[],
   table: Float64Array | null,
   kernel: (at: GroupOffsets, first: number, count: number) => void,
 ): void {
   const mark = wasm.gemm.mark();
   try {
-    const group = Math.max(1, Math.min(b1 - b0, Math.floor(GROUP_ELEMENTS / inner)));
+    const group = Math.max(1, Math.min(b1 - b0, Math.floor(groupElements / inner)));
     const size = group * inner;
+    const buffers = Math.max(inputs.length, ...outputs.map(([slot]) => slot + 1));
     const at: GroupOffsets = {
-      inputs: inputs.map(() => wasm.alloc("float32", size)),
-      outputs: outputs.map(() => wasm.alloc("float32", size)),
+      buffers: Array.from({ length: buffers }, () => wasm.alloc("float32", size)),
       results: results.map(() => wasm.alloc("float64", group)),
       table: table === null ? 0 : wasm.alloc("float64", table.length),
     };
     // Views only after the last allocation: growing the memory detaches earlier ones.
-    const inViews = at.inputs.map((o) => wasm.view("float32", o, size));
-    const outViews = at.outputs.map((o) => wasm.view("float32", o, size));
+    const views = at.buffers.map((o) => wasm.view("float32", o, size));
     const resultViews = at.results.map((o) => wasm.view("float64", o, group));
     if (table !== null) wasm.view("float64", at.table, table.length).set(table);
     for (let first = b0; first < b1; first += group) {
       const count = Math.min(group, b1 - first);
       const start = first * inner, n = count * inner;
       for (let i = 0; i < inputs.length; i++) {
-        inViews[i].set(inputs[i].subarray(start, start + n));
+        views[i].set(inputs[i].subarray(start, start + n));
       }
       kernel(at, first, count);
-      for (let i = 0; i < outputs.length; i++) {
-        outputs[i].set(n === size ? outViews[i] : outViews[i].subarray(0, n), start);
+      for (const [slot, array] of outputs) {
+        array.set(n === size ? views[slot] : views[slot].subarray(0, n), start);
       }
       for (let i = 0; i < results.length; i++) {
         results[i].set(count === group ? resultViews[i] : resultViews[i].subarray(0, count), first);
@@ -470,7 +477,7 @@ export function blockMomentsRangeWasm(
 ): void {
   const kernel = wasm.exports.f32_blockMoments;
   streamBlocks(wasm, inner, b0, b1, [x], [], [sums, m2], null, (at, _first, count) => {
-    kernel(at.inputs[0], count, inner, at.results[0], at.results[1]);
+    kernel(at.buffers[0], count, inner, at.results[0], at.results[1]);
   });
 }
 
@@ -496,13 +503,14 @@ export function normalizeBlocksRangeWasm(
   columns[slots.gamma] = gamma;
   columns[slots.beta] = beta;
   const table = channelTable(channels, columns);
-  const outputs = xHat === null ? [out] : [out, xHat];
+  // out over x; xHat (kept) in a buffer of its own.
+  const outputs: [number, Float32Array][] = xHat === null ? [[0, out]] : [[0, out], [1, xHat]];
   const kernel = xHat === null
     ? wasm.exports.f32_normalizeBlocks
     : wasm.exports.f32_normalizeBlocksKeep;
   streamBlocks(wasm, inner, b0, b1, [x], outputs, [], table, (at, first, count) => {
-    const [outAt, xHatAt] = at.outputs;
-    kernel(at.inputs[0], count, inner, first % channels, channels, at.table, outAt, xHatAt ?? 0);
+    const [xAt, xHatAt] = at.buffers;
+    kernel(xAt, count, inner, first % channels, channels, at.table, xAt, xHatAt ?? 0);
   });
 }
 
@@ -538,7 +546,7 @@ export function blockGradientSumsRangeWasm(
     [sumDout, sumDoutXHat],
     table,
     (at, first, count) => {
-      const [doutAt, valuesAt] = at.inputs;
+      const [doutAt, valuesAt] = at.buffers;
       const [sumDoutAt, sumDoutXHatAt] = at.results;
       kernel(
         doutAt,
@@ -580,8 +588,9 @@ export function normBackwardBlocksRangeWasm(
   const kernel = mean === null
     ? wasm.exports.f32_normBackward
     : wasm.exports.f32_normBackwardFromInput;
-  streamBlocks(wasm, inner, b0, b1, [dout, values], [dx], [], table, (at, first, blocks) => {
-    const [doutAt, valuesAt] = at.inputs;
+  // dx over dout.
+  streamBlocks(wasm, inner, b0, b1, [dout, values], [[0, dx]], [], table, (at, first, blocks) => {
+    const [doutAt, valuesAt] = at.buffers;
     kernel(
       doutAt,
       valuesAt,
@@ -590,7 +599,7 @@ export function normBackwardBlocksRangeWasm(
       first % channels,
       channels,
       at.table,
-      at.outputs[0],
+      doutAt,
       count,
     );
   });

@@ -11,6 +11,7 @@ import {
   normBackwardBlocksRangeWasm,
   normBackwardFromInputBlocksRange,
 } from "../../lib/kernels/channel_blocks.ts";
+import { setGemmKernel } from "../../lib/kernels/gemm.ts";
 import { layerKernels } from "../../lib/kernels/wasm/layer_kernels.ts";
 import {
   channelMoments,
@@ -35,8 +36,11 @@ function randomArray(n: number, rng: Rng, shared: boolean, offset = 0): Float32A
 }
 
 /** Everything the per-channel kernels compute on one input, on the current thread count. */
-function runAll(x: FloatArray, dout: FloatArray) {
-  const [outer, channels, inner] = SHAPE;
+function runAll(
+  x: FloatArray,
+  dout: FloatArray,
+  [outer, channels, inner]: readonly [number, number, number] = SHAPE,
+) {
   const n = outer * channels * inner;
   const mean = new Float64Array(channels), variance = new Float64Array(channels);
   channelMoments(x, outer, channels, inner, mean, variance);
@@ -88,24 +92,43 @@ function assertBitwise(actual: FloatArray, expected: FloatArray, what: string): 
   }
 }
 
+/**
+ * Shapes above the parallel threshold (2^18 elements): inner not a multiple of 4, odd outer
+ * and channel counts, and blocks longer than one WebAssembly group (8,192 elements).
+ */
+const THREAD_SHAPES: [number, number, number][] = [
+  [...SHAPE],
+  [35, 7, 1123],
+  [129, 5, 411],
+  [9, 3, 10003],
+];
+
 Deno.test(
-  "spatial batchnorm kernels are bitwise identical on 1 and 3 threads",
+  "spatial batchnorm kernels are bitwise identical on 1, 2 and 3 threads, in WebAssembly or not",
   sanitizers,
   async () => {
     const rng = new Rng(31);
-    const n = SHAPE[0] * SHAPE[1] * SHAPE[2];
-    // x on shared memory, dout on plain memory (copied into shared scratch by the kernels).
-    const x = randomArray(n, rng, true, 3);
-    const dout = randomArray(n, rng, false);
     try {
-      await setNumThreads(1);
-      const single = runAll(x, dout);
-      await setNumThreads(3);
-      const multi = runAll(x, dout);
-      for (const key of Object.keys(single) as (keyof typeof single)[]) {
-        assertBitwise(multi[key], single[key], key);
+      for (const shape of THREAD_SHAPES) {
+        const n = shape[0] * shape[1] * shape[2];
+        // x on shared memory, dout on plain memory (copied into shared scratch by the kernels).
+        const x = randomArray(n, rng, true, 3);
+        const dout = randomArray(n, rng, false);
+        await setNumThreads(1);
+        // The JavaScript GEMM keeps this thread's block loops in JavaScript: the reference.
+        setGemmKernel("js");
+        const reference = runAll(x, dout, shape);
+        setGemmKernel("auto");
+        for (const threads of [1, 2, 3]) {
+          await setNumThreads(threads);
+          const got = runAll(x, dout, shape);
+          for (const key of Object.keys(reference) as (keyof typeof reference)[]) {
+            assertBitwise(got[key], reference[key], `${key} (${shape}) on ${threads} threads`);
+          }
+        }
       }
     } finally {
+      setGemmKernel("auto");
       await setNumThreads(1);
     }
   },
