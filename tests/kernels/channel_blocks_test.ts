@@ -94,13 +94,13 @@ function assertBitwise(actual: FloatArray, expected: FloatArray, what: string): 
 
 /**
  * Shapes above the parallel threshold (2^18 elements): inner not a multiple of 4, odd outer
- * and channel counts, and blocks longer than one WebAssembly group (8,192 elements).
+ * and channel counts, and blocks longer than one WebAssembly group (16,384 elements).
  */
 const THREAD_SHAPES: [number, number, number][] = [
   [...SHAPE],
   [35, 7, 1123],
   [129, 5, 411],
-  [9, 3, 10003],
+  [3, 5, 17477],
 ];
 
 Deno.test(
@@ -211,7 +211,7 @@ const WASM_SHAPES: [number, number, number][] = [
   [2, 3, 195],
   [7, 5, 49],
   [3, 4, 784],
-  [2, 3, 8193],
+  [2, 3, 16385],
   [5, 9, 1023],
 ];
 
