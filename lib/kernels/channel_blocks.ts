@@ -28,9 +28,9 @@
  * JavaScript they are bound by their dependent float64 adds, in SIMD by memory (measured on
  * (128, 32, 784): moments 1.7× and backward sums 1.2× faster, copies included). The
  * elementwise passes (normalize, dx) were already near memory speed and pay for the copies
- * in and out: alone on a warm benchmark they are ~0.85× at (128, 32, 784) and ~1.0–1.2× at
+ * in and out: alone on a warm benchmark they are 0.85–0.95× at (128, 32, 784) and 1.0–1.4× at
  * (128, 64, 196), but inside the training step of the conv-BN benchmark network every pass
- * in WebAssembly measured fastest (~130 → ~107 ms per step on one thread; with only the
+ * in WebAssembly measured fastest (~130 → ~108 ms per step on one thread; with only the
  * reductions in WebAssembly ~118 ms), so all of them go.
  *
  * Each block's loop is a function of its own, called once per block. Written as a loop
