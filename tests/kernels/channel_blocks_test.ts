@@ -1,5 +1,19 @@
 import assert from "node:assert/strict";
 import {
+  blockGradientSumsFromInputRange,
+  blockGradientSumsRange,
+  blockGradientSumsRangeWasm,
+  blockMomentsRange,
+  blockMomentsRangeWasm,
+  normalizeBlocksRange,
+  normalizeBlocksRangeWasm,
+  normBackwardBlocksRange,
+  normBackwardBlocksRangeWasm,
+  normBackwardFromInputBlocksRange,
+} from "../../lib/kernels/channel_blocks.ts";
+import { setGemmKernel } from "../../lib/kernels/gemm.ts";
+import { layerKernels } from "../../lib/kernels/wasm/layer_kernels.ts";
+import {
   channelMoments,
   channelNormBackward,
   channelNormBackwardFromInput,
@@ -22,8 +36,11 @@ function randomArray(n: number, rng: Rng, shared: boolean, offset = 0): Float32A
 }
 
 /** Everything the per-channel kernels compute on one input, on the current thread count. */
-function runAll(x: FloatArray, dout: FloatArray) {
-  const [outer, channels, inner] = SHAPE;
+function runAll(
+  x: FloatArray,
+  dout: FloatArray,
+  [outer, channels, inner]: readonly [number, number, number] = SHAPE,
+) {
   const n = outer * channels * inner;
   const mean = new Float64Array(channels), variance = new Float64Array(channels);
   channelMoments(x, outer, channels, inner, mean, variance);
@@ -70,29 +87,48 @@ function assertBitwise(actual: FloatArray, expected: FloatArray, what: string): 
   assert.equal(actual.length, expected.length, `${what}: length`);
   for (let i = 0; i < actual.length; i++) {
     if (!Object.is(actual[i], expected[i])) {
-      assert.fail(`${what}[${i}]: ${actual[i]} on several threads, ${expected[i]} on one`);
+      assert.fail(`${what}[${i}]: ${actual[i]}, expected ${expected[i]}`);
     }
   }
 }
 
+/**
+ * Shapes above the parallel threshold (2^18 elements): inner not a multiple of 4, odd outer
+ * and channel counts, and blocks longer than one WebAssembly group (16,384 elements).
+ */
+const THREAD_SHAPES: [number, number, number][] = [
+  [...SHAPE],
+  [35, 7, 1123],
+  [129, 5, 411],
+  [3, 5, 17477],
+];
+
 Deno.test(
-  "spatial batchnorm kernels are bitwise identical on 1 and 3 threads",
+  "spatial batchnorm kernels are bitwise identical on 1, 2 and 3 threads, in WebAssembly or not",
   sanitizers,
   async () => {
     const rng = new Rng(31);
-    const n = SHAPE[0] * SHAPE[1] * SHAPE[2];
-    // x on shared memory, dout on plain memory (copied into shared scratch by the kernels).
-    const x = randomArray(n, rng, true, 3);
-    const dout = randomArray(n, rng, false);
     try {
-      await setNumThreads(1);
-      const single = runAll(x, dout);
-      await setNumThreads(3);
-      const multi = runAll(x, dout);
-      for (const key of Object.keys(single) as (keyof typeof single)[]) {
-        assertBitwise(multi[key], single[key], key);
+      for (const shape of THREAD_SHAPES) {
+        const n = shape[0] * shape[1] * shape[2];
+        // x on shared memory, dout on plain memory (copied into shared scratch by the kernels).
+        const x = randomArray(n, rng, true, 3);
+        const dout = randomArray(n, rng, false);
+        await setNumThreads(1);
+        // The JavaScript GEMM keeps this thread's block loops in JavaScript: the reference.
+        setGemmKernel("js");
+        const reference = runAll(x, dout, shape);
+        setGemmKernel("auto");
+        for (const threads of [1, 2, 3]) {
+          await setNumThreads(threads);
+          const got = runAll(x, dout, shape);
+          for (const key of Object.keys(reference) as (keyof typeof reference)[]) {
+            assertBitwise(got[key], reference[key], `${key} (${shape}) on ${threads} threads`);
+          }
+        }
       }
     } finally {
+      setGemmKernel("auto");
       await setNumThreads(1);
     }
   },
@@ -161,5 +197,166 @@ Deno.test("the backward pass from x matches the one from the stored xHat", () =>
     assert.equal(got.dbetaFromInput[c], got.dbeta[c], `dbeta[${c}]`);
     const bound = 2 ** -20 * (Math.abs(got.dgamma[c]) + Math.sqrt(outer * inner));
     assert.ok(Math.abs(got.dgammaFromInput[c] - got.dgamma[c]) <= bound, `dgamma[${c}]`);
+  }
+});
+
+/** Shapes (outer, channels, inner) for the WebAssembly-vs-JavaScript comparisons. */
+const WASM_SHAPES: [number, number, number][] = [
+  [1, 1, 2],
+  [3, 5, 3],
+  [2, 3, 4],
+  [5, 7, 5],
+  [4, 3, 17],
+  [3, 2, 196],
+  [2, 3, 195],
+  [7, 5, 49],
+  [3, 4, 784],
+  [2, 3, 16385],
+  [5, 9, 1023],
+];
+
+/** Arrays of `n` values: random, then a constant run, then huge and tiny values. */
+function awkwardArray(n: number, rng: Rng, offset: number): Float32Array {
+  const a = randomArray(n, rng, false, offset);
+  for (let i = 0; i < n; i++) {
+    if (i % 97 === 5) a[i] = 3e30 * (i % 2 ? 1 : -1);
+    if (i % 89 === 7) a[i] = 1e-40;
+  }
+  return a;
+}
+
+Deno.test("the WebAssembly block kernels match the JavaScript ones bit for bit", () => {
+  const wasm = layerKernels();
+  if (wasm === null) return; // no SIMD: the JavaScript loops are all there is
+  const rng = new Rng(34);
+  for (const [outer, channels, inner] of WASM_SHAPES) {
+    const blocks = outer * channels, n = blocks * inner;
+    const shape = `(${outer}, ${channels}, ${inner})`;
+    const x = awkwardArray(n, rng, 2), dout = awkwardArray(n, rng, 0);
+    const perChannel = (f: (c: number) => number) =>
+      Float64Array.from({ length: channels }, (_, c) => f(c));
+    const mean = perChannel(() => rng.normal()), invStd = perChannel(() => 0.5 + rng.uniform());
+    const gamma = perChannel(() => rng.normal()), beta = perChannel(() => rng.normal());
+    const coef = perChannel(() => rng.normal() / n);
+    const sumDout = perChannel(() => rng.normal()), sumDoutXHat = perChannel(() => rng.normal());
+    // Sub-ranges exercise a first block that is not channel 0.
+    for (const [b0, b1] of [[0, blocks], [Math.min(1, blocks - 1), blocks]]) {
+      const what = (name: string) => `${name} ${shape} blocks [${b0}, ${b1})`;
+      const sums = [new Float64Array(blocks), new Float64Array(blocks)];
+      const sumsWasm = [new Float64Array(blocks), new Float64Array(blocks)];
+      blockMomentsRange(x, inner, b0, b1, sums[0], sums[1]);
+      blockMomentsRangeWasm(wasm, x, inner, b0, b1, sumsWasm[0], sumsWasm[1]);
+      assertBitwise(sumsWasm[0], sums[0], what("sums"));
+      assertBitwise(sumsWasm[1], sums[1], what("m2"));
+
+      for (const keep of [false, true]) {
+        const xHat = keep ? new Float32Array(n) : null, out = new Float32Array(n);
+        const xHatWasm = keep ? new Float32Array(n) : null, outWasm = new Float32Array(n);
+        normalizeBlocksRange(x, channels, inner, b0, b1, mean, invStd, gamma, beta, xHat, out);
+        normalizeBlocksRangeWasm(
+          wasm,
+          x,
+          channels,
+          inner,
+          b0,
+          b1,
+          mean,
+          invStd,
+          gamma,
+          beta,
+          xHatWasm,
+          outWasm,
+        );
+        assertBitwise(outWasm, out, what(`out (keep ${keep})`));
+        if (keep) assertBitwise(xHatWasm!, xHat!, what("xHat"));
+      }
+
+      for (const fromInput of [false, true]) {
+        const m = fromInput ? mean : null;
+        const g = [new Float64Array(blocks), new Float64Array(blocks)];
+        const gWasm = [new Float64Array(blocks), new Float64Array(blocks)];
+        if (fromInput) {
+          blockGradientSumsFromInputRange(
+            dout,
+            x,
+            channels,
+            inner,
+            b0,
+            b1,
+            mean,
+            invStd,
+            g[0],
+            g[1],
+          );
+        } else {
+          blockGradientSumsRange(dout, x, inner, b0, b1, g[0], g[1]);
+        }
+        blockGradientSumsRangeWasm(
+          wasm,
+          dout,
+          x,
+          m,
+          invStd,
+          channels,
+          inner,
+          b0,
+          b1,
+          gWasm[0],
+          gWasm[1],
+        );
+        assertBitwise(gWasm[0], g[0], what(`sumDout (from input ${fromInput})`));
+        assertBitwise(gWasm[1], g[1], what(`sumDoutXHat (from input ${fromInput})`));
+
+        const dx = new Float32Array(n), dxWasm = new Float32Array(n);
+        if (fromInput) {
+          normBackwardFromInputBlocksRange(
+            dout,
+            x,
+            channels,
+            inner,
+            b0,
+            b1,
+            n,
+            mean,
+            invStd,
+            coef,
+            sumDout,
+            sumDoutXHat,
+            dx,
+          );
+        } else {
+          normBackwardBlocksRange(
+            dout,
+            x,
+            channels,
+            inner,
+            b0,
+            b1,
+            n,
+            coef,
+            sumDout,
+            sumDoutXHat,
+            dx,
+          );
+        }
+        normBackwardBlocksRangeWasm(
+          wasm,
+          dout,
+          x,
+          m,
+          invStd,
+          channels,
+          inner,
+          b0,
+          b1,
+          n,
+          coef,
+          sumDout,
+          sumDoutXHat,
+          dxWasm,
+        );
+        assertBitwise(dxWasm, dx, what(`dx (from input ${fromInput})`));
+      }
+    }
   }
 });

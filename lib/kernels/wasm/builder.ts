@@ -228,6 +228,8 @@ export const f64 = {
   div: [0xa3],
   /** IEEE maximum, see {@link f32.max}. */
   max: [0xa5],
+  /** Converts a signed i32 to float64 (exactly). */
+  convert_i32_s: [0xb7],
   promote_f32: [0xbb],
 } as const;
 

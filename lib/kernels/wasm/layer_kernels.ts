@@ -1,6 +1,6 @@
 /**
  * The WebAssembly kernels besides GEMM (im2col/col2im, Winograd transforms, max pooling,
- * ReLU, Adam), instantiated on
+ * ReLU, Adam, spatial batchnorm's blocks), instantiated on
  * the memory of the thread's GEMM instance. Sharing that memory is the point: the
  * convolution builds its im2col matrix where GEMM then reads it, and every operand is
  * allocated with the GEMM instance's `alloc`/`mark`/`release`.
@@ -21,6 +21,7 @@ import { emitElementwiseKernels } from "./elementwise_module.ts";
 import { wasmFeatures } from "./features.ts";
 import { defaultGemmInstance, type GemmInstance } from "./gemm_instance.ts";
 import { emitIm2colKernels } from "./im2col_module.ts";
+import { emitNormKernels } from "./norm_module.ts";
 import { emitOptimKernels } from "./optim_module.ts";
 import { emitPoolKernels } from "./pool_module.ts";
 import { emitWinogradKernels } from "./winograd_module.ts";
@@ -88,7 +89,62 @@ export interface LayerKernelExports {
   f32_adam: AdamKernel;
   /** Adam on float64 storage. */
   f64_adam: AdamKernel;
+  /** Per-block sum and squared deviations of float32 blocks, see `norm_module.ts`. */
+  f32_blockMoments(x: number, blocks: number, inner: number, sums: number, m2: number): void;
+  /** Per-block normalization `out = gamma·(x − shift)·scale + beta`, see `norm_module.ts`. */
+  f32_normalizeBlocks: NormalizeKernel;
+  /** {@link LayerKernelExports.f32_normalizeBlocks} that also stores `xHat`. */
+  f32_normalizeBlocksKeep: NormalizeKernel;
+  /** Per-block `Σ dout` and `Σ dout·xHat` from a stored `xHat`, see `norm_module.ts`. */
+  f32_gradientSums: GradientSumsKernel;
+  /** Per-block `Σ dout` and `Σ dout·xHat` with `xHat` recomputed from the input. */
+  f32_gradientSumsFromInput: GradientSumsKernel;
+  /** Batchnorm's `dx` from a stored `xHat`, see `norm_module.ts`. */
+  f32_normBackward: NormBackwardKernel;
+  /** Batchnorm's `dx` with `xHat` recomputed from the input. */
+  f32_normBackwardFromInput: NormBackwardKernel;
 }
+
+/** `(x, blocks, inner, c0, channels, table, out, xHat)`, see `norm_module.ts`. */
+export type NormalizeKernel = (
+  x: number,
+  blocks: number,
+  inner: number,
+  c0: number,
+  channels: number,
+  table: number,
+  out: number,
+  xHat: number,
+) => void;
+
+/**
+ * `(dout, values, blocks, inner, c0, channels, table, sumDout, sumDoutXHat)`, see
+ * `norm_module.ts`.
+ */
+export type GradientSumsKernel = (
+  dout: number,
+  values: number,
+  blocks: number,
+  inner: number,
+  c0: number,
+  channels: number,
+  table: number,
+  sumDout: number,
+  sumDoutXHat: number,
+) => void;
+
+/** `(dout, values, blocks, inner, c0, channels, table, dx, count)`, see `norm_module.ts`. */
+export type NormBackwardKernel = (
+  dout: number,
+  values: number,
+  blocks: number,
+  inner: number,
+  c0: number,
+  channels: number,
+  table: number,
+  dx: number,
+  count: number,
+) => void;
 
 /** The Adam update in WebAssembly, see `optim_module.ts`. */
 export type AdamKernel = (
@@ -254,6 +310,7 @@ function compiledModule(sharedMemory: boolean): WebAssembly.Module {
     emitPoolKernels(builder);
     emitElementwiseKernels(builder);
     emitOptimKernels(builder);
+    emitNormKernels(builder);
     mod = new WebAssembly.Module(builder.toBytes());
     modules.set(sharedMemory, mod);
   }
