@@ -40,21 +40,26 @@ function runAll(
   x: FloatArray,
   dout: FloatArray,
   [outer, channels, inner]: readonly [number, number, number] = SHAPE,
+  shared = false,
 ) {
   const n = outer * channels * inner;
+  // Outputs on plain memory (as the layers allocate them) or on shared memory, where the
+  // WebAssembly kernels also split across the pool (see `parallel` in channel_blocks.ts).
+  const output = (length: number) =>
+    new Float32Array(shared ? new SharedArrayBuffer(4 * length) : new ArrayBuffer(4 * length));
   const mean = new Float64Array(channels), variance = new Float64Array(channels);
   channelMoments(x, outer, channels, inner, mean, variance);
   const invStd = new Float64Array(channels);
   inverseStd(variance, 1e-5, channels, invStd);
   const gamma = Float32Array.from({ length: channels }, (_, c) => 0.5 + c / 10);
   const beta = Float32Array.from({ length: channels }, (_, c) => c / 7 - 1);
-  const xHat = new Float32Array(n), out = new Float32Array(n);
+  const xHat = output(n), out = output(n);
   normalizeChannels(x, outer, channels, inner, mean, invStd, gamma, beta, xHat, out);
-  const dx = new Float32Array(n);
+  const dx = output(n);
   const dgamma = new Float32Array(channels), dbeta = new Float32Array(channels);
   channelNormBackward(dout, xHat, outer, channels, inner, gamma, invStd, dx, dgamma, dbeta);
   // The same backward pass without the stored xHat, recomputing it from x.
-  const dxFromInput = new Float32Array(n);
+  const dxFromInput = output(n);
   const dgammaFromInput = new Float32Array(channels), dbetaFromInput = new Float32Array(channels);
   channelNormBackwardFromInput(
     dout,
@@ -111,19 +116,24 @@ Deno.test(
     try {
       for (const shape of THREAD_SHAPES) {
         const n = shape[0] * shape[1] * shape[2];
-        // x on shared memory, dout on plain memory (copied into shared scratch by the kernels).
-        const x = randomArray(n, rng, true, 3);
-        const dout = randomArray(n, rng, false);
-        await setNumThreads(1);
-        // The JavaScript GEMM keeps this thread's block loops in JavaScript: the reference.
-        setGemmKernel("js");
-        const reference = runAll(x, dout, shape);
-        setGemmKernel("auto");
-        for (const threads of [1, 2, 3]) {
-          await setNumThreads(threads);
-          const got = runAll(x, dout, shape);
-          for (const key of Object.keys(reference) as (keyof typeof reference)[]) {
-            assertBitwise(got[key], reference[key], `${key} (${shape}) on ${threads} threads`);
+        // Mixed: x on shared memory, dout and the outputs on plain memory (copied through
+        // shared scratch, or kept on the calling thread). Shared: every array on shared
+        // memory, which the WebAssembly kernels split across the pool with no copies.
+        for (const shared of [false, true]) {
+          const x = randomArray(n, rng, true, 3);
+          const dout = randomArray(n, rng, shared);
+          await setNumThreads(1);
+          // The JavaScript GEMM keeps this thread's block loops in JavaScript: the reference.
+          setGemmKernel("js");
+          const reference = runAll(x, dout, shape, shared);
+          setGemmKernel("auto");
+          for (const threads of [1, 2, 3]) {
+            await setNumThreads(threads);
+            const got = runAll(x, dout, shape, shared);
+            for (const key of Object.keys(reference) as (keyof typeof reference)[]) {
+              const where = `(${shape}, ${shared ? "shared" : "mixed"}) on ${threads} threads`;
+              assertBitwise(got[key], reference[key], `${key} ${where}`);
+            }
           }
         }
       }
