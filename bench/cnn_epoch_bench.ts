@@ -2,17 +2,17 @@
  * Seconds per epoch of cs231n's ThreeLayerConvNet on Fashion-MNIST-sized inputs: conv 7×7×32
  * (pad 3) – relu – 2×2 max pool – affine 100 – relu – affine 10, float32, Adam, batch 50.
  * One Solver step is timed and multiplied by the 1,180 steps of a 59,000-image epoch, at 1
- * and at 2 threads (PyTorch on the same machine: 15.7 s at 1 thread, 12.3 s at 2; the goal
- * is within 2× of those).
+ * and at 2 threads. `deno task bench:epoch` (`bench/epoch.ts`) times the same step beside
+ * PyTorch's.
  *
  * The inputs are synthetic (the step's cost does not depend on pixel values), so the bench
  * needs no data files. Run: deno bench --allow-read=. bench/cnn_epoch_bench.ts
  */
-import { ThreeLayerConvNet } from "../lib/models/cnn.ts";
 import { getNumThreads, getPool, setNumThreads } from "../lib/parallel/worker_pool.ts";
 import { Rng } from "../lib/rng.ts";
 import { Solver } from "../lib/solver.ts";
 import { Tensor } from "../lib/tensor.ts";
+import { threeLayerConvNet } from "./_networks.ts";
 import { note, ratio, timed } from "./_report.ts";
 
 const numTrain = 59000, batchSize = 50;
@@ -27,15 +27,7 @@ const yTrain = Int32Array.from({ length: poolSize }, () => rng.randint(10));
 const UNTIMED_CALLS = 5;
 
 for (const threads of [1, 2]) {
-  const model = new ThreeLayerConvNet({
-    inputDim: [1, 28, 28],
-    numFilters: 32,
-    filterSize: 7,
-    hiddenDim: 100,
-    weightScale: 1e-3,
-    dtype: "float32",
-    rng: new Rng(1),
-  });
+  const model = threeLayerConvNet();
   const solver = new Solver(
     model,
     { XTrain, yTrain, XVal: XTrain.sliceRows(0, 100), yVal: yTrain.subarray(0, 100) },
@@ -61,4 +53,4 @@ ratio(
   `ThreeLayerConvNet f32 epoch (${stepsPerEpoch} Adam steps), 2 thread(s)`,
   `ThreeLayerConvNet f32 epoch (${stepsPerEpoch} Adam steps), 1 thread(s)`,
 );
-note("PyTorch, same machine: 15.7 s/epoch at 1 thread, 12.3 s at 2 (goal: within 2×)");
+note("PyTorch on the same machine, side by side: deno task bench:epoch --nets cnn");

@@ -26,13 +26,12 @@ import process from "node:process";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import * as F from "../lib/nn/functional.ts";
-import * as nn from "../lib/nn/mod.ts";
 import * as optim from "../lib/nn/optim/mod.ts";
-import { ThreeLayerConvNet } from "../lib/models/cnn.ts";
 import { getNumThreads, getPool, setNumThreads } from "../lib/parallel/worker_pool.ts";
 import { Rng } from "../lib/rng.ts";
 import { Solver } from "../lib/solver.ts";
 import { Tensor } from "../lib/tensor.ts";
+import { convBnNet, threeLayerConvNet } from "./_networks.ts";
 
 const HELP = `Seconds per epoch, ours and PyTorch's, side by side.
 
@@ -115,38 +114,14 @@ const yTrain = Int32Array.from({ length: POOL }, () => rng.randint(10));
 /** A fresh network of `net` and the function that runs one training step of it. */
 function makeStep(net: NetName): () => void {
   if (net === "cnn") {
-    const model = new ThreeLayerConvNet({
-      inputDim: [1, 28, 28],
-      numFilters: 32,
-      filterSize: 7,
-      hiddenDim: 100,
-      weightScale: 1e-3,
-      dtype: "float32",
-      rng: new Rng(1),
-    });
     const solver = new Solver(
-      model,
+      threeLayerConvNet(),
       { XTrain, yTrain, XVal: XTrain.sliceRows(0, 100), yVal: yTrain.subarray(0, 100) },
       { updateRule: "adam", optimConfig: { learningRate: 1e-3 }, batchSize: 50, verbose: false },
     );
     return () => solver.step();
   }
-  const r = new Rng(5);
-  const model = new nn.Sequential(
-    new nn.Conv2d(1, 32, 3, { padding: 1, rng: r }),
-    new nn.BatchNorm2d(32),
-    new nn.ReLU(),
-    new nn.MaxPool2d(2),
-    new nn.Conv2d(32, 64, 3, { padding: 1, rng: r }),
-    new nn.BatchNorm2d(64),
-    new nn.ReLU(),
-    new nn.MaxPool2d(2),
-    new nn.Flatten(),
-    new nn.Linear(64 * 7 * 7, 128, { rng: r }),
-    new nn.ReLU(),
-    new nn.Dropout(0.5, { rng: r }),
-    new nn.Linear(128, 10, { rng: r }),
-  );
+  const model = convBnNet();
   const optimizer = new optim.Adam(model.parameters(), { lr: 1e-3 });
   const batchRng = new Rng(6);
   const batch = NETS.bn.batch;

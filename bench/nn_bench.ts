@@ -1,16 +1,13 @@
 /**
- * The module API's cost, in two measurements:
+ * The module API's overhead over the functional layers: one training step of cs231n's
+ * ThreeLayerConvNet shape (conv 7×7×32 pad 3 – ReLU – 2×2 max pool – affine 100 – ReLU –
+ * affine 10, float32, batch 50, Adam) through `nn.Sequential` + autograd + `optim.Adam`,
+ * against the same network as `ThreeLayerConvNet` + `Solver.step()` (functional layers,
+ * hand-written backward, cs231n's `adam`). Timed in interleaved rounds (see `pairedRounds`),
+ * at 1 and 2 threads; goal: at most 10% slower.
  *
- * 1. **Overhead over the functional layers.** One training step of cs231n's
- *    ThreeLayerConvNet shape (conv 7×7×32 pad 3 – ReLU – 2×2 max pool – affine 100 – ReLU –
- *    affine 10, float32, batch 50, Adam) through `nn.Sequential` + autograd + `optim.Adam`,
- *    against the same network as `ThreeLayerConvNet` + `Solver.step()` (functional layers,
- *    hand-written backward, cs231n's `adam`). Timed in interleaved rounds (see
- *    `pairedRounds`), at 1 and 2 threads; goal: at most 10% slower.
- * 2. **Seconds per epoch** of the network PyTorch users write for Fashion-MNIST:
- *    conv3×3×32-BN-ReLU-pool-conv3×3×64-BN-ReLU-pool-fc128-ReLU-dropout-fc10, batch 128,
- *    Adam, at 1 and 2 threads: a step timed and multiplied by the 461 steps of a
- *    59,000-image epoch. `bench/nn_bench_torch.py` measures PyTorch on the same network.
+ * Seconds per epoch of a module-API network against PyTorch: `deno task bench:epoch`
+ * (`bench/epoch.ts`).
  *
  * Inputs are synthetic (a step's cost does not depend on pixel values).
  * Run: deno bench --allow-read=. bench/nn_bench.ts
@@ -23,7 +20,7 @@ import { getNumThreads, getPool, setNumThreads } from "../lib/parallel/worker_po
 import { Rng } from "../lib/rng.ts";
 import { Solver } from "../lib/solver.ts";
 import { Tensor } from "../lib/tensor.ts";
-import { note, pairedRounds, reportRounds, timed } from "./_report.ts";
+import { pairedRounds, reportRounds } from "./_report.ts";
 
 const rng = new Rng(0);
 const poolSize = 5000;
@@ -122,57 +119,3 @@ for (const threads of [1, 2]) {
     },
   );
 }
-
-// --------------------------------------------------------------- 2. seconds per epoch
-
-const EPOCH_BATCH = 128;
-const STEPS_PER_EPOCH = Math.ceil(59000 / EPOCH_BATCH);
-const UNTIMED_CALLS = 3;
-
-function bnNet(): nn.Sequential {
-  const r = new Rng(5);
-  return new nn.Sequential(
-    new nn.Conv2d(1, 32, 3, { padding: 1, rng: r }),
-    new nn.BatchNorm2d(32),
-    new nn.ReLU(),
-    new nn.MaxPool2d(2),
-    new nn.Conv2d(32, 64, 3, { padding: 1, rng: r }),
-    new nn.BatchNorm2d(64),
-    new nn.ReLU(),
-    new nn.MaxPool2d(2),
-    new nn.Flatten(),
-    new nn.Linear(64 * 7 * 7, 128, { rng: r }),
-    new nn.ReLU(),
-    new nn.Dropout(0.5, { rng: r }),
-    new nn.Linear(128, 10, { rng: r }),
-  );
-}
-
-for (const threads of [1, 2]) {
-  const model = bnNet();
-  const optimizer = new optim.Adam(model.parameters(), { lr: 1e-3 });
-  const batchRng = new Rng(6);
-  const label = `conv-BN net epoch (${STEPS_PER_EPOCH} Adam steps of 128), ${threads} thread(s)`;
-  let calls = 0;
-  const step = () => {
-    const start = batchRng.randint(0, poolSize - EPOCH_BATCH);
-    const xb = XTrain.sliceRows(start, start + EPOCH_BATCH);
-    const yb = yTrain.subarray(start, start + EPOCH_BATCH);
-    optimizer.zeroGrad();
-    F.crossEntropy(model.forward(xb), yb).backward();
-    optimizer.step();
-  };
-  Deno.bench(
-    `conv3x3x32-BN-pool-conv3x3x64-BN-pool-fc128-dropout-fc10, one Adam step of 128, ${threads} thread(s)`,
-    { group: "conv-BN epoch", baseline: threads === 1 },
-    async () => {
-      await useThreads(threads);
-      if (calls++ < UNTIMED_CALLS) step();
-      else timed(label, "s/epoch", STEPS_PER_EPOCH, step);
-    },
-  );
-}
-note(
-  "PyTorch on the same network: /usr/bin/python3 bench/nn_bench_torch.py (see the README for " +
-    "the figures measured beside this bench)",
-);

@@ -4,13 +4,12 @@
 // pooling, GEMM, Adam) splits its work so that the result does not depend on the split.
 import assert from "node:assert/strict";
 import * as F from "../lib/nn/functional.ts";
-import * as nn from "../lib/nn/mod.ts";
 import * as optim from "../lib/nn/optim/mod.ts";
-import { ThreeLayerConvNet } from "../lib/models/cnn.ts";
 import { getPool, setNumThreads } from "../lib/parallel/worker_pool.ts";
 import { Rng } from "../lib/rng.ts";
 import { Solver } from "../lib/solver.ts";
 import { Tensor } from "../lib/tensor.ts";
+import { convBnNet, threeLayerConvNet } from "../bench/_networks.ts";
 
 const sanitizers = { sanitizeOps: true, sanitizeResources: true };
 
@@ -20,14 +19,7 @@ const y = Int32Array.from({ length: 96 }, () => rng.randint(10));
 
 /** Parameters of ThreeLayerConvNet after three Adam steps of batch 50 through the Solver. */
 function cnnSteps(): Map<string, Float32Array> {
-  const model = new ThreeLayerConvNet({
-    inputDim: [1, 28, 28],
-    numFilters: 32,
-    filterSize: 7,
-    hiddenDim: 100,
-    dtype: "float32",
-    rng: new Rng(41),
-  });
+  const model = threeLayerConvNet(41);
   const solver = new Solver(
     model,
     { XTrain: X, yTrain: y, XVal: X.sliceRows(0, 10), yVal: y.subarray(0, 10) },
@@ -45,22 +37,7 @@ function cnnSteps(): Map<string, Float32Array> {
 
 /** Parameters and batchnorm statistics of the conv-BN net after two module-API Adam steps. */
 function bnSteps(): Map<string, Float32Array> {
-  const r = new Rng(43);
-  const model = new nn.Sequential(
-    new nn.Conv2d(1, 32, 3, { padding: 1, rng: r }),
-    new nn.BatchNorm2d(32),
-    new nn.ReLU(),
-    new nn.MaxPool2d(2),
-    new nn.Conv2d(32, 64, 3, { padding: 1, rng: r }),
-    new nn.BatchNorm2d(64),
-    new nn.ReLU(),
-    new nn.MaxPool2d(2),
-    new nn.Flatten(),
-    new nn.Linear(64 * 7 * 7, 128, { rng: r }),
-    new nn.ReLU(),
-    new nn.Dropout(0.5, { rng: r }),
-    new nn.Linear(128, 10, { rng: r }),
-  );
+  const model = convBnNet(43);
   const optimizer = new optim.Adam(model.parameters(), { lr: 1e-3 });
   for (let step = 0; step < 2; step++) {
     const [from, to] = [step * 48, (step + 1) * 48];
