@@ -183,37 +183,11 @@ export function blockGradientSumsRange(
   sumDout: Float64Array,
   sumDoutXHat: Float64Array,
 ): void {
-  for (let b = b0; b < b1; b++) gradientSumsBlock(dout, xHat, b, inner, sumDout, sumDoutXHat);
-}
-
-function gradientSumsBlock(
-  dout: FloatArray,
-  xHat: FloatArray,
-  b: number,
-  inner: number,
-  sumDout: Float64Array,
-  sumDoutXHat: Float64Array,
-): void {
-  const base = b * inner, end4 = base + (inner & ~3), end = base + inner;
-  let d0 = 0, d1 = 0, d2 = 0, d3 = 0, g0 = 0, g1 = 0, g2 = 0, g3 = 0;
-  let k = base;
-  for (; k < end4; k += 4) {
-    const a0 = dout[k], a1 = dout[k + 1], a2 = dout[k + 2], a3 = dout[k + 3];
-    d0 += a0;
-    d1 += a1;
-    d2 += a2;
-    d3 += a3;
-    g0 += a0 * xHat[k];
-    g1 += a1 * xHat[k + 1];
-    g2 += a2 * xHat[k + 2];
-    g3 += a3 * xHat[k + 3];
+  // (xHat − 0) · 1 is xHat exactly, so the from-input loop with mean 0 and invStd 1 gives
+  // the same bits as a loop of its own would.
+  for (let b = b0; b < b1; b++) {
+    gradientSumsBlockFromInput(dout, xHat, b, inner, 0, 1, sumDout, sumDoutXHat);
   }
-  for (; k < end; k++) {
-    d0 += dout[k];
-    g0 += dout[k] * xHat[k];
-  }
-  sumDout[b] = (d0 + d1) + (d2 + d3);
-  sumDoutXHat[b] = (g0 + g1) + (g2 + g3);
 }
 
 /**
@@ -235,33 +209,20 @@ export function normBackwardBlocksRange(
 ): void {
   for (let b = b0; b < b1; b++) {
     const c = b % channels, base = b * inner;
-    normBackwardBlock(
+    // With mean 0 and invStd 1 the from-input loop reads xHat unchanged (see above).
+    normBackwardBlockFromInput(
       dout,
       xHat,
       base,
       base + inner,
       count,
+      0,
+      1,
       coef[c],
       sumDout[c],
       sumDoutXHat[c],
       dx,
     );
-  }
-}
-
-function normBackwardBlock(
-  dout: FloatArray,
-  xHat: FloatArray,
-  start: number,
-  end: number,
-  count: number,
-  coef: number,
-  sumDout: number,
-  sumDoutXHat: number,
-  dx: FloatArray,
-): void {
-  for (let k = start; k < end; k++) {
-    dx[k] = coef * (count * dout[k] - sumDout - xHat[k] * sumDoutXHat);
   }
 }
 
