@@ -65,7 +65,7 @@ export function channelMoments(
   needLength("channelMoments", "x", x, outer * channels * inner);
   needLength("channelMoments", "mean", mean, channels);
   needLength("channelMoments", "variance", variance, channels);
-  if (inner > 1) {
+  if (inner !== 1) {
     channelMomentsBlocks(x, outer, channels, inner, mean, variance);
     return;
   }
@@ -360,7 +360,7 @@ export function channelNormBackward(
   needLength(fn, "dx", dx, size);
   needLength(fn, "dgamma", dgamma, channels);
   needLength(fn, "dbeta", dbeta, channels);
-  if (inner > 1) {
+  if (inner !== 1) {
     channelNormBackwardBlocks(
       dout,
       xHat,
@@ -376,30 +376,10 @@ export function channelNormBackward(
     );
     return;
   }
-  const count = outer;
-  const sumDout = scratch(0, channels);
-  const sumDoutXHat = scratch(1, channels);
-  const coef = scratch(2, channels);
-  for (let n = 0; n < outer; n++) {
-    const base = n * channels;
-    for (let c = 0; c < channels; c++) {
-      const d = dout[base + c];
-      sumDout[c] += d;
-      sumDoutXHat[c] += d * xHat[base + c];
-    }
-  }
-  for (let c = 0; c < channels; c++) coef[c] = (gamma[c] * invStd[c]) / count;
-  for (let n = 0; n < outer; n++) {
-    const base = n * channels;
-    for (let c = 0; c < channels; c++) {
-      const k = base + c;
-      dx[k] = coef[c] * (count * dout[k] - sumDout[c] - xHat[k] * sumDoutXHat[c]);
-    }
-  }
-  for (let c = 0; c < channels; c++) {
-    dgamma[c] = sumDoutXHat[c];
-    dbeta[c] = sumDout[c];
-  }
+  // (xHat − 0) · 1 is xHat exactly: the stored xHat goes through the same loops as an input
+  // normalized again, with the same bits.
+  const zeros = scratch(3, channels), ones = scratch(4, channels).fill(1, 0, channels);
+  rowsNormBackward(dout, xHat, zeros, ones, outer, channels, gamma, invStd, dx, dgamma, dbeta);
 }
 
 /**
@@ -444,7 +424,7 @@ export function channelNormBackwardFromInput(
   needLength(fn, "dx", dx, size);
   needLength(fn, "dgamma", dgamma, channels);
   needLength(fn, "dbeta", dbeta, channels);
-  if (inner > 1) {
+  if (inner !== 1) {
     channelNormBackwardBlocks(
       dout,
       x,
@@ -460,23 +440,44 @@ export function channelNormBackwardFromInput(
     );
     return;
   }
+  rowsNormBackward(dout, x, mean, invStd, outer, channels, gamma, invStd, dx, dgamma, dbeta);
+}
+
+/**
+ * The closed-form backward pass for `inner = 1` (batchnorm of `(N, D)`), with the normalized
+ * input taken as `(values − shift[c]) · scale[c]`.
+ */
+function rowsNormBackward(
+  dout: FloatArray,
+  values: FloatArray,
+  shift: FloatArray,
+  scale: FloatArray,
+  outer: number,
+  channels: number,
+  gamma: FloatArray,
+  invStd: FloatArray,
+  dx: FloatArray,
+  dgamma: FloatArray,
+  dbeta: FloatArray,
+): void {
   const sumDout = scratch(0, channels);
   const sumDoutXHat = scratch(1, channels);
+  const coef = scratch(2, channels);
   for (let n = 0; n < outer; n++) {
     const base = n * channels;
     for (let c = 0; c < channels; c++) {
       const d = dout[base + c];
       sumDout[c] += d;
-      sumDoutXHat[c] += d * ((x[base + c] - mean[c]) * invStd[c]);
+      sumDoutXHat[c] += d * ((values[base + c] - shift[c]) * scale[c]);
     }
   }
+  for (let c = 0; c < channels; c++) coef[c] = (gamma[c] * invStd[c]) / outer;
   for (let n = 0; n < outer; n++) {
     const base = n * channels;
     for (let c = 0; c < channels; c++) {
       const k = base + c;
-      const xHat = (x[k] - mean[c]) * invStd[c];
-      dx[k] = ((gamma[c] * invStd[c]) / outer) *
-        (outer * dout[k] - sumDout[c] - xHat * sumDoutXHat[c]);
+      const xHat = (values[k] - shift[c]) * scale[c];
+      dx[k] = coef[c] * (outer * dout[k] - sumDout[c] - xHat * sumDoutXHat[c]);
     }
   }
   for (let c = 0; c < channels; c++) {
