@@ -138,7 +138,7 @@ export async function runLinearNotebook(kind: LinearKind): Promise<void> {
   /** The notebook's checks on a development set of 500 training images, in float64. */
   function runChecks(): Record<string, unknown> {
     const numDev = Math.min(500, data.yTrain.length);
-    section(`Checks: naive vs vectorized on ${numDev} training images (float64)`);
+    section(`Naive vs vectorized on ${numDev} training images (float64)`);
     report.begin("checks");
     const rng = new Rng(seed);
     const devIdx = rng.choice(data.yTrain.length, numDev, { replace: false });

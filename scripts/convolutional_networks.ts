@@ -540,7 +540,7 @@ async function runFastVsNaive(): Promise<Record<string, unknown>> {
     "float32 relative errors are inflated by outputs near zero; max |fast − naive| / " +
       `max |naive|:\n  ${worst.join("\n  ")}`,
   );
-  console.log(`\nMedian of ${repeats} runs, milliseconds (N = ${threads} threads):`);
+  console.log(`\nMilliseconds, the median of ${repeats} repeats (N = ${threads} threads):`);
   const nT = `fast ${threads}T`;
   console.log(formatTable(
     ["op", "dtype", "naive", "fast 1T", nT, "naive/1T", `naive/${threads}T`, `1T/${threads}T`],

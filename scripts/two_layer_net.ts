@@ -179,7 +179,7 @@ Deno.exit(0);
 
 /** The notebook's layer and model checks, in float64. */
 function runChecks(): Record<string, number> {
-  section("Checks: layers, losses and TwoLayerNet against numerical gradients (float64)");
+  section("Layers, losses and TwoLayerNet against numerical gradients (float64)");
   report.begin("checks");
   const rng = new Rng(seed);
   const errors: Record<string, number> = {};
