@@ -20,6 +20,7 @@
  * @module
  */
 
+import { takeBuffer } from "./buffer_pool.ts";
 import { allocate, type DType, dtypeOf, type FloatArray, isShared } from "./storage.ts";
 
 /**
@@ -96,20 +97,24 @@ export function sharedView(data: FloatArray, scratch: ScratchBuffers, name: stri
 }
 
 /**
- * A zero-filled output array of `size` elements on plain (non-shared) memory, which is
- * an order of magnitude cheaper to allocate than fresh shared memory (see the module
- * notes). Layers that run on the pool write into shared scratch and copy into it.
+ * An output array of `size` elements for a layer, from the buffer pool
+ * (`buffer_pool.ts`): a recycled SharedArrayBuffer when one of that size has come back
+ * (no page faults, and the pool's workers can write it in place), else fresh memory,
+ * plain the first time a size is asked for (an order of magnitude cheaper to fault in
+ * than fresh shared memory, see the module notes). Zero-filled unless `zero` is false,
+ * in which case the caller must write every element. Layers whose output is not shared
+ * write into shared scratch on the pool and copy into it.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { allocateOutput } from "./scratch.ts";
  * const out = allocateOutput("float32", 3);
- * assert.ok(out instanceof Float32Array && !(out.buffer instanceof SharedArrayBuffer));
+ * assert.ok(out instanceof Float32Array && out.every((v) => v === 0));
  * ```
  */
-export function allocateOutput(dtype: DType, size: number): FloatArray {
-  return allocate(dtype, size, false);
+export function allocateOutput(dtype: DType, size: number, zero = true): FloatArray {
+  return takeBuffer(dtype, size, zero);
 }
 
 /**

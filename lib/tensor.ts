@@ -11,12 +11,13 @@ import {
   type BackwardOptions,
   type GradNode,
   needsGrad,
-  record,
+  recordOp,
   runBackward,
 } from "./autograd/engine.ts";
 import { columnSums } from "./kernels/elementwise.ts";
 import { gemm } from "./kernels/gemm.ts";
 import type { Rng } from "./rng.ts";
+import { giveBack, issuedSince } from "./buffer_pool.ts";
 import { allocateOutput } from "./scratch.ts";
 import { allocate, checkDType, type DType, dtypeOf, type FloatArray } from "./storage.ts";
 
@@ -32,6 +33,53 @@ export interface TensorOptions {
   dtype?: DType;
   /** Make the new tensor a leaf that requires grad (default false). */
   requiresGrad?: boolean;
+}
+
+// Set by `Tensor`'s static block: flag a tensor whose storage went back to the pool, and
+// read a tensor's storage without the released check (null once released).
+let markReleased: (t: Tensor) => void;
+let storageOf: (t: Tensor) => FloatArray | null;
+
+function releasedError(t: Tensor): Error {
+  return new Error(
+    `Tensor.data: this [${t.shape}] tensor was an intermediate result whose memory the ` +
+      "library has recycled (after the backward pass or the step that used it); keep a " +
+      "clone() of it if you need it later",
+  );
+}
+
+/**
+ * Returns the storage of `tensors` to the buffer pool (`buffer_pool.ts`) and makes any
+ * later read of their `data` throw, except storage shared with a tensor in `keep`. Only
+ * storage that the pool handed out after `since` (its issue count, see `issueCount`)
+ * goes back: buffers made before, or not by the library, are left alone. Each buffer
+ * goes back once, however many of the tensors view it.
+ *
+ * The caller must own the tensors: no one else may hold them or views of their storage.
+ * The autograd engine, `nn.Sequential` and the cs231n models' `loss()` call it on
+ * intermediates they made and never handed out. Returns how many buffers went back.
+ */
+export function releaseStorage(
+  tensors: Iterable<Tensor | null | undefined>,
+  keep: Iterable<Tensor | null | undefined> = [],
+  since = 0,
+): number {
+  const kept = new Set<ArrayBufferLike>();
+  for (const t of keep) {
+    const data = t == null ? null : storageOf(t);
+    if (data !== null) kept.add(data.buffer);
+  }
+  let count = 0;
+  for (const t of tensors) {
+    const data = t == null ? null : storageOf(t);
+    if (data === null) continue;
+    if (kept.has(data.buffer) || !issuedSince(data, since)) continue;
+    kept.add(data.buffer);
+    markReleased(t!);
+    giveBack(data);
+    count++;
+  }
+  return count;
 }
 
 /** Nested JavaScript arrays of numbers, as produced by {@link Tensor.toNested}. */
@@ -64,8 +112,8 @@ export type Nested = number | Nested[];
  * ```
  */
 export class Tensor {
-  /** The elements in row-major order. */
-  readonly data: FloatArray;
+  #data: FloatArray;
+  #released = false;
   /** The dimensions. */
   readonly shape: number[];
   /**
@@ -82,6 +130,13 @@ export class Tensor {
   #requiresGrad = false;
   #int64 = false;
 
+  static {
+    markReleased = (t) => {
+      t.#released = true;
+    };
+    storageOf = (t) => t.#released ? null : t.#data;
+  }
+
   /** Wraps `data` (not copied) as a tensor of the given shape. */
   constructor(data: FloatArray, shape: readonly number[]) {
     checkShape("Tensor", shape);
@@ -91,8 +146,18 @@ export class Tensor {
         `Tensor: shape [${shape}] needs ${size} elements but data has ${data.length}`,
       );
     }
-    this.data = data;
+    this.#data = data;
     this.shape = [...shape];
+  }
+
+  /**
+   * The elements in row-major order. Throws for a tensor whose storage the library has
+   * recycled (see {@link releaseStorage}): only intermediates that user code was never
+   * handed are, so this is a guard, not something to handle.
+   */
+  get data(): FloatArray {
+    if (this.#released) throw releasedError(this);
+    return this.#data;
   }
 
   /** Element type. */
@@ -183,7 +248,7 @@ export class Tensor {
           `${gradient instanceof Tensor ? `shape [${gradient.shape}]` : gradient}`,
       );
     }
-    runBackward(this, gradient, options);
+    runBackward(this, gradient, options, releaseStorage);
   }
 
   /** A tensor sharing this one's data, outside the graph (no gradFn, no requiresGrad). */
@@ -377,7 +442,7 @@ export class Tensor {
     }
     const out = new Tensor(this.data, resolved);
     out.#int64 = this.#int64;
-    if (needsGrad(this)) record(out, "reshape", [this], (g) => [g.reshape(this.shape)]);
+    if (needsGrad(this)) recordOp(out, "reshape", [this], (g) => [g.reshape(this.shape)]);
     return out;
   }
 
@@ -407,7 +472,7 @@ export class Tensor {
     if (needsGrad(this)) {
       const inverse = new Array(nd);
       perm.forEach((a, i) => inverse[a] = i);
-      record(out, "transpose", [this], (g) => [g.transpose(inverse)]);
+      recordOp(out, "transpose", [this], (g) => [g.transpose(inverse)]);
     }
     return out;
   }
@@ -417,7 +482,7 @@ export class Tensor {
     const out = Tensor.zeros(this.shape, this.dtype);
     out.data.set(this.data);
     out.#int64 = this.#int64;
-    if (needsGrad(this)) record(out, "clone", [this], (g) => [g]);
+    if (needsGrad(this)) recordOp(out, "clone", [this], (g) => [g]);
     return out;
   }
 
@@ -425,7 +490,7 @@ export class Tensor {
   astype(dtype: DType): Tensor {
     const out = Tensor.zeros(this.shape, checkDType("Tensor.astype", dtype));
     out.data.set(this.data);
-    if (needsGrad(this)) record(out, "astype", [this], (g) => [g.astype(this.dtype)]);
+    if (needsGrad(this)) recordOp(out, "astype", [this], (g) => [g.astype(this.dtype)]);
     return out;
   }
 
@@ -621,7 +686,7 @@ export class Tensor {
       const kept = axis === undefined
         ? this.shape.map(() => 1)
         : this.shape.map((d, i) => (i === normAxis("sum", this, axis) ? 1 : d));
-      record(
+      recordOp(
         out,
         "sum",
         [this],
@@ -708,9 +773,8 @@ export class Tensor {
     checkSameDType("matmul", this, other);
     const [M, K] = this.shape;
     const N = other.shape[1];
-    // Plain memory: the product is computed on this thread, and fresh shared memory costs a
-    // page fault per page (see allocateOutput).
-    const out = new Tensor(allocateOutput(this.dtype, M * N), [M, N]);
+    // From the buffer pool (see allocateOutput); GEMM with beta 0 writes every element.
+    const out = new Tensor(allocateOutput(this.dtype, M * N, false), [M, N]);
     gemm(
       false,
       false,
@@ -727,7 +791,7 @@ export class Tensor {
       Math.max(N, 1),
     );
     if (needsGrad(this, other)) {
-      record(out, "matmul", [this, other], (g) => [
+      recordOp(out, "matmul", [this, other], (g) => [
         this.requiresGrad ? matmulTransposed(g, other, false, true) : null,
         other.requiresGrad ? matmulTransposed(this, g, true, false) : null,
       ]);
@@ -786,10 +850,10 @@ function recordBinary(
   gb: (g: Tensor) => Tensor,
 ): void {
   if (typeof b === "number") {
-    record(out, name, [a], (g) => [ga(g)]);
+    recordOp(out, name, [a], (g) => [ga(g)]);
     return;
   }
-  record(out, name, [a, b], (g) => [
+  recordOp(out, name, [a, b], (g) => [
     a.requiresGrad ? sumToShape(ga(g), a.shape) : null,
     b.requiresGrad ? sumToShape(gb(g), b.shape) : null,
   ]);
@@ -803,7 +867,7 @@ function unary(
   backward: (g: Tensor, out: Tensor) => Tensor,
 ): Tensor {
   const out = x.map(f);
-  if (needsGrad(x)) record(out, name, [x], (g) => [backward(g, out)]);
+  if (needsGrad(x)) recordOp(out, name, [x], (g) => [backward(g, out)]);
   return out;
 }
 
@@ -812,9 +876,8 @@ function matmulTransposed(a: Tensor, b: Tensor, transA: boolean, transB: boolean
   const M = transA ? a.shape[1] : a.shape[0];
   const K = transA ? a.shape[0] : a.shape[1];
   const N = transB ? b.shape[0] : b.shape[1];
-  // Plain memory: a gradient is read on this thread only, and fresh shared memory costs
-  // a page fault per page (see allocateOutput).
-  const out = new Tensor(allocateOutput(a.dtype, M * N), [M, N]);
+  // From the buffer pool (see allocateOutput); GEMM with beta 0 writes every element.
+  const out = new Tensor(allocateOutput(a.dtype, M * N, false), [M, N]);
   const lda = Math.max(a.shape[1], 1), ldb = Math.max(b.shape[1], 1);
   gemm(transA, transB, M, N, K, 1, a.data, lda, b.data, ldb, 0, out.data, Math.max(N, 1));
   return out;

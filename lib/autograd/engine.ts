@@ -15,6 +15,7 @@
  * @module
  */
 
+import { issueCount } from "../buffer_pool.ts";
 import type { Tensor } from "../tensor.ts";
 import { isGradEnabled, setGradEnabled } from "./grad_mode.ts";
 
@@ -32,14 +33,38 @@ export type BackwardFn = (grad: Tensor) => (Tensor | null)[];
 export class GradNode {
   /** Name of the operation, e.g. `"mul"` or `"conv2d"`. */
   readonly name: string;
+  /**
+   * Whether the backward function keeps no reference to the gradient it is given once it
+   * returns, so that the engine may recycle that gradient's memory. True for the library's
+   * own operations ({@link recordOp}); false for {@link record}, whose callers' closures
+   * may keep anything.
+   */
+  readonly keepsNoGradient: boolean;
   #inputs: Tensor[];
   #backward: BackwardFn | null;
+  #afterRelease: (() => void)[] = [];
 
   /** Records `name` with its `inputs` and `backward` function. */
-  constructor(name: string, inputs: Tensor[], backward: BackwardFn) {
+  constructor(name: string, inputs: Tensor[], backward: BackwardFn, keepsNoGradient = false) {
     this.name = name;
     this.#inputs = inputs;
     this.#backward = backward;
+    this.keepsNoGradient = keepsNoGradient;
+  }
+
+  /**
+   * Runs `fn` at the end of the backward pass that releases this node (after every node
+   * of that pass has run). `nn.Sequential` recycles its intermediate activations this way.
+   */
+  afterRelease(fn: () => void): void {
+    this.#afterRelease.push(fn);
+  }
+
+  /** Takes the functions registered with {@link afterRelease} (once). */
+  takeAfterRelease(): (() => void)[] {
+    const fns = this.#afterRelease;
+    this.#afterRelease = [];
+    return fns;
   }
 
   /** The inputs of the operation (empty once the node is released). */
@@ -109,6 +134,32 @@ export function record(
   return out;
 }
 
+/**
+ * {@link record} for the library's own operations, whose backward functions keep no
+ * reference to the gradient they are given: the engine recycles that gradient's memory
+ * once it is used up (see {@link runBackward}).
+ */
+export function recordOp(
+  out: Tensor,
+  name: string,
+  inputs: Tensor[],
+  backward: BackwardFn,
+): Tensor {
+  out.gradFn = new GradNode(name, inputs, backward, true);
+  return out;
+}
+
+/**
+ * Gives the storage of dead tensors back to the buffer pool: `tensors`, except storage
+ * shared with `keep`, and only buffers issued after `since` (`releaseStorage` in
+ * `tensor.ts`, passed in because this file only knows `Tensor` as a type).
+ */
+export type StorageReleaser = (
+  tensors: Iterable<Tensor>,
+  keep: Iterable<Tensor>,
+  since: number,
+) => number;
+
 /** Options of {@link runBackward} (and `Tensor.backward`). */
 export interface BackwardOptions {
   /** Keep the graph so that backward can run through it again (default false). */
@@ -119,10 +170,24 @@ export interface BackwardOptions {
  * Backpropagates `gradient` (shaped like `root`) from `root` through the recorded graph,
  * adding the result into `.grad` of every leaf that requires grad. Gradients are computed
  * with recording off. Unless `retainGraph`, every node visited is released afterwards.
+ *
+ * With `release`, a gradient used up by a node of the library's own ({@link recordOp})
+ * goes back to the buffer pool, unless it is the `gradient` passed in, a leaf's `.grad`,
+ * or shares storage with a gradient still pending; only gradients made during this pass
+ * qualify. PyTorch frees them the same way; nothing outside the engine ever sees them.
  */
-export function runBackward(root: Tensor, gradient: Tensor, options: BackwardOptions = {}): void {
+export function runBackward(
+  root: Tensor,
+  gradient: Tensor,
+  options: BackwardOptions = {},
+  release?: StorageReleaser,
+): void {
+  const since = issueCount();
   const order = topologicalOrder(root);
   const grads = new Map<Tensor, Tensor>([[root, gradient]]);
+  // Gradients that must outlive the pass: the one passed in and those given to leaves.
+  const escaped: Tensor[] = [gradient];
+  const afterwards: (() => void)[] = [];
   const wasEnabled = isGradEnabled();
   setGradEnabled(false);
   try {
@@ -133,7 +198,10 @@ export function runBackward(root: Tensor, gradient: Tensor, options: BackwardOpt
       const node = t.gradFn;
       if (node === null) {
         // A leaf: accumulate, as PyTorch does (never in place: a gradient may be shared).
-        if (t.requiresGrad) t.grad = t.grad === null ? g : t.grad.add(g);
+        if (t.requiresGrad) {
+          if (t.grad === null) escaped.push(t.grad = g);
+          else t.grad = t.grad.add(g);
+        }
         continue;
       }
       const inputs = node.inputs;
@@ -153,11 +221,18 @@ export function runBackward(root: Tensor, gradient: Tensor, options: BackwardOpt
         const previous = grads.get(input);
         grads.set(input, previous === undefined ? gi : previous.add(gi));
       }
-      if (!options.retainGraph) node.release();
+      if (release !== undefined && node.keepsNoGradient) {
+        release([g], [...escaped, ...grads.values()], since);
+      }
+      if (!options.retainGraph) {
+        node.release();
+        for (const fn of node.takeAfterRelease()) afterwards.push(fn);
+      }
     }
   } finally {
     setGradEnabled(wasEnabled);
   }
+  for (const fn of afterwards) fn();
 }
 
 /** Tensors reachable from `root` through `gradFn` inputs, each after all its consumers. */

@@ -11,15 +11,51 @@
  * sign their JavaScript loops mispredict a branch per element (~5 ns per element,
  * measured): arrays of a few hundred elements or more go through branch-free WebAssembly
  * SIMD kernels instead (`wasm/elementwise_module.ts`, ~0.3 ns per element including the
- * copies in and out of WebAssembly memory), with identical results.
+ * copies in and out of WebAssembly memory), with identical results. Large ones whose
+ * operands are all on shared memory (the buffer pool's recycled activations are) are cut
+ * into fixed blocks shared out over the worker pool; an element's result does not depend
+ * on the split, so any thread count gives the same bits.
  *
  * @module
  */
 
 import { needLength } from "./_checks.ts";
-import { dtypeOf, type FloatArray } from "../storage.ts";
+import { registerJob, registerWorkerModule } from "../parallel/jobs.ts";
+import { getPool, useParallel } from "../parallel/worker_pool.ts";
+import { dtypeOf, type FloatArray, isShared } from "../storage.ts";
 import { streamThrough, WASM_MIN_LENGTH } from "./_stream.ts";
 import { layerKernels } from "./wasm/layer_kernels.ts";
+
+/**
+ * Elements per task when an elementwise pass is split over the pool, and the fewest
+ * elements worth splitting: below that, one thread is quicker than waking the workers.
+ */
+const PARALLEL_BLOCK = 1 << 16;
+const PARALLEL_MIN_ELEMENTS = 1 << 18;
+
+/** Whether an elementwise pass over `n` elements of these arrays goes to the pool. */
+function splitOverPool(n: number, operands: FloatArray[]): boolean {
+  return n >= PARALLEL_MIN_ELEMENTS && operands.every(isShared) &&
+    useParallel(Math.ceil(n / PARALLEL_BLOCK));
+}
+
+/** The element range of tasks [t0, t1) of a split pass over `n` elements. */
+function blockRange(t0: number, t1: number, n: number): [number, number] {
+  return [t0 * PARALLEL_BLOCK, Math.min(n, t1 * PARALLEL_BLOCK)];
+}
+
+registerWorkerModule(import.meta.url);
+registerJob("elementwise.relu", (a: { x: FloatArray; out: FloatArray }, t0: number, t1: number) => {
+  const [i0, i1] = blockRange(t0, t1, a.x.length);
+  reluSerial(a.x.subarray(i0, i1), a.out.subarray(i0, i1));
+});
+registerJob(
+  "elementwise.reluMask",
+  (a: { dout: FloatArray; x: FloatArray; dx: FloatArray }, t0: number, t1: number) => {
+    const [i0, i1] = blockRange(t0, t1, a.x.length);
+    reluMaskSerial(a.dout.subarray(i0, i1), a.x.subarray(i0, i1), a.dx.subarray(i0, i1));
+  },
+);
 
 /**
  * Writes `row` (its first `cols` elements) into each of the `rows` rows of `out`
@@ -90,6 +126,20 @@ let columnScratch = new Float64Array(1024);
 export function relu(x: FloatArray, out: FloatArray): void {
   const n = x.length;
   needLength("relu", "out", out, n);
+  if (splitOverPool(n, [x, out])) {
+    getPool().run(
+      "elementwise.relu",
+      { x, out: out.subarray(0, n) },
+      Math.ceil(n / PARALLEL_BLOCK),
+    );
+  } else {
+    reluSerial(x, out);
+  }
+}
+
+/** {@link relu} on the calling thread. */
+function reluSerial(x: FloatArray, out: FloatArray): void {
+  const n = x.length;
   const dtype = dtypeOf(x);
   const wasm = n >= WASM_MIN_LENGTH && dtypeOf(out) === dtype ? layerKernels() : null;
   if (wasm === null) {
@@ -127,6 +177,17 @@ export function reluMask(dout: FloatArray, x: FloatArray, dx: FloatArray): void 
   const n = x.length;
   needLength("reluMask", "dout", dout, n);
   needLength("reluMask", "dx", dx, n);
+  if (splitOverPool(n, [dout, x, dx])) {
+    const job = { dout: dout.subarray(0, n), x, dx: dx.subarray(0, n) };
+    getPool().run("elementwise.reluMask", job, Math.ceil(n / PARALLEL_BLOCK));
+  } else {
+    reluMaskSerial(dout, x, dx);
+  }
+}
+
+/** {@link reluMask} on the calling thread. */
+function reluMaskSerial(dout: FloatArray, x: FloatArray, dx: FloatArray): void {
+  const n = x.length;
   const dtype = dtypeOf(x);
   const wasm = n >= WASM_MIN_LENGTH && dtypeOf(dout) === dtype && dtypeOf(dx) === dtype
     ? layerKernels()

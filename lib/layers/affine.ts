@@ -37,8 +37,7 @@ export type AffineCache = [x: Tensor, w: Tensor, b: Tensor];
  */
 export function affineForward(x: Tensor, w: Tensor, b: Tensor): [Tensor, AffineCache] {
   const { N, D, M } = checkAffineInputs("affineForward", x, w, b);
-  // Plain memory: fresh shared memory costs a page fault per page (see allocateOutput).
-  const out = new Tensor(allocateOutput(x.dtype, N * M), [N, M]);
+  const out = new Tensor(allocateOutput(x.dtype, N * M, false), [N, M]);
   // Seeding every row with the bias lets GEMM add x·w on top (beta = 1): one pass over out.
   broadcastRows(b.data, out.data, N, M);
   gemmParallel(false, false, N, M, D, 1, x.data, ld(D), w.data, ld(M), 1, out.data, ld(M));
@@ -65,7 +64,7 @@ export function affineForward(x: Tensor, w: Tensor, b: Tensor): [Tensor, AffineC
 export function affineBackward(dout: Tensor, cache: AffineCache): [Tensor, Tensor, Tensor] {
   const [x, w] = cache;
   const { N, D, M } = checkAffineBackward("affineBackward", dout, cache);
-  const dx = new Tensor(allocateOutput(x.dtype, x.size), x.shape);
+  const dx = new Tensor(allocateOutput(x.dtype, x.size, false), x.shape);
   gemmParallel(false, true, N, D, M, 1, dout.data, ld(M), w.data, ld(M), 0, dx.data, ld(D));
   const [dw, db] = affineParamGrads(dout, cache);
   return [dx, dw, db];
@@ -91,7 +90,7 @@ export function affineBackward(dout: Tensor, cache: AffineCache): [Tensor, Tenso
 export function affineParamGrads(dout: Tensor, cache: AffineCache): [Tensor, Tensor] {
   const [x, w, b] = cache;
   const { N, D, M } = checkAffineBackward("affineParamGrads", dout, cache);
-  const dw = new Tensor(allocateOutput(w.dtype, w.size), w.shape);
+  const dw = new Tensor(allocateOutput(w.dtype, w.size, false), w.shape);
   gemmParallel(true, false, D, M, N, 1, x.data, ld(D), dout.data, ld(M), 0, dw.data, ld(M));
   const db = new Tensor(allocateOutput(b.dtype, b.size), b.shape);
   columnSums(dout.data, N, M, db.data);

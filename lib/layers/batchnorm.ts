@@ -210,7 +210,7 @@ export function channelBatchnormForward(
   const { outer, channels, inner } = layout;
   checkAffineParams(fn, x, gamma, beta, channels);
   const { mode, eps, momentum } = checkBatchnormParam(fn, bnParam);
-  const out = new Tensor(allocateOutput(x.dtype, x.size), x.shape);
+  const out = new Tensor(allocateOutput(x.dtype, x.size, false), x.shape);
 
   if (mode === "test") {
     const { runningMean, runningVar } = bnParam;
@@ -254,7 +254,7 @@ export function channelBatchnormForward(
   const mean = Tensor.zeros([channels], "float64");
   const variance = Tensor.zeros([channels], "float64");
   const invStd = Tensor.zeros([channels], "float64");
-  const xHat = keepXHat ? new Tensor(allocateOutput(x.dtype, x.size), x.shape) : null;
+  const xHat = keepXHat ? new Tensor(allocateOutput(x.dtype, x.size, false), x.shape) : null;
   channelMoments(x.data, outer, channels, inner, mean.data, variance.data);
   inverseStd(variance.data, eps, channels, invStd.data);
   normalizeChannels(
@@ -313,7 +313,7 @@ export function channelBatchnormBackward(
     throw new Error(`${fn}: dout is ${dout.dtype} but the forward pass ran in ${x.dtype}`);
   }
   const { outer, channels, inner } = layout;
-  const dx = new Tensor(allocateOutput(x.dtype, x.size), x.shape);
+  const dx = new Tensor(allocateOutput(x.dtype, x.size, false), x.shape);
   const dgamma = Tensor.zeros(gamma.shape, gamma.dtype);
   const dbeta = Tensor.zeros(gamma.shape, gamma.dtype);
   if (form === "graph") {

@@ -40,7 +40,6 @@ export function convForwardFast(
   convParam: ConvParam,
 ): [Tensor, ConvCache] {
   const g = convGeometry("convForwardFast", x, w, b, convParam);
-  // Plain memory: fresh shared memory costs a page fault per page (see allocateOutput).
   const out = new Tensor(allocateOutput(x.dtype, g.batch * g.filters * g.outH * g.outW), [
     g.batch,
     g.filters,

@@ -61,7 +61,7 @@ export function dropoutForward(x: Tensor, dropoutParam: DropoutParam): [Tensor, 
   const rng = param.seed === undefined ? getGlobalRng() : new Rng(param.seed);
   const mask = Tensor.zeros(x.shape, "float64");
   dropoutMask(rng, param.p, mask.data);
-  const out = new Tensor(allocateOutput(x.dtype, x.size), x.shape);
+  const out = new Tensor(allocateOutput(x.dtype, x.size, false), x.shape);
   applyMask(x.data, mask.data, out.data);
   return [out, [param, mask]];
 }
@@ -96,7 +96,7 @@ export function dropoutBackward(dout: Tensor, cache: DropoutCache): Tensor {
       `${fn}: dout has shape [${dout.shape}] but the forward input had shape [${mask.shape}]`,
     );
   }
-  const dx = new Tensor(allocateOutput(dout.dtype, dout.size), dout.shape);
+  const dx = new Tensor(allocateOutput(dout.dtype, dout.size, false), dout.shape);
   applyMask(dout.data, mask.data, dx.data);
   return dx;
 }

@@ -149,8 +149,7 @@ export function maxPoolForwardFast(
   const { N, C, g } = poolGeometry("maxPoolForwardFast", x, poolParam);
   const planes = N * C;
   const size = planes * g.outH * g.outW;
-  // Plain memory: fresh shared memory costs a page fault per page (see allocateOutput).
-  const out = new Tensor(allocateOutput(x.dtype, size), [N, C, g.outH, g.outW]);
+  const out = new Tensor(allocateOutput(x.dtype, size, false), [N, C, g.outH, g.outW]);
   const argmax = new Uint16Array(size);
   const tiles = g.kernelH === g.stride && g.kernelW === g.stride &&
     g.outH * g.stride === g.height && g.outW * g.stride === g.width;
@@ -185,7 +184,8 @@ export function maxPoolBackwardFast(dout: Tensor, cache: MaxPoolFastCache): Tens
     );
   }
   const planes = N * C;
-  const dx = new Tensor(allocateOutput(x.dtype, x.size), x.shape);
+  // maxPoolBackwardBatch overwrites every element of dx.
+  const dx = new Tensor(allocateOutput(x.dtype, x.size, false), x.shape);
   maxPoolBackwardBatch(dout.data, cache.argmax, g, planes, dx.data, cache.method === "reshape");
   return dx;
 }

@@ -27,8 +27,7 @@ export type ReluCache = Tensor;
  */
 export function reluForward(x: Tensor): [Tensor, ReluCache] {
   checkTensor("reluForward", "x", x);
-  // Plain memory: fresh shared memory costs a page fault per page (see allocateOutput).
-  const out = new Tensor(allocateOutput(x.dtype, x.size), x.shape);
+  const out = new Tensor(allocateOutput(x.dtype, x.size, false), x.shape);
   relu(x.data, out.data);
   return [out, x];
 }
@@ -61,7 +60,7 @@ export function reluBackward(dout: Tensor, cache: ReluCache): Tensor {
   if (dout.dtype !== x.dtype) {
     throw new Error(`reluBackward: dout is ${dout.dtype} but the forward pass ran in ${x.dtype}`);
   }
-  const dx = new Tensor(allocateOutput(x.dtype, x.size), x.shape);
+  const dx = new Tensor(allocateOutput(x.dtype, x.size, false), x.shape);
   reluMask(dout.data, x.data, dx.data);
   return dx;
 }

@@ -4,8 +4,40 @@
  * @module
  */
 
-import type { Tensor } from "../tensor.ts";
+import { isGradEnabled } from "../autograd/grad_mode.ts";
+import { issueCount } from "../buffer_pool.ts";
+import { releaseStorage, type Tensor } from "../tensor.ts";
+import { LeakyReLU, ReLU } from "./activation.ts";
+import { Conv2d, ConvTranspose2d } from "./conv.ts";
+import { Dropout } from "./dropout.ts";
+import { Linear } from "./linear.ts";
 import { Module } from "./module.ts";
+import { BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm } from "./normalization.ts";
+import { AvgPool2d, MaxPool2d } from "./pooling.ts";
+import { Flatten, Identity } from "./shape.ts";
+
+/**
+ * The library's modules whose `forward` keeps no reference to its input or output beyond
+ * the autograd graph: between two of them, an activation is reachable by nothing but
+ * that graph, so `Sequential` may recycle it once a backward pass has freed the graph.
+ * Subclasses are not in it (their `forward` may keep anything).
+ */
+const KEEPS_NOTHING = new Set<unknown>([
+  ReLU,
+  LeakyReLU,
+  Conv2d,
+  ConvTranspose2d,
+  Dropout,
+  Linear,
+  BatchNorm1d,
+  BatchNorm2d,
+  LayerNorm,
+  GroupNorm,
+  MaxPool2d,
+  AvgPool2d,
+  Flatten,
+  Identity,
+]);
 
 /**
  * Modules applied one after the other. Children are named `0`, `1`, ... (or by the keys
@@ -60,10 +92,52 @@ export class Sequential extends Module {
     return m[1];
   }
 
-  /** Feeds `x` through every module in order. */
+  /**
+   * Feeds `x` through every module in order.
+   *
+   * When every module is one of the library's own (not a subclass, `forward` not
+   * replaced; nested `Sequential`s of them count too), the activations between the modules
+   * are memory this call made and handed to no one: they go back to the buffer pool once
+   * the backward pass through them has freed the graph (at once when no graph was
+   * recorded), so that a training step in the steady state touches no fresh memory. Their
+   * tensors stay reachable only through `gradFn.inputs` of the graph before that; reading
+   * one afterwards throws. `x` and the result are never recycled.
+   */
   override forward(x: Tensor): Tensor {
-    for (const [, m] of this.#layers) x = m.forward(x);
-    return x;
+    if (!this.keepsNothing()) {
+      for (const [, m] of this.#layers) x = m.forward(x);
+      return x;
+    }
+    const since = issueCount();
+    const input = x;
+    const intermediates: Tensor[] = [];
+    for (const [, m] of this.#layers) {
+      if (x !== input) intermediates.push(x);
+      x = m.forward(x);
+    }
+    const output = x;
+    const recycle = () => {
+      // Only once every node that saved them has run and been freed.
+      for (const t of intermediates) if (t.gradFn !== null && !t.gradFn.released) return;
+      releaseStorage(intermediates, [input, output], since);
+    };
+    if (output.gradFn !== null) output.gradFn.afterRelease(recycle);
+    else if (!isGradEnabled() || intermediates.every((t) => t.gradFn === null)) recycle();
+    return output;
+  }
+
+  /**
+   * Whether every module is one of the library's own that keeps no reference to its
+   * input or output (so the activations between them are this container's to recycle).
+   */
+  keepsNothing(): boolean {
+    for (const [, m] of this.#layers) {
+      if (Object.hasOwn(m, "forward")) return false;
+      if (m instanceof Sequential) {
+        if (Object.getPrototypeOf(m) !== Sequential.prototype || !m.keepsNothing()) return false;
+      } else if (!KEEPS_NOTHING.has(Object.getPrototypeOf(m).constructor)) return false;
+    }
+    return true;
   }
 
   /** The modules in order. */

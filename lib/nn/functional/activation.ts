@@ -4,7 +4,7 @@
  * @module
  */
 
-import { needsGrad, record } from "../../autograd/engine.ts";
+import { needsGrad, recordOp } from "../../autograd/engine.ts";
 import { reluBackward, reluForward } from "../../layers/relu.ts";
 import type { Tensor } from "../../tensor.ts";
 import { checkTensor } from "./args.ts";
@@ -23,7 +23,7 @@ import { checkTensor } from "./args.ts";
 export function relu(x: Tensor): Tensor {
   checkTensor("F.relu", "x", x);
   const [out, cache] = reluForward(x.detach());
-  if (needsGrad(x)) record(out, "relu", [x], (g) => [reluBackward(g, cache)]);
+  if (needsGrad(x)) recordOp(out, "relu", [x], (g) => [reluBackward(g, cache)]);
   return out;
 }
 

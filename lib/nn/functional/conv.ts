@@ -4,7 +4,7 @@
  * @module
  */
 
-import { needsGrad, record } from "../../autograd/engine.ts";
+import { needsGrad, recordOp } from "../../autograd/engine.ts";
 import { convBackwardFast, convForwardFast, convParamGradsFast } from "../../layers/conv_fast.ts";
 import { convTransposeBackward, convTransposeForward } from "../../layers/conv_transpose.ts";
 import { Tensor } from "../../tensor.ts";
@@ -131,7 +131,7 @@ export function convCore(
   const [out, cache] = convForwardFast(x.detach(), w.detach(), bias.detach(), param);
   if (needsGrad(x, w, b)) {
     const inputs = b === null ? [x, w] : [x, w, b];
-    record(out, "conv2d", inputs, (g) => {
+    recordOp(out, "conv2d", inputs, (g) => {
       if (x.requiresGrad) return convBackwardFast(g, cache);
       const [dw, db] = convParamGradsFast(g, cache);
       return [null, dw, db];
@@ -193,7 +193,7 @@ export function convTranspose2d(
   const bias = b ?? Tensor.zeros([w.shape[1] * groups], w.dtype);
   const [out, cache] = convTransposeForward(x.detach(), w.detach(), bias.detach(), param);
   if (needsGrad(x, w, b)) {
-    record(
+    recordOp(
       out,
       "convTranspose2d",
       b === null ? [x, w] : [x, w, b],

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { needsGrad, record } from "../../autograd/engine.ts";
+import { needsGrad, recordOp } from "../../autograd/engine.ts";
 import { dropoutBackward, dropoutForward } from "../../layers/dropout.ts";
 import type { Rng } from "../../rng.ts";
 import type { Tensor } from "../../tensor.ts";
@@ -48,6 +48,6 @@ export function dropout(x: Tensor, options: DropoutOptions = {}): Tensor {
   // The layer draws from `new Rng(seed)` when given a seed: one draw from `rng` picks it.
   const seed = rng === undefined ? undefined : rng.nextUint32();
   const [out, cache] = dropoutForward(x.detach(), { p: 1 - p, mode: "train", seed });
-  if (needsGrad(x)) record(out, "dropout", [x], (g) => [dropoutBackward(g, cache)]);
+  if (needsGrad(x)) recordOp(out, "dropout", [x], (g) => [dropoutBackward(g, cache)]);
   return out;
 }

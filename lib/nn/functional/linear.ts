@@ -4,7 +4,7 @@
  * @module
  */
 
-import { needsGrad, record } from "../../autograd/engine.ts";
+import { needsGrad, recordOp } from "../../autograd/engine.ts";
 import { broadcastRows, columnSums } from "../../kernels/elementwise.ts";
 import { gemmParallel } from "../../kernels/gemm_parallel.ts";
 import { allocateOutput } from "../../scratch.ts";
@@ -52,7 +52,7 @@ export function linear(x: Tensor, w: Tensor, b: Tensor | null = null): Tensor {
   }
   const N = x.size / Math.max(D, 1);
   const outShape = [...x.shape.slice(0, -1), M];
-  const out = new Tensor(allocateOutput(x.dtype, N * M), outShape);
+  const out = new Tensor(allocateOutput(x.dtype, N * M, false), outShape);
   if (b !== null) broadcastRows(b.data, out.data, N, M);
   gemmParallel(
     false,
@@ -71,14 +71,14 @@ export function linear(x: Tensor, w: Tensor, b: Tensor | null = null): Tensor {
   );
   if (needsGrad(x, w, b)) {
     const inputs = b === null ? [x, w] : [x, w, b];
-    record(out, "linear", inputs, (g) => {
+    recordOp(out, "linear", inputs, (g) => {
       let dx: Tensor | null = null, dw: Tensor | null = null, db: Tensor | null = null;
       if (x.requiresGrad) {
-        dx = new Tensor(allocateOutput(x.dtype, x.size), x.shape);
+        dx = new Tensor(allocateOutput(x.dtype, x.size, false), x.shape);
         gemmParallel(false, false, N, D, M, 1, g.data, ld(M), w.data, ld(D), 0, dx.data, ld(D));
       }
       if (w.requiresGrad) {
-        dw = new Tensor(allocateOutput(w.dtype, w.size), w.shape);
+        dw = new Tensor(allocateOutput(w.dtype, w.size, false), w.shape);
         gemmParallel(true, false, M, D, N, 1, g.data, ld(M), x.data, ld(D), 0, dw.data, ld(D));
       }
       if (b !== null && b.requiresGrad) {

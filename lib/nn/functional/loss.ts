@@ -4,7 +4,7 @@
  * @module
  */
 
-import { needsGrad, record } from "../../autograd/engine.ts";
+import { needsGrad, recordOp } from "../../autograd/engine.ts";
 import { softmaxLoss } from "../../layers/losses.ts";
 import { sameShape, Tensor } from "../../tensor.ts";
 import { checkTensor } from "./args.ts";
@@ -58,7 +58,7 @@ export function crossEntropy(
     const scale = reduction === "sum" ? N : 1;
     const out = Tensor.full([], loss * scale, scores.dtype);
     if (needsGrad(scores)) {
-      record(out, "crossEntropy", [scores], (g) => [dx.mul(g.data[0] * scale)]);
+      recordOp(out, "crossEntropy", [scores], (g) => [dx.mul(g.data[0] * scale)]);
     }
     return out;
   }
@@ -79,7 +79,7 @@ export function crossEntropy(
     dx.data.set(dRow.data, i * C);
   }
   if (needsGrad(scores)) {
-    record(out, "crossEntropy", [scores], (g) => [dx.mul(g.reshape([N, 1]))]);
+    recordOp(out, "crossEntropy", [scores], (g) => [dx.mul(g.reshape([N, 1]))]);
   }
   return out;
 }

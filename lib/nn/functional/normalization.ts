@@ -4,7 +4,7 @@
  * @module
  */
 
-import { needsGrad, record } from "../../autograd/engine.ts";
+import { needsGrad, recordOp } from "../../autograd/engine.ts";
 import { momentumAverage } from "../../kernels/normalization.ts";
 import { layernormBackward, layernormForward } from "../../layers/layernorm.ts";
 import {
@@ -129,7 +129,7 @@ export function batchNorm(
   const out = view(out4, x.shape);
   if (needsGrad(x, weight, bias)) {
     const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
-    record(out, "batchNorm", inputs, (g) => {
+    recordOp(out, "batchNorm", inputs, (g) => {
       const [dx, dgamma, dbeta] = channelBatchnormBackward(fn, view(g, x4.shape), cache, "alt");
       return [view(dx, x.shape), ...(weight ? [dgamma] : []), ...(bias ? [dbeta] : [])];
     });
@@ -188,7 +188,7 @@ export function layerNorm(
   const out = view(out2, x.shape);
   if (needsGrad(x, weight, bias)) {
     const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
-    record(out, "layerNorm", inputs, (g) => {
+    recordOp(out, "layerNorm", inputs, (g) => {
       const [dx, dgamma, dbeta] = layernormBackward(view(g, out2.shape), cache);
       return [
         view(dx, x.shape),
@@ -242,7 +242,7 @@ export function groupNorm(x: Tensor, numGroups: number, options: GroupNormOption
   const out = view(out4, x.shape);
   if (needsGrad(x, weight, bias)) {
     const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
-    record(out, "groupNorm", inputs, (g) => {
+    recordOp(out, "groupNorm", inputs, (g) => {
       const [dx, dgamma, dbeta] = spatialGroupnormBackward(view(g, x4.shape), cache);
       return [
         view(dx, x.shape),

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { needsGrad, record } from "../../autograd/engine.ts";
+import { needsGrad, recordOp } from "../../autograd/engine.ts";
 import { padGather, padIndexMap, type PadMode, padScatter } from "../../kernels/pad.ts";
 import { shapeSize, Tensor } from "../../tensor.ts";
 import { checkTensor } from "./args.ts";
@@ -76,7 +76,7 @@ export function pad(
   const out = Tensor.zeros([...x.shape.slice(0, x.ndim - k), ...padded], x.dtype);
   padGather(x.data, blockSize, map, outer, value, out.data);
   if (needsGrad(x)) {
-    record(out, "pad", [x], (g) => {
+    recordOp(out, "pad", [x], (g) => {
       const dx = Tensor.zeros(x.shape, x.dtype);
       padScatter(g.data, blockSize, map, outer, dx.data);
       return [dx];

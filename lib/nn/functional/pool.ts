@@ -4,7 +4,7 @@
  * @module
  */
 
-import { needsGrad, record } from "../../autograd/engine.ts";
+import { needsGrad, recordOp } from "../../autograd/engine.ts";
 import {
   avgPoolBackward,
   avgPoolForward,
@@ -46,7 +46,7 @@ export function maxPool2d(
   const { input, param } = prepare("F.maxPool2d", x, kernelSize, options, -Infinity);
   const [out, cache] = maxPoolForwardFast(input.detach(), param);
   if (needsGrad(input)) {
-    record(out, "maxPool2d", [input], (g) => [maxPoolBackwardFast(g, cache)]);
+    recordOp(out, "maxPool2d", [input], (g) => [maxPoolBackwardFast(g, cache)]);
   }
   return out;
 }
@@ -71,7 +71,7 @@ export function avgPool2d(
 ): Tensor {
   const { input, param } = prepare("F.avgPool2d", x, kernelSize, options, 0);
   const [out, cache] = avgPoolForward(input.detach(), param);
-  if (needsGrad(input)) record(out, "avgPool2d", [input], (g) => [avgPoolBackward(g, cache)]);
+  if (needsGrad(input)) recordOp(out, "avgPool2d", [input], (g) => [avgPoolBackward(g, cache)]);
   return out;
 }
 
