@@ -16,7 +16,8 @@ import { maxPoolBackwardFast } from "../layers/pool.ts";
 import { reluBackward } from "../layers/relu.ts";
 import { getGlobalRng, Rng } from "../rng.ts";
 import { checkDType } from "../storage.ts";
-import { type DType, Tensor } from "../tensor.ts";
+import { issueCount } from "../buffer_pool.ts";
+import { type DType, releaseStorage, Tensor } from "../tensor.ts";
 import { type Grads, type LossAndGrads, type Model, type Params, scaledRandn } from "./model.ts";
 import { castInput, checkNonNegative, checkPositiveInt } from "./_util.ts";
 
@@ -168,12 +169,22 @@ export class ThreeLayerConvNet implements Model {
       );
     }
 
+    // Every activation and gradient made below is this call's alone; what it does not
+    // return goes back to the buffer pool at the end (see `recycle`).
+    const since = issueCount();
     const convParam = { stride: 1, pad: Math.floor((this.filterSize - 1) / 2) };
     const poolParam = { poolHeight: 2, poolWidth: 2, stride: 2 };
     const [pooled, cache1] = convReluPoolForward(input, W1, b1, convParam, poolParam);
     const [hidden, cache2] = affineReluForward(pooled, W2, b2);
     const [scores, cache3] = affineForward(hidden, W3, b3);
-    if (y == null) return scores;
+    // The activations, read out of the caches: conv output, pooled, hidden pre-ReLU.
+    const activations = [cache1[1].x, cache1[2], pooled, cache2[1], hidden];
+    const recycle = (dead: Tensor[], kept: Tensor[]) =>
+      releaseStorage(dead, [X, input, W1, b1, W2, b2, W3, b3, ...kept], since);
+    if (y == null) {
+      recycle(activations, [scores]);
+      return scores;
+    }
 
     const [dataLoss, dscores] = softmaxLoss(scores, y);
     const loss = dataLoss + l2Penalty([W1, W2, W3], reg);
@@ -183,12 +194,17 @@ export class ThreeLayerConvNet implements Model {
     // convReluPoolBackward without the convolution's dx: nobody needs the gradient with
     // respect to the images, and it would cost a GEMM and a col2im pass.
     const [convCache, poolCache, reluCache] = cache1;
-    const dconv = maxPoolBackwardFast(reluBackward(dpooled, reluCache), poolCache);
+    const dpre = reluBackward(dpooled, reluCache);
+    const dconv = maxPoolBackwardFast(dpre, poolCache);
     const [dW1, db1] = convParamGradsFast(dconv, convCache);
     addL2Gradient(dW1, W1, reg);
     addL2Gradient(dW2, W2, reg);
     addL2Gradient(dW3, W3, reg);
     const grads: Grads = { W1: dW1, b1: db1, W2: dW2, b2: db2, W3: dW3, b3: db3 };
+    recycle(
+      [...activations, scores, dscores, dhidden, dpooled, dpre, dconv],
+      [dW1, db1, dW2, db2, dW3, db3],
+    );
     return [loss, grads];
   }
 
