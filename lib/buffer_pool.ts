@@ -20,8 +20,8 @@
  * caches). A tensor handed to user code is never released behind its back.
  *
  * **Sizes.** Buffers are kept by exact dtype and length (a training loop asks for the same
- * shapes every step), at most {@link POOL_LIMIT_BYTES} in all; past that the oldest go to
- * the garbage collector. A length asked for that has never come back is allocated as
+ * shapes every step), at most {@link POOL_LIMIT_BYTES} in all by default
+ * ({@link setBufferPoolLimit}); past that the oldest go to the garbage collector. A length asked for that has never come back is allocated as
  * plain memory (cheaper to fault in; it may never be recycled); one that has come back
  * before is allocated shared, so the second step's buffers are the ones that circulate.
  *
@@ -30,8 +30,9 @@
 
 import { allocate, type DType, type FloatArray } from "./storage.ts";
 
-/** The most bytes the pool keeps; what comes back beyond it is left to the GC. */
+/** The default of {@link setBufferPoolLimit}: 768 MiB. */
 export const POOL_LIMIT_BYTES = 768 * 1024 * 1024;
+let limitBytes = POOL_LIMIT_BYTES;
 
 /** Free buffers by key `dtype:length`, oldest first. */
 const free = new Map<string, FloatArray[]>();
@@ -40,6 +41,9 @@ const order: string[] = [];
 /** Keys that have come back at least once: new buffers of these sizes are shared. */
 const recycledKeys = new Set<string>();
 let heldBytes = 0;
+/** Buffers handed out fresh and recycled, since the start or {@link clearBufferPool}. */
+let freshCount = 0;
+let reusedCount = 0;
 /** Counts every buffer handed out; {@link issuedSince} compares against it. */
 let issued = 0;
 /** When each buffer handed out by the pool was issued (its buffer, to that count). */
@@ -67,8 +71,10 @@ export function takeBuffer(dtype: DType, size: number, zero = true): FloatArray 
     const at = order.indexOf(key);
     if (at >= 0) order.splice(at, 1);
     if (zero) data.fill(0);
+    reusedCount++;
   } else {
     data = allocate(dtype, size, recycledKeys.has(key) && size > 0);
+    freshCount++;
   }
   issuedAt.set(data.buffer, ++issued);
   return data;
@@ -109,7 +115,12 @@ export function giveBack(data: FloatArray): void {
   list.push(data);
   order.push(key);
   heldBytes += data.byteLength;
-  while (heldBytes > POOL_LIMIT_BYTES && order.length > 0) {
+  trimTo(limitBytes);
+}
+
+/** Drops the oldest free buffers until at most `bytes` are held. */
+function trimTo(bytes: number): void {
+  while (heldBytes > bytes && order.length > 0) {
     const oldest = order.shift()!;
     const dropped = free.get(oldest)!.shift()!;
     inPool.delete(dropped.buffer);
@@ -117,17 +128,56 @@ export function giveBack(data: FloatArray): void {
   }
 }
 
-/** Drops every free buffer (their memory goes back once the GC collects them). */
+/**
+ * Sets the most bytes of free buffers the pool keeps (default {@link POOL_LIMIT_BYTES});
+ * 0 turns recycling off. Drops the oldest free buffers at once if more are held.
+ */
+export function setBufferPoolLimit(bytes: number): void {
+  if (!Number.isSafeInteger(bytes) || bytes < 0) {
+    throw new Error(`setBufferPoolLimit: bytes must be a non-negative integer, got ${bytes}`);
+  }
+  limitBytes = bytes;
+  trimTo(bytes);
+}
+
+/**
+ * Drops every free buffer (their memory goes back once the GC collects them) and zeroes
+ * the counts of {@link bufferPoolStats}.
+ */
 export function clearBufferPool(): void {
+  for (const list of free.values()) for (const data of list) inPool.delete(data.buffer);
   free.clear();
   order.length = 0;
   recycledKeys.clear();
   heldBytes = 0;
+  freshCount = reusedCount = 0;
 }
 
-/** What the pool holds: free buffers and their bytes. */
-export function bufferPoolStats(): { buffers: number; bytes: number } {
+/** What the pool does and holds: see {@link bufferPoolStats}. */
+export interface BufferPoolStats {
+  /** Free buffers held, and their bytes. */
+  buffers: number;
+  bytes: number;
+  /** Output buffers handed out fresh (newly allocated) and recycled. */
+  fresh: number;
+  reused: number;
+}
+
+/**
+ * What the pool holds, and how many output buffers it has handed out fresh and recycled
+ * (since the start or {@link clearBufferPool}): in a training loop's steady state,
+ * `fresh` stops growing.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { bufferPoolStats } from "./buffer_pool.ts";
+ * const { fresh, reused, buffers, bytes } = bufferPoolStats();
+ * assert.ok(fresh >= 0 && reused >= 0 && buffers >= 0 && bytes >= 0);
+ * ```
+ */
+export function bufferPoolStats(): BufferPoolStats {
   let buffers = 0;
   for (const list of free.values()) buffers += list.length;
-  return { buffers, bytes: heldBytes };
+  return { buffers, bytes: heldBytes, fresh: freshCount, reused: reusedCount };
 }

@@ -69,17 +69,23 @@ export function releaseStorage(
     const data = t == null ? null : storageOf(t);
     if (data !== null) kept.add(data.buffer);
   }
-  let count = 0;
-  for (const t of tensors) {
+  // First the buffers that go back (each once), then every tensor viewing one of them,
+  // in whatever order views and whole buffers came.
+  const returned = new Set<ArrayBufferLike>();
+  const list = [...tensors];
+  for (const t of list) {
     const data = t == null ? null : storageOf(t);
-    if (data === null) continue;
-    if (kept.has(data.buffer) || !issuedSince(data, since)) continue;
-    kept.add(data.buffer);
-    markReleased(t!);
-    giveBack(data);
-    count++;
+    if (data === null || kept.has(data.buffer) || returned.has(data.buffer)) continue;
+    if (issuedSince(data, since)) returned.add(data.buffer);
   }
-  return count;
+  for (const t of list) {
+    const data = t == null ? null : storageOf(t);
+    if (data !== null && returned.has(data.buffer)) {
+      markReleased(t!);
+      if (issuedSince(data, since)) giveBack(data);
+    }
+  }
+  return returned.size;
 }
 
 /** Nested JavaScript arrays of numbers, as produced by {@link Tensor.toNested}. */

@@ -8,7 +8,7 @@
 import { checkOptionKeys } from "../checks.ts";
 import { addL2Gradient, l2Penalty } from "../layers/l2_regularization.ts";
 import { affineBackward, affineForward } from "../layers/affine.ts";
-import { affineReluBackward, affineReluForward } from "../layers/affine_relu.ts";
+import { affineReluForward } from "../layers/affine_relu.ts";
 import { convParamGradsFast } from "../layers/conv_fast.ts";
 import { convReluPoolForward } from "../layers/conv_sandwich.ts";
 import { softmaxLoss } from "../layers/losses.ts";
@@ -190,7 +190,9 @@ export class ThreeLayerConvNet implements Model {
     const loss = dataLoss + l2Penalty([W1, W2, W3], reg);
 
     const [dhidden, dW3, db3] = affineBackward(dscores, cache3);
-    const [dpooled, dW2, db2] = affineReluBackward(dhidden, cache2);
+    // affineReluBackward, spelled out to reach its intermediate gradient.
+    const dhiddenPre = reluBackward(dhidden, cache2[1]);
+    const [dpooled, dW2, db2] = affineBackward(dhiddenPre, cache2[0]);
     // convReluPoolBackward without the convolution's dx: nobody needs the gradient with
     // respect to the images, and it would cost a GEMM and a col2im pass.
     const [convCache, poolCache, reluCache] = cache1;
@@ -202,7 +204,7 @@ export class ThreeLayerConvNet implements Model {
     addL2Gradient(dW3, W3, reg);
     const grads: Grads = { W1: dW1, b1: db1, W2: dW2, b2: db2, W3: dW3, b3: db3 };
     recycle(
-      [...activations, scores, dscores, dhidden, dpooled, dpre, dconv],
+      [...activations, scores, dscores, dhidden, dhiddenPre, dpooled, dpre, dconv],
       [dW1, db1, dW2, db2, dW3, db3],
     );
     return [loss, grads];

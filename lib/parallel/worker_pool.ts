@@ -85,6 +85,8 @@ export class WorkerPool {
   #control: Int32Array<ArrayBufferLike> = new Int32Array(0);
   #errors: Uint8Array<ArrayBufferLike> = new Uint8Array(0);
   #seq = 0;
+  /** Calls shared with at least one worker, by job name (see {@link sharedRuns}). */
+  #shared = new Map<string, number>();
   #started = false;
   /** Set when a worker exited or failed outside a job: restart all before the next call. */
   #broken = false;
@@ -134,6 +136,14 @@ export class WorkerPool {
     return this.#readyPromise;
   }
 
+  /**
+   * How many calls of the job `name` were shared with at least one worker (for tests and
+   * diagnostics: whether a kernel really went to the pool).
+   */
+  sharedRuns(name: string): number {
+    return this.#shared.get(name) ?? 0;
+  }
+
   /** Threads that would share a call made now: 1 plus the workers that have loaded. */
   get activeThreads(): number {
     let n = 1;
@@ -170,6 +180,7 @@ export class WorkerPool {
       if (this.#isReady(s)) slots.push(s);
     }
     const parts = slots.length + 1;
+    if (parts > 1) this.#shared.set(name, (this.#shared.get(name) ?? 0) + 1);
     const bound = (p: number) => Math.floor((p * numTasks) / parts);
     const seq = ++this.#seq;
     const encoded = slots.length > 0 ? encodeArgs(args) : args;

@@ -7,6 +7,8 @@ import {
 import { createGemmInstance } from "../../lib/kernels/wasm/gemm_instance.ts";
 import { GEMM_PARALLEL_MIN_MULADDS, gemmParallel } from "../../lib/kernels/gemm_parallel.ts";
 import { adamKernel } from "../../lib/kernels/optim_kernels.ts";
+import { relu, reluMask } from "../../lib/kernels/elementwise.ts";
+import { maxPoolBackwardBatch } from "../../lib/kernels/pooling.ts";
 import { affineBackward, affineForward } from "../../lib/layers/affine.ts";
 import {
   convBackwardFast,
@@ -369,3 +371,73 @@ Deno.test("a 7×7×32 first layer (dW computed transposed) matches the naive loo
   const pairs = [[out, outNaive], ...fast.map((g, i) => [g, naive[i]])];
   for (const [got, want] of pairs) assert.ok(relError(got, want) < 1e-10);
 });
+
+Deno.test(
+  "ReLU, its mask and 2×2 max-pool backward split over the pool when every operand is shared, bit for bit",
+  sanitizers,
+  async () => {
+    const rng = new Rng(29);
+    const n = 600_007; // several blocks, the last one partial
+    const x = sharedRandom(n, rng);
+    x[5] = NaN;
+    x[6] = -0;
+    const dout = sharedRandom(n, rng);
+    // Max pooling of (16, 8, 64, 64): 2×2 tiles; the kernel sees one channel per plane.
+    const image = new Tensor(sharedRandom(16 * 8 * 64 * 64, rng), [16, 8, 64, 64]);
+    const poolParam = { poolHeight: 2, poolWidth: 2, stride: 2 };
+    const run = () => {
+      const out = new Float32Array(new SharedArrayBuffer(4 * n));
+      const dx = new Float32Array(new SharedArrayBuffer(4 * n));
+      relu(x, out);
+      reluMask(dout, x, dx);
+      const [pooled, cache] = maxPoolForwardFast(image, poolParam);
+      const pdout = new Tensor(sharedRandom(pooled.size, new Rng(31)), pooled.shape);
+      const pdx = new Float32Array(new SharedArrayBuffer(4 * image.size));
+      maxPoolBackwardBatch(
+        pdout.data,
+        cache.argmax,
+        {
+          channels: 1,
+          height: 64,
+          width: 64,
+          kernelH: 2,
+          kernelW: 2,
+          stride: 2,
+          pad: 0,
+          dilation: 1,
+          outH: 32,
+          outW: 32,
+        },
+        16 * 8,
+        pdx,
+        true,
+      );
+      return { out, dx, pdx, pooledDx: maxPoolBackwardFast(pdout, cache).data };
+    };
+    try {
+      await setNumThreads(1);
+      const single = run();
+      await setNumThreads(2);
+      const pool = getPool();
+      await pool.ready();
+      const before = ["elementwise.relu", "elementwise.reluMask", "pool.maxBackward"].map((j) =>
+        pool.sharedRuns(j)
+      );
+      const multi = run();
+      const after = ["elementwise.relu", "elementwise.reluMask", "pool.maxBackward"].map((j) =>
+        pool.sharedRuns(j)
+      );
+      after.forEach((count, i) => assert.ok(count > before[i], `job ${i} went to the pool`));
+      assertBitwise(multi.out, single.out, "relu");
+      assertBitwise(multi.dx, single.dx, "reluMask");
+      assertBitwise(multi.pdx, single.pdx, "max-pool backward");
+      assertBitwise(multi.pooledDx, single.pooledDx, "maxPoolBackwardFast");
+      // The plain-memory path (no split) gives the same bits too.
+      const plainOut = new Float32Array(n);
+      relu(Float32Array.from(x), plainOut);
+      assertBitwise(plainOut, single.out, "relu on plain memory");
+    } finally {
+      await setNumThreads(1);
+    }
+  },
+);

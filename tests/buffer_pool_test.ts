@@ -1,0 +1,323 @@
+/**
+ * The buffer pool and the code that gives buffers back to it: the autograd engine,
+ * `nn.Sequential` and ThreeLayerConvNet's `loss()`. What must hold: a training loop in
+ * the steady state allocates no fresh output buffers; recycling changes no result (bit for
+ * bit against the same run with recycling off); and nothing a user holds is recycled,
+ * while a recycled intermediate reached through the graph throws instead of reading
+ * another step's data.
+ */
+
+import assert from "node:assert/strict";
+import {
+  bufferPoolStats,
+  clearBufferPool,
+  giveBack,
+  issueCount,
+  issuedSince,
+  POOL_LIMIT_BYTES,
+  setBufferPoolLimit,
+  takeBuffer,
+} from "../lib/buffer_pool.ts";
+import { noGrad } from "../lib/autograd/grad_mode.ts";
+import { ThreeLayerConvNet } from "../lib/models/cnn.ts";
+import * as nn from "../lib/nn/mod.ts";
+import { crossEntropy } from "../lib/nn/functional/loss.ts";
+import { Adam } from "../lib/nn/optim/adam.ts";
+import { Rng } from "../lib/rng.ts";
+import { releaseStorage, Tensor } from "../lib/tensor.ts";
+
+const isSharedArray = (a: Float32Array | Float64Array) => a.buffer instanceof SharedArrayBuffer;
+
+Deno.test("takeBuffer: plain first, shared once a size has come back, then the same buffer", () => {
+  clearBufferPool();
+  const size = 1234;
+  const first = takeBuffer("float32", size);
+  assert.ok(!isSharedArray(first), "a size never given back starts on plain memory");
+  first.fill(7);
+  giveBack(first); // plain: dropped, but the size is now known to come back
+  const second = takeBuffer("float32", size);
+  assert.ok(isSharedArray(second), "then it is allocated shared");
+  assert.notEqual(second.buffer, first.buffer);
+  second.fill(3);
+  giveBack(second);
+  giveBack(second); // a second give-back of the same buffer is ignored
+  assert.deepEqual(bufferPoolStats().buffers, 1);
+  const third = takeBuffer("float32", size);
+  assert.equal(third.buffer, second.buffer, "the free buffer is reused");
+  assert.ok(third.every((v) => v === 0), "zero-filled by default");
+  const fourth = takeBuffer("float32", size);
+  assert.notEqual(fourth.buffer, third.buffer, "a buffer is handed out once");
+  giveBack(third);
+  const fifth = takeBuffer("float64", size);
+  assert.notEqual(fifth.buffer, third.buffer, "buffers are kept by dtype and length");
+  const stats = bufferPoolStats();
+  assert.equal(stats.reused, 1);
+  assert.equal(stats.fresh, 4);
+  clearBufferPool();
+});
+
+Deno.test("giveBack keeps only whole buffers the pool issued", () => {
+  clearBufferPool();
+  giveBack(takeBuffer("float32", 64)); // makes the size shared from now on
+  const shared = takeBuffer("float32", 64);
+  giveBack(shared.subarray(0, 32)); // a view: refused
+  giveBack(new Float32Array(new SharedArrayBuffer(256))); // not issued by the pool: refused
+  assert.equal(bufferPoolStats().buffers, 0);
+  giveBack(shared);
+  assert.equal(bufferPoolStats().buffers, 1);
+  clearBufferPool();
+  assert.deepEqual(bufferPoolStats(), { buffers: 0, bytes: 0, fresh: 0, reused: 0 });
+});
+
+Deno.test("setBufferPoolLimit: the oldest free buffers go first; 0 keeps none", () => {
+  clearBufferPool();
+  try {
+    const sizes = [100, 200, 300];
+    for (const n of sizes) giveBack(takeBuffer("float64", n));
+    const buffers = sizes.map((n) => takeBuffer("float64", n)); // shared now
+    for (const b of buffers) giveBack(b);
+    assert.equal(bufferPoolStats().bytes, 8 * 600);
+    setBufferPoolLimit(8 * 520); // drops the oldest (100 elements)
+    assert.deepEqual([bufferPoolStats().buffers, bufferPoolStats().bytes], [2, 8 * 500]);
+    assert.notEqual(takeBuffer("float64", 100).buffer, buffers[0].buffer);
+    assert.equal(takeBuffer("float64", 300).buffer, buffers[2].buffer);
+    setBufferPoolLimit(0);
+    assert.equal(bufferPoolStats().buffers, 0);
+    giveBack(takeBuffer("float64", 200));
+    assert.equal(bufferPoolStats().buffers, 0, "nothing is kept with limit 0");
+    assert.throws(
+      () => setBufferPoolLimit(-1),
+      /setBufferPoolLimit: bytes must be a non-negative integer, got -1/,
+    );
+  } finally {
+    setBufferPoolLimit(POOL_LIMIT_BYTES);
+    clearBufferPool();
+  }
+});
+
+Deno.test("releaseStorage: released tensors throw; kept, older and foreign storage stay", () => {
+  clearBufferPool();
+  const before = takeBuffer("float32", 6);
+  const since = issueCount();
+  const a = new Tensor(takeBuffer("float32", 6), [2, 3]);
+  const view = a.reshape([3, 2]); // shares a's storage
+  const b = new Tensor(takeBuffer("float32", 6), [6]);
+  const kept = new Tensor(takeBuffer("float32", 6), [6]);
+  const older = new Tensor(before, [6]);
+  const foreign = Tensor.zeros([6], "float32");
+  const count = releaseStorage([a, view, b, kept, older, foreign], [kept], since);
+  assert.equal(count, 2, "a (with its view) and b go back, each buffer once");
+  assert.throws(() => a.data, /Tensor\.data: this \[2,3\] tensor was an intermediate result/);
+  assert.throws(() => view.sum(), /recycled/);
+  assert.throws(() => b.data, /recycled/);
+  assert.equal(kept.data.length, 6);
+  assert.equal(older.data.length, 6);
+  assert.equal(foreign.data.length, 6);
+  clearBufferPool();
+});
+
+/** A small conv-BN network like the bench's, float32. */
+function smallNet(seed: number, hideForward = false): nn.Sequential {
+  const r = new Rng(seed);
+  const modules = [
+    new nn.Conv2d(1, 4, 3, { padding: 1, rng: r }),
+    new nn.BatchNorm2d(4),
+    new nn.ReLU(),
+    new nn.MaxPool2d(2),
+    new nn.Flatten(),
+    new nn.Linear(4 * 6 * 6, 5, { rng: r }),
+  ];
+  // An own `forward` makes a module foreign to Sequential: no recycling at all.
+  if (hideForward) { for (const m of modules) m.forward = m.forward.bind(m); }
+  return new nn.Sequential(...modules);
+}
+
+function trainSteps(net: nn.Sequential, steps: number) {
+  const rng = new Rng(3);
+  const x = Tensor.randn([8, 1, 12, 12], rng, "float32");
+  const y = Int32Array.from({ length: 8 }, (_, i) => i % 5);
+  const opt = new Adam(net.parameters(), { lr: 1e-2 });
+  const losses: number[] = [];
+  for (let s = 0; s < steps; s++) {
+    opt.zeroGrad();
+    const loss = crossEntropy(net.forward(x), y);
+    loss.backward();
+    opt.step();
+    losses.push(loss.item());
+  }
+  return { losses, params: net.parameters().map((p) => Float32Array.from(p.data)) };
+}
+
+Deno.test("nn.Sequential training: same bits with and without recycling, and no fresh buffers in the steady state", () => {
+  clearBufferPool();
+  const plain = trainSteps(smallNet(1, true), 6);
+  clearBufferPool();
+  const recycled = trainSteps(smallNet(1), 6);
+  assert.deepEqual(recycled.losses, plain.losses);
+  for (let i = 0; i < plain.params.length; i++) {
+    assert.deepEqual(recycled.params[i], plain.params[i], `parameter ${i}`);
+  }
+  const stats = bufferPoolStats();
+  assert.ok(stats.reused > 0, "buffers came back");
+
+  // The steady state: once each size has come back twice (the first time it was plain
+  // memory), a step's only fresh buffers are the network's output and the parameters' new
+  // gradients, which belong to the caller.
+  const net = smallNet(2);
+  trainSteps(net, 3);
+  for (let s = 0; s < 3; s++) {
+    const since = issueCount();
+    const before = bufferPoolStats();
+    trainSteps(net, 1);
+    const after = bufferPoolStats();
+    const newGrads = net.parameters().filter((p) => issuedSince(p.grad!.data, since)).length;
+    assert.ok(newGrads > 0);
+    assert.equal(after.fresh - before.fresh, newGrads + 1, "fresh: the output and new .grad only");
+    assert.ok(after.reused > before.reused);
+  }
+  clearBufferPool();
+});
+
+Deno.test("nn.Sequential recycles nothing the caller holds", () => {
+  clearBufferPool();
+  const net = smallNet(4);
+  const rng = new Rng(5);
+  const x = Tensor.randn([8, 1, 12, 12], rng, "float32");
+  const y = Int32Array.from({ length: 8 }, (_, i) => i % 5);
+  const xCopy = Float32Array.from(x.data);
+  const out = net.forward(x);
+  const outCopy = Float32Array.from(out.data);
+  // An intermediate reached through the graph before backward: readable now...
+  const hidden = out.gradFn!.inputs[0];
+  assert.equal(hidden.shape.join(), "8,144");
+  crossEntropy(out, y).backward();
+  const grads = net.parameters().map((p) => p.grad!);
+  const gradCopies = grads.map((g) => Float32Array.from(g.data));
+  // ...and an error once the backward pass has recycled it, never another step's data.
+  assert.throws(() => hidden.data, /recycled/);
+  for (let s = 0; s < 3; s++) {
+    net.zeroGrad();
+    crossEntropy(net.forward(Tensor.randn([8, 1, 12, 12], rng, "float32")), y).backward();
+  }
+  assert.deepEqual(x.data, xCopy, "the input is untouched");
+  assert.deepEqual(out.data, outCopy, "the output stays the caller's");
+  grads.forEach((g, i) => assert.deepEqual(g.data, gradCopies[i], `old .grad ${i} is intact`));
+  clearBufferPool();
+});
+
+Deno.test("nn.Sequential: a subclassed module turns recycling off; retainGraph keeps the graph's tensors", () => {
+  clearBufferPool();
+  class SpyReLU extends nn.ReLU {
+    seen: Tensor | null = null;
+    override forward(x: Tensor): Tensor {
+      this.seen = x;
+      return super.forward(x);
+    }
+  }
+  const spy = new SpyReLU();
+  const r = new Rng(6);
+  const net = new nn.Sequential(
+    new nn.Linear(6, 6, { rng: r }),
+    spy,
+    new nn.Linear(6, 2, { rng: r }),
+  );
+  assert.equal(net.keepsNothing(), false);
+  const x = Tensor.randn([4, 6], new Rng(7), "float32");
+  const out = net.forward(x);
+  out.sum().backward();
+  const seen = spy.seen!;
+  const seenCopy = Float32Array.from(seen.data);
+  net.forward(x).sum().backward();
+  assert.deepEqual(seen.data, seenCopy, "the module's own reference is left alone");
+
+  const plainNet = smallNet(8);
+  assert.equal(plainNet.keepsNothing(), true);
+  const y = Int32Array.from({ length: 8 }, (_, i) => i % 5);
+  const input = Tensor.randn([8, 1, 12, 12], new Rng(9), "float32");
+  const loss = crossEntropy(plainNet.forward(input), y);
+  const hidden = loss.gradFn!.inputs[0].gradFn!.inputs[0];
+  loss.backward(undefined, { retainGraph: true });
+  const first = plainNet.parameters().map((p) => Float32Array.from(p.grad!.data));
+  assert.equal(hidden.data.length, 8 * 144, "still readable: the graph was retained");
+  loss.backward(); // through the same graph again: gradients double
+  plainNet.parameters().forEach((p, i) => {
+    const twice = first[i].map((v) => Math.fround(v + v));
+    assert.deepEqual(p.grad!.data, twice, `parameter ${i}`);
+  });
+  assert.throws(() => hidden.data, /recycled/);
+  clearBufferPool();
+});
+
+Deno.test("nn.Sequential without a graph recycles at once and gives the same output", () => {
+  clearBufferPool();
+  const net = smallNet(10);
+  net.eval();
+  const x = Tensor.randn([8, 1, 12, 12], new Rng(11), "float32");
+  // The same network with recycling off gives the expected bits.
+  const reference = smallNet(10, true);
+  reference.eval();
+  const expected = Float32Array.from(noGrad(() => reference.forward(x)).data);
+  // Plain memory the first time, shared the second: the third pass reuses the second's.
+  const passes = [0, 1].map(() => noGrad(() => net.forward(x)));
+  const before = bufferPoolStats();
+  passes.push(noGrad(() => net.forward(x)));
+  const after = bufferPoolStats();
+  assert.equal(after.fresh - before.fresh, 1, "only the output is fresh");
+  assert.ok(after.reused > before.reused);
+  for (const out of passes) assert.deepEqual(Float32Array.from(out.data), expected);
+  clearBufferPool();
+});
+
+Deno.test("autograd: a user's record() backward keeps its gradient; the root gradient is never recycled", async () => {
+  const { record } = await import("../lib/autograd/engine.ts");
+  clearBufferPool();
+  const w = Tensor.randn([16, 16], new Rng(12), "float32");
+  w.requiresGrad = true;
+  const kept: Tensor[] = [];
+  const h = w.matmul(w); // a library op: its gradient may be recycled
+  const out = h.detach().mul(1);
+  record(out, "spy", [h], (g) => {
+    kept.push(g);
+    return [g.mul(1)];
+  });
+  const root = Tensor.ones([16, 16], "float32");
+  out.backward(root);
+  assert.equal(kept[0], root);
+  assert.ok(root.data.every((v) => v === 1), "the gradient passed in is the caller's");
+  assert.ok(w.grad!.data.every(Number.isFinite));
+  clearBufferPool();
+});
+
+Deno.test("ThreeLayerConvNet.loss: recycled caches change nothing, returned grads stay intact, no fresh buffers when warm", () => {
+  clearBufferPool();
+  const model = new ThreeLayerConvNet({
+    inputDim: [1, 12, 12],
+    numFilters: 4,
+    filterSize: 5,
+    hiddenDim: 10,
+    weightScale: 1e-2,
+    seed: 1,
+  });
+  const X = Tensor.randn([6, 1, 12, 12], new Rng(13), "float32");
+  const y = [0, 1, 2, 3, 4, 5];
+  const [loss1, grads1] = model.loss(X, y);
+  const copies = Object.fromEntries(
+    Object.entries(grads1).map(([k, g]) => [k, Float32Array.from(g.data)]),
+  );
+  const scores = model.loss(X);
+  const scoresCopy = Float32Array.from(scores.data);
+  model.loss(X, y);
+  const since = issueCount();
+  const warm = bufferPoolStats();
+  const [loss2, grads2] = model.loss(X, y);
+  const newGrads = Object.values(grads2).filter((g) => issuedSince(g.data, since)).length;
+  assert.equal(newGrads, 6);
+  assert.equal(bufferPoolStats().fresh - warm.fresh, newGrads, "warm: only the grads are fresh");
+  assert.equal(loss2, loss1);
+  for (const k of Object.keys(copies)) {
+    assert.deepEqual(grads1[k].data, copies[k], `${k} of the first call is intact`);
+    assert.deepEqual(grads2[k].data, copies[k], `${k} is the same again`);
+  }
+  assert.deepEqual(scores.data, scoresCopy, "returned scores are the caller's");
+  clearBufferPool();
+});
