@@ -30,6 +30,13 @@
 export { type FloatArray, type Nested, Tensor } from "./lib/tensor.ts";
 export { type ChoiceOptions, getGlobalRng, Rng, setSeed } from "./lib/rng.ts";
 export { type DType, isSharedStorage, setSharedStorage } from "./lib/storage.ts";
+export {
+  bufferPoolStats,
+  type BufferPoolStats,
+  clearBufferPool,
+  POOL_LIMIT_BYTES,
+  setBufferPoolLimit,
+} from "./lib/buffer_pool.ts";
 
 // Kernels and the worker pool.
 export {

@@ -155,11 +155,13 @@ export function clearBufferPool(): void {
 
 /** What the pool does and holds: see {@link bufferPoolStats}. */
 export interface BufferPoolStats {
-  /** Free buffers held, and their bytes. */
+  /** Free buffers held. */
   buffers: number;
+  /** Their bytes. */
   bytes: number;
-  /** Output buffers handed out fresh (newly allocated) and recycled. */
+  /** Output buffers handed out fresh (newly allocated). */
   fresh: number;
+  /** Output buffers handed out recycled. */
   reused: number;
 }
 
