@@ -31,8 +31,8 @@ export { type FloatArray, type Nested, Tensor } from "./lib/tensor.ts";
 export { type ChoiceOptions, getGlobalRng, Rng, setSeed } from "./lib/rng.ts";
 export { type DType, isSharedStorage, setSharedStorage } from "./lib/storage.ts";
 export {
-  bufferPoolStats,
   type BufferPoolStats,
+  bufferPoolStats,
   clearBufferPool,
   POOL_LIMIT_BYTES,
   setBufferPoolLimit,

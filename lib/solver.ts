@@ -20,7 +20,14 @@ import { type OptimConfig, UPDATE_RULES, type UpdateRule, type UpdateRuleName } 
 import { loadParams, saveParams } from "./io/safetensors.ts";
 import { formatEpochLine, ProgressPrinter } from "./progress.ts";
 import { Rng } from "./rng.ts";
-import { sameShape, Tensor } from "./tensor.ts";
+import { issueCount } from "./buffer_pool.ts";
+import { FullyConnectedNet } from "./models/fc_net.ts";
+import { ThreeLayerConvNet } from "./models/cnn.ts";
+import { TwoLayerNet } from "./models/two_layer_net.ts";
+import { releaseStorage, sameShape, Tensor } from "./tensor.ts";
+
+/** The library's models: their `loss()` keeps no reference to the grads it returns. */
+const LIBRARY_MODELS = new Set<unknown>([ThreeLayerConvNet, FullyConnectedNet, TwoLayerNet]);
 
 /**
  * The model contract the Solver trains: {@link TrainableModel}.
@@ -204,6 +211,12 @@ export class Solver {
   readonly #onEpoch?: (info: EpochInfo) => void;
   readonly #log?: (line: string) => void;
   #caller = "Solver.step";
+  /**
+   * Whether each step's grads are the step's alone, so their memory can go back to the
+   * buffer pool: the model is one of the library's (which keep nothing of the grads they
+   * return) and the update rule a built-in one (which keeps nothing of `dw`).
+   */
+  readonly #gradsAreOurs: boolean;
 
   /** Validates the data and options (see {@link SolverOptions} for the defaults). */
   constructor(model: TrainableModel, data: SolverData, options: SolverOptions = {}) {
@@ -227,6 +240,8 @@ export class Solver {
     }
     checkOptionKeys("Solver", options, OPTION_NAMES);
     [this.updateRule, this.updateRuleName] = resolveUpdateRule(options.updateRule ?? "sgd");
+    this.#gradsAreOurs = LIBRARY_MODELS.has(Object.getPrototypeOf(model)?.constructor) &&
+      !Object.hasOwn(model, "loss") && Object.values(UPDATE_RULES).includes(this.updateRule);
     this.optimConfig = checkOptimConfig(options.optimConfig ?? {}, this.updateRule);
     this.lrDecay = options.lrDecay ?? 1.0;
     if (!Number.isFinite(this.lrDecay) || this.lrDecay < 0) {
@@ -270,6 +285,7 @@ export class Solver {
    * steps of this solver, 1-based), the epoch in progress and the last finite loss.
    */
   step(): number {
+    const since = issueCount();
     const numTrain = this.XTrain.shape[0];
     const batchMask = this.rng.choice(numTrain, this.batchSize);
     const XBatch = this.XTrain.take(batchMask);
@@ -309,6 +325,10 @@ export class Solver {
       const [nextW, nextConfig] = this.updateRule(w, dw, config);
       this.model.params[p] = nextW;
       this.optimConfigs[p] = nextConfig;
+    }
+    if (this.#gradsAreOurs) {
+      // Next step's grads then come from the pool, already on shared memory.
+      releaseStorage(Object.values(grads), Object.values(this.model.params), since);
     }
     return loss;
   }

@@ -20,6 +20,8 @@ import {
 } from "../lib/buffer_pool.ts";
 import { noGrad } from "../lib/autograd/grad_mode.ts";
 import { ThreeLayerConvNet } from "../lib/models/cnn.ts";
+import { adam, type OptimConfig } from "../lib/optim.ts";
+import { Solver } from "../lib/solver.ts";
 import * as nn from "../lib/nn/mod.ts";
 import { crossEntropy } from "../lib/nn/functional/loss.ts";
 import { Adam } from "../lib/nn/optim/adam.ts";
@@ -319,5 +321,57 @@ Deno.test("ThreeLayerConvNet.loss: recycled caches change nothing, returned grad
     assert.deepEqual(grads2[k].data, copies[k], `${k} is the same again`);
   }
   assert.deepEqual(scores.data, scoresCopy, "returned scores are the caller's");
+  clearBufferPool();
+});
+
+Deno.test("Solver: a library model's grads go back after each step; a custom update rule keeps them", () => {
+  clearBufferPool();
+  const rng = new Rng(14);
+  const data = {
+    XTrain: Tensor.randn([30, 1, 12, 12], rng, "float32"),
+    yTrain: Int32Array.from({ length: 30 }, (_, i) => i % 4),
+    XVal: Tensor.randn([6, 1, 12, 12], rng, "float32"),
+    yVal: Int32Array.from({ length: 6 }, (_, i) => i % 4),
+  };
+  const makeModel = () =>
+    new ThreeLayerConvNet({
+      inputDim: [1, 12, 12],
+      numFilters: 4,
+      filterSize: 5,
+      hiddenDim: 10,
+      numClasses: 4,
+      weightScale: 1e-2,
+      seed: 2,
+    });
+  const options = { batchSize: 6, verbose: false, optimConfig: { learningRate: 1e-3 } };
+  const solver = new Solver(makeModel(), data, { ...options, updateRule: "adam" });
+  for (let s = 0; s < 3; s++) solver.step();
+  const before = bufferPoolStats();
+  solver.step();
+  const after = bufferPoolStats();
+  // Only the six new weight arrays are fresh (the old ones may still be in the caller's hands).
+  assert.equal(after.fresh - before.fresh, 6);
+  assert.ok(after.reused - before.reused > 6, "grads came from the pool");
+
+  // The same steps with recycling of grads off (a custom rule) give the same weights.
+  clearBufferPool();
+  const seen: Tensor[] = [];
+  const keeping = new Solver(makeModel(), data, {
+    ...options,
+    updateRule: (w: Tensor, dw: Tensor, config?: OptimConfig) => {
+      seen.push(dw);
+      return adam(w, dw, config);
+    },
+  });
+  const reference = new Solver(makeModel(), data, { ...options, updateRule: "adam" });
+  for (let s = 0; s < 4; s++) {
+    keeping.step();
+    reference.step();
+  }
+  const copies = seen.map((g) => Float32Array.from(g.data)); // all still readable
+  assert.equal(copies.length, 24);
+  for (const [k, w] of Object.entries(reference.model.params)) {
+    assert.deepEqual(Float32Array.from(keeping.model.params[k].data), Float32Array.from(w.data), k);
+  }
   clearBufferPool();
 });
