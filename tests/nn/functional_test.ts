@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { noGrad } from "../../lib/autograd/grad_mode.ts";
 import { affineBackward, affineForward } from "../../lib/layers/affine.ts";
 import { softmaxLoss } from "../../lib/layers/losses.ts";
 import { maxPoolForwardNaive } from "../../lib/layers/pool.ts";
@@ -81,7 +82,16 @@ Deno.test("F.batchNorm: PyTorch's running statistics and numeric gradients", () 
     bias.get(2);
   assert.ok(Math.abs(y.get(1, 2, 0, 1) - expected) < 1e-12);
   checkGradients(() => F.batchNorm(x, rm, rv, { weight, bias }), [x, weight, bias]);
+  // Recording a graph changes no bit of the evaluation-mode output (float32 too).
+  const x32 = Tensor.randn([4, 3, 5, 5], rng, "float32");
+  x32.requiresGrad = true;
+  const [rm32, rv32, w32] = [rm, rv, weight].map((t) => t.detach().astype("float32"));
+  const withGraph = F.batchNorm(x32, rm32, rv32, { weight: w32 });
+  const without = noGrad(() => F.batchNorm(x32, rm32, rv32, { weight: w32 }));
+  assert.ok(withGraph.gradFn !== null && without.gradFn === null);
+  assert.deepEqual(Float32Array.from(withGraph.data), Float32Array.from(without.data));
   const x2 = leaf([5, 3], rng);
+  checkGradients(() => F.batchNorm(x2, rm, rv, { weight, bias }), [x2, weight, bias]);
   checkGradients(() => F.batchNorm(x2, null, null, { weight, training: true }), [x2, weight]);
 });
 

@@ -40,8 +40,9 @@ export interface BatchNormOptions {
  * given, are updated in place: `running = (1 − momentum)·running + momentum·batch`, with
  * the **unbiased** batch variance for `runningVar`. Evaluation uses the running statistics.
  * Training runs on the batchnorm layers' shared forward and backward passes
- * (`channelBatchnormForward`), saving only `x` and the statistics; evaluation with a
- * gradient is composed of recorded tensor ops (an affine map per channel).
+ * (`channelBatchnormForward`), saving only `x` and the statistics; evaluation runs the
+ * layers' test-mode pass with or without a graph, its gradient being that of an affine map
+ * per channel.
  *
  * @example
  * ```ts
@@ -89,21 +90,34 @@ export function batchNorm(
     if (runningMean === null || runningVar === null) {
       throw new Error(`${fn}: evaluation mode (training false) needs runningMean and runningVar`);
     }
-    if (needsGrad(x, weight, bias)) {
-      // The evaluation-mode map is affine per channel: compose it of recorded ops.
-      const b = [C, ...x.shape.slice(2).map(() => 1)];
-      const scale = runningVar.add(eps).sqrt();
-      return x.sub(runningMean.reshape(b)).div(scale.reshape(b)).mul(gamma.reshape(b)).add(
-        beta.reshape(b),
-      );
-    }
-    const [out] = spatialBatchnormForward(x4, gamma.detach(), beta.detach(), {
+    // The same kernel with or without a graph, so that recording changes no bit of the
+    // output (as in PyTorch).
+    const [out4] = spatialBatchnormForward(x4, gamma.detach(), beta.detach(), {
       mode: "test",
       eps,
       runningMean,
       runningVar,
     });
-    return view(out, x.shape);
+    const out = view(out4, x.shape);
+    if (needsGrad(x, weight, bias)) {
+      // The evaluation-mode map is affine per channel, y = γ·(x − μ)/σ + β: its gradients
+      // are dx = g·γ/σ, dγ = Σ g·(x − μ)/σ and dβ = Σ g over all but the channel axis.
+      const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
+      recordOp(out, "batchNorm", inputs, (g) => {
+        const perChannel = [C, ...x.shape.slice(2).map(() => 1)];
+        const sigma = runningVar.add(eps).sqrt();
+        const dx = x.requiresGrad ? g.mul(gamma.div(sigma).reshape(perChannel)) : null;
+        const channelSums = (t: Tensor) => view(t, [N, C, inner]).sum(0).sum(1);
+        const dgamma = weight?.requiresGrad
+          ? channelSums(
+            g.mul(x.sub(runningMean.reshape(perChannel)).div(sigma.reshape(perChannel))),
+          )
+          : null;
+        const dbeta = bias?.requiresGrad ? channelSums(g) : null;
+        return [dx, ...(weight ? [dgamma] : []), ...(bias ? [dbeta] : [])];
+      });
+    }
+    return out;
   }
 
   // Only x and the statistics are saved (keepXHat false): the backward pass normalizes x
