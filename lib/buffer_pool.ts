@@ -48,7 +48,7 @@ let reusedCount = 0;
 let issued = 0;
 /** When each buffer handed out by the pool was issued (its buffer, to that count). */
 const issuedAt = new WeakMap<ArrayBufferLike, number>();
-/** Buffers currently free in the pool (guards against giving one back twice). */
+/** Buffers currently free in the pool. */
 const inPool = new WeakSet<ArrayBufferLike>();
 
 function keyOf(dtype: DType, length: number): string {
@@ -80,6 +80,15 @@ export function takeBuffer(dtype: DType, size: number, zero = true): FloatArray 
   return data;
 }
 
+/**
+ * The stamp of the issue that handed `buffer` out (0 for a buffer the pool did not hand
+ * out, or that came back): a tensor notes it when made and, when it no longer matches,
+ * knows its memory was recycled, whichever view of the buffer it is.
+ */
+export function bufferStamp(buffer: ArrayBufferLike): number {
+  return issuedAt.get(buffer) ?? 0;
+}
+
 /** The current issue count: buffers taken after this have a larger stamp. */
 export function issueCount(): number {
   return issued;
@@ -102,13 +111,14 @@ export function issuedSince(data: FloatArray, since: number): boolean {
  */
 export function giveBack(data: FloatArray): void {
   const buffer = data.buffer;
+  if (
+    !issuedAt.has(buffer) || data.byteOffset !== 0 || data.byteLength !== buffer.byteLength
+  ) return;
+  // From here on every tensor made on this buffer is stale (see bufferStamp).
+  issuedAt.delete(buffer);
   const key = keyOf(data instanceof Float32Array ? "float32" : "float64", data.length);
   recycledKeys.add(key);
-  if (
-    !issuedAt.has(buffer) || inPool.has(buffer) || !(buffer instanceof SharedArrayBuffer) ||
-    data.byteOffset !== 0 || data.byteLength !== buffer.byteLength || data.length === 0
-  ) return;
-  issuedAt.delete(buffer);
+  if (!(buffer instanceof SharedArrayBuffer) || data.length === 0) return;
   inPool.add(buffer);
   let list = free.get(key);
   if (list === undefined) free.set(key, list = []);

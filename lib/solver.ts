@@ -211,12 +211,7 @@ export class Solver {
   readonly #onEpoch?: (info: EpochInfo) => void;
   readonly #log?: (line: string) => void;
   #caller = "Solver.step";
-  /**
-   * Whether each step's grads are the step's alone, so their memory can go back to the
-   * buffer pool: the model is one of the library's (which keep nothing of the grads they
-   * return) and the update rule a built-in one (which keeps nothing of `dw`).
-   */
-  readonly #gradsAreOurs: boolean;
+
 
   /** Validates the data and options (see {@link SolverOptions} for the defaults). */
   constructor(model: TrainableModel, data: SolverData, options: SolverOptions = {}) {
@@ -240,8 +235,6 @@ export class Solver {
     }
     checkOptionKeys("Solver", options, OPTION_NAMES);
     [this.updateRule, this.updateRuleName] = resolveUpdateRule(options.updateRule ?? "sgd");
-    this.#gradsAreOurs = LIBRARY_MODELS.has(Object.getPrototypeOf(model)?.constructor) &&
-      !Object.hasOwn(model, "loss") && Object.values(UPDATE_RULES).includes(this.updateRule);
     this.optimConfig = checkOptimConfig(options.optimConfig ?? {}, this.updateRule);
     this.lrDecay = options.lrDecay ?? 1.0;
     if (!Number.isFinite(this.lrDecay) || this.lrDecay < 0) {
@@ -326,11 +319,24 @@ export class Solver {
       this.model.params[p] = nextW;
       this.optimConfigs[p] = nextConfig;
     }
-    if (this.#gradsAreOurs) {
+    if (this.#gradsAreOurs()) {
       // Next step's grads then come from the pool, already on shared memory.
       releaseStorage(Object.values(grads), Object.values(this.model.params), since);
     }
     return loss;
+  }
+
+  /**
+   * Whether this step's grads are the step's alone, so that their memory can go back to
+   * the buffer pool: the model is one of the library's (which keep nothing of the grads
+   * they return) with its own `loss` (not replaced, say by a logging wrapper), and the
+   * update rule a built-in one (which keeps nothing of `dw`). Asked at every step, as
+   * either may be swapped at any time.
+   */
+  #gradsAreOurs(): boolean {
+    const model = this.model;
+    return LIBRARY_MODELS.has(Object.getPrototypeOf(model)?.constructor) &&
+      !Object.hasOwn(model, "loss") && Object.values(UPDATE_RULES).includes(this.updateRule);
   }
 
   /**

@@ -17,7 +17,7 @@ import {
 import { columnSums } from "./kernels/elementwise.ts";
 import { gemm } from "./kernels/gemm.ts";
 import type { Rng } from "./rng.ts";
-import { giveBack, issuedSince } from "./buffer_pool.ts";
+import { bufferStamp, giveBack, issuedSince } from "./buffer_pool.ts";
 import { allocateOutput } from "./scratch.ts";
 import { allocate, checkDType, type DType, dtypeOf, type FloatArray } from "./storage.ts";
 
@@ -120,6 +120,8 @@ export type Nested = number | Nested[];
 export class Tensor {
   #data: FloatArray;
   #released = false;
+  /** The buffer pool's stamp of `#data`'s buffer when this tensor was made (0: not its). */
+  #stamp: number;
   /** The dimensions. */
   readonly shape: number[];
   /**
@@ -140,7 +142,7 @@ export class Tensor {
     markReleased = (t) => {
       t.#released = true;
     };
-    storageOf = (t) => t.#released ? null : t.#data;
+    storageOf = (t) => t.#isRecycled() ? null : t.#data;
   }
 
   /** Wraps `data` (not copied) as a tensor of the given shape. */
@@ -153,16 +155,24 @@ export class Tensor {
       );
     }
     this.#data = data;
+    this.#stamp = bufferStamp(data.buffer);
     this.shape = [...shape];
+  }
+
+  /** Whether this tensor's memory went back to the buffer pool (through it or a view). */
+  #isRecycled(): boolean {
+    return this.#released || (this.#stamp !== 0 && bufferStamp(this.#data.buffer) !== this.#stamp);
   }
 
   /**
    * The elements in row-major order. Throws for a tensor whose storage the library has
-   * recycled (see {@link releaseStorage}): only intermediates that user code was never
-   * handed are, so this is a guard, not something to handle.
+   * recycled (see {@link releaseStorage}), or a view of such storage made with `detach`,
+   * `reshape` and the like: only intermediates that user code was never handed are
+   * recycled, so this is a guard, not something to handle. (A raw array read out of
+   * `data` earlier cannot be guarded: copy it if you keep it.)
    */
   get data(): FloatArray {
-    if (this.#released) throw releasedError(this);
+    if (this.#isRecycled()) throw releasedError(this);
     return this.#data;
   }
 

@@ -375,3 +375,83 @@ Deno.test("Solver: a library model's grads go back after each step; a custom upd
   }
   clearBufferPool();
 });
+
+Deno.test("autograd: what a record() backward was given or returned stays intact downstream", async () => {
+  const { needsGrad, record } = await import("../lib/autograd/engine.ts");
+  clearBufferPool();
+  let kept: Tensor | null = null;
+  const spy = (x: Tensor) => {
+    const y = x.detach();
+    if (needsGrad(x)) {
+      record(y, "spy", [x], (g) => {
+        kept = g.detach(); // a view of the gradient it was given
+        return [g];
+      });
+    }
+    return y;
+  };
+  const w = Tensor.fromArray([[1, 2], [3, 4]], undefined, { dtype: "float32", requiresGrad: true });
+  const eye = Tensor.fromArray([[1, 0], [0, 1]], undefined, "float32");
+  for (let step = 1; step <= 3; step++) {
+    const b = Tensor.fromArray([[step, 0], [0, step]], undefined, "float32");
+    spy(w.matmul(eye)).matmul(b).sum().backward(); // the spy's gradient is `step` everywhere
+    w.matmul(Tensor.full([2, 2], 100, "float32")); // would reuse a recycled buffer
+    assert.deepEqual(Array.from(kept!.data), [step, step, step, step], `step ${step}`);
+  }
+  clearBufferPool();
+});
+
+Deno.test("a view of a recycled intermediate throws too, never shows another step's data", () => {
+  clearBufferPool();
+  const r = new Rng(15);
+  const net = new nn.Sequential(
+    new nn.Linear(4, 8, { rng: r }),
+    new nn.ReLU(),
+    new nn.Linear(8, 2, { rng: r }),
+  );
+  const x = Tensor.ones([3, 4], "float32");
+  for (let step = 1; step <= 3; step++) {
+    const out = net.forward(x.mul(step));
+    const hidden = out.gradFn!.inputs[0];
+    const views = [hidden.detach(), hidden.reshape([24])];
+    out.sum().backward();
+    net.forward(x.mul(-step)).sum().backward(); // the next step reuses the pool
+    assert.throws(() => hidden.data, /recycled/);
+    for (const v of views) assert.throws(() => v.data, /recycled/);
+  }
+  clearBufferPool();
+});
+
+Deno.test("Solver: a loss wrapped after construction keeps its grads", () => {
+  clearBufferPool();
+  const rng = new Rng(16);
+  const X = Tensor.randn([8, 3, 8, 8], rng, "float32");
+  const y = Int32Array.from([0, 1, 2, 3, 4, 5, 6, 7]);
+  const model = new ThreeLayerConvNet({
+    inputDim: [3, 8, 8],
+    numFilters: 4,
+    filterSize: 3,
+    hiddenDim: 8,
+    seed: 1,
+  });
+  const solver = new Solver(model, { XTrain: X, yTrain: y, XVal: X, yVal: y }, {
+    batchSize: 4,
+    verbose: false,
+  });
+  solver.step(); // grads recycled while the model is the library's own
+  const seen: Tensor[] = [];
+  const original = model.loss.bind(model);
+  Object.defineProperty(model, "loss", {
+    value: (a: Tensor, b?: ArrayLike<number>) => {
+      const result = original(a, b);
+      if (b !== undefined) seen.push((result as [number, Record<string, Tensor>])[1].W2);
+      return result;
+    },
+  });
+  for (let s = 0; s < 4; s++) solver.step();
+  const copy = Float32Array.from(seen[1].data);
+  solver.step();
+  solver.step();
+  assert.deepEqual(Float32Array.from(seen[1].data), copy);
+  clearBufferPool();
+});

@@ -172,9 +172,10 @@ export interface BackwardOptions {
  * with recording off. Unless `retainGraph`, every node visited is released afterwards.
  *
  * With `release`, a gradient used up by a node of the library's own ({@link recordOp})
- * goes back to the buffer pool, unless it is the `gradient` passed in, a leaf's `.grad`,
- * or shares storage with a gradient still pending; only gradients made during this pass
- * qualify. PyTorch frees them the same way; nothing outside the engine ever sees them.
+ * goes back to the buffer pool, unless it shares storage with the `gradient` passed in, a
+ * leaf's `.grad`, a gradient still pending, or anything a {@link record} node's backward
+ * function was given or returned; only gradients made during this pass qualify. PyTorch
+ * frees them the same way; nothing outside the engine ever sees them.
  */
 export function runBackward(
   root: Tensor,
@@ -206,6 +207,12 @@ export function runBackward(
       }
       const inputs = node.inputs;
       const inputGrads = node.apply(g);
+      if (!node.keepsNoGradient) {
+        // A user's backward function may keep what it was given or returned (or views of
+        // them): none of it is ever recycled.
+        escaped.push(g);
+        for (const gi of inputGrads) if (gi != null) escaped.push(gi);
+      }
       for (let k = 0; k < inputs.length; k++) {
         const input = inputs[k];
         const gi = inputGrads[k];
