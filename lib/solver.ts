@@ -212,7 +212,6 @@ export class Solver {
   readonly #log?: (line: string) => void;
   #caller = "Solver.step";
 
-
   /** Validates the data and options (see {@link SolverOptions} for the defaults). */
   constructor(model: TrainableModel, data: SolverData, options: SolverOptions = {}) {
     if (model === null || typeof model !== "object" || typeof model.loss !== "function") {
