@@ -9,7 +9,8 @@
  * outputs used to be plain memory, which in turn kept the memory-bound layers (ReLU,
  * batchnorm, pooling) off the worker pool. Buffers that come back through this pool are
  * SharedArrayBuffers already touched: no faults, and the pool's workers can read and
- * write them in place.
+ * write them in place. (With `setSharedStorage(false)`, or where SharedArrayBuffer does
+ * not exist, plain buffers circulate instead.)
  *
  * **Who gives buffers back.** JavaScript has no reference counts, so nothing here guesses
  * when a tensor dies. Buffers come back only from code that owns them and can prove that
@@ -28,7 +29,7 @@
  * @module
  */
 
-import { allocate, type DType, type FloatArray } from "./storage.ts";
+import { allocate, type DType, type FloatArray, isSharedStorage } from "./storage.ts";
 
 /** The default of {@link setBufferPoolLimit}: 768 MiB. */
 export const POOL_LIMIT_BYTES = 768 * 1024 * 1024;
@@ -73,7 +74,8 @@ export function takeBuffer(dtype: DType, size: number, zero = true): FloatArray 
     if (zero) data.fill(0);
     reusedCount++;
   } else {
-    data = allocate(dtype, size, recycledKeys.has(key) && size > 0);
+    // Shared only where tensors may be (setSharedStorage, and SharedArrayBuffer exists).
+    data = allocate(dtype, size, recycledKeys.has(key) && size > 0 && isSharedStorage());
     freshCount++;
   }
   issuedAt.set(data.buffer, ++issued);
@@ -105,9 +107,10 @@ export function issuedSince(data: FloatArray, since: number): boolean {
 }
 
 /**
- * Gives a buffer back. Only whole SharedArrayBuffers that {@link takeBuffer} handed out
- * are kept (plain ones go to the GC: the next one of that size is then allocated shared);
- * the caller must know that nothing else uses `data` any more.
+ * Gives a buffer back. Only whole buffers that {@link takeBuffer} handed out are kept,
+ * and while tensors live on shared memory (`setSharedStorage`) only SharedArrayBuffers
+ * (plain ones go to the GC: the next one of that size is then allocated shared); the
+ * caller must know that nothing else uses `data` any more.
  */
 export function giveBack(data: FloatArray): void {
   const buffer = data.buffer;
@@ -118,7 +121,10 @@ export function giveBack(data: FloatArray): void {
   issuedAt.delete(buffer);
   const key = keyOf(data instanceof Float32Array ? "float32" : "float64", data.length);
   recycledKeys.add(key);
-  if (!(buffer instanceof SharedArrayBuffer) || data.length === 0) return;
+  // A plain buffer is dropped while tensors live on shared memory, so that the next one
+  // of its size is allocated shared (see the module notes); without shared storage,
+  // plain buffers are what circulates.
+  if (data.length === 0 || (!(buffer instanceof SharedArrayBuffer) && isSharedStorage())) return;
   inPool.add(buffer);
   let list = free.get(key);
   if (list === undefined) free.set(key, list = []);

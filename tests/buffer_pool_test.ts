@@ -26,6 +26,7 @@ import * as nn from "../lib/nn/mod.ts";
 import { crossEntropy } from "../lib/nn/functional/loss.ts";
 import { Adam } from "../lib/nn/optim/adam.ts";
 import { Rng } from "../lib/rng.ts";
+import { setSharedStorage } from "../lib/storage.ts";
 import { releaseStorage, Tensor } from "../lib/tensor.ts";
 
 const isSharedArray = (a: Float32Array | Float64Array) => a.buffer instanceof SharedArrayBuffer;
@@ -454,4 +455,19 @@ Deno.test("Solver: a loss wrapped after construction keeps its grads", () => {
   solver.step();
   assert.deepEqual(Float32Array.from(seen[1].data), copy);
   clearBufferPool();
+});
+
+Deno.test("takeBuffer follows setSharedStorage(false): plain memory, recycled all the same", () => {
+  clearBufferPool();
+  setSharedStorage(false);
+  try {
+    giveBack(takeBuffer("float32", 77));
+    const second = takeBuffer("float32", 77);
+    assert.ok(!isSharedArray(second), "no SharedArrayBuffer when tensors must not use one");
+    giveBack(second);
+    assert.equal(takeBuffer("float32", 77).buffer, second.buffer, "plain buffers circulate");
+  } finally {
+    setSharedStorage(true);
+    clearBufferPool();
+  }
 });
