@@ -20,6 +20,8 @@ import {
 } from "../lib/buffer_pool.ts";
 import { noGrad } from "../lib/autograd/grad_mode.ts";
 import { ThreeLayerConvNet } from "../lib/models/cnn.ts";
+import { FullyConnectedNet } from "../lib/models/fc_net.ts";
+import { TwoLayerNet } from "../lib/models/two_layer_net.ts";
 import { adam, type OptimConfig } from "../lib/optim.ts";
 import { Solver } from "../lib/solver.ts";
 import * as nn from "../lib/nn/mod.ts";
@@ -468,6 +470,63 @@ Deno.test("takeBuffer follows setSharedStorage(false): plain memory, recycled al
     assert.equal(takeBuffer("float32", 77).buffer, second.buffer, "plain buffers circulate");
   } finally {
     setSharedStorage(true);
+    clearBufferPool();
+  }
+});
+
+Deno.test("FullyConnectedNet and TwoLayerNet: recycled caches change no bit; warm calls take only the grads fresh", () => {
+  const rng = new Rng(17);
+  const X = Tensor.randn([12, 30], rng, "float32");
+  const y = Array.from({ length: 12 }, (_, i) => i % 5);
+  const models = {
+    fc: () =>
+      new FullyConnectedNet({
+        hiddenDims: [20, 15],
+        inputDim: 30,
+        numClasses: 5,
+        normalization: "batchnorm",
+        dropoutKeepRatio: 0.7,
+        seed: 4,
+        rng: new Rng(3),
+        weightScale: 0.1,
+      }),
+    two: () =>
+      new TwoLayerNet({
+        inputDim: 30,
+        hiddenDim: 20,
+        numClasses: 5,
+        weightScale: 0.1,
+        rng: new Rng(3),
+      }),
+  };
+  for (const [name, make] of Object.entries(models)) {
+    const run = () => {
+      const model = make();
+      const results: [number, Record<string, Float32Array>][] = [];
+      for (let call = 0; call < 4; call++) {
+        const [loss, grads] = model.loss(X, y);
+        model.loss(X); // test mode in between: its scores are the caller's
+        const copies = Object.entries(grads).map(([k, g]) => [k, Float32Array.from(g.data)]);
+        results.push([loss, Object.fromEntries(copies)]);
+      }
+      return { model, results };
+    };
+    clearBufferPool();
+    setBufferPoolLimit(0); // recycling off: the reference
+    const reference = run().results;
+    setBufferPoolLimit(POOL_LIMIT_BYTES);
+    clearBufferPool();
+    const { model, results } = run();
+    assert.deepEqual(results, reference, `${name}: same losses and grads with recycling`);
+    // The last test-mode call kept a scores buffer (it is the caller's): one more training
+    // call gets the pool back to the steady state.
+    model.loss(X, y);
+    const since = issueCount();
+    const before = bufferPoolStats();
+    const [, grads] = model.loss(X, y);
+    const newGrads = Object.values(grads).filter((g) => issuedSince(g.data, since)).length;
+    assert.ok(newGrads > 0);
+    assert.equal(bufferPoolStats().fresh - before.fresh, newGrads, `${name}: only grads fresh`);
     clearBufferPool();
   }
 });

@@ -34,7 +34,8 @@ import { softmaxLoss } from "../layers/losses.ts";
 import { reluBackward, type ReluCache, reluForward } from "../layers/relu.ts";
 import { getGlobalRng, type Rng } from "../rng.ts";
 import { checkDType } from "../storage.ts";
-import { type DType, Tensor } from "../tensor.ts";
+import { issueCount } from "../buffer_pool.ts";
+import { type DType, releaseStorage, Tensor } from "../tensor.ts";
 import { type Grads, type LossAndGrads, type Model, type Params, scaledRandn } from "./model.ts";
 import { castInput, checkNonNegative, checkPositiveInt } from "./_util.ts";
 
@@ -226,10 +227,18 @@ export class FullyConnectedNet implements Model {
     const weights: Tensor[] = [];
     for (let i = 1; i <= L; i++) weights.push(this.#param(`W${i}`));
 
+    // Every activation and gradient made below is this call's alone (`made`); what it does
+    // not return goes back to the buffer pool at the end.
+    const since = issueCount();
+    const made: Tensor[] = [];
+    const input = castInput(fn, X, this.dtype);
+    const recycle = (kept: Tensor[]) =>
+      releaseStorage(made, [X, input, ...Object.values(this.params), ...kept], since);
     const caches: LayerCache[] = [];
-    let h = castInput(fn, X, this.dtype);
+    let h = input;
     for (let i = 1; i < L; i++) {
       let [a, fc] = affineForward(h, weights[i - 1], this.#param(`b${i}`));
+      made.push(a);
       let norm: BatchnormCache | LayernormCache | undefined;
       if (this.normalization !== null) {
         const gamma = this.#param(`gamma${i}`), beta = this.#param(`beta${i}`);
@@ -238,37 +247,50 @@ export class FullyConnectedNet implements Model {
         [a, norm] = this.normalization === "batchnorm"
           ? batchnormForward(a, gamma, beta, bnParam)
           : layernormForward(a, gamma, beta, bnParam);
+        made.push(a);
+        const xHat = (norm as { xHat?: Tensor | null }).xHat;
+        if (xHat) made.push(xHat);
       }
       let relu: ReluCache, dropout: DropoutCache | undefined;
       [h, relu] = reluForward(a);
-      if (this.dropoutParam !== null) [h, dropout] = dropoutForward(h, this.dropoutParam);
+      made.push(h);
+      if (this.dropoutParam !== null) {
+        [h, dropout] = dropoutForward(h, this.dropoutParam);
+        made.push(h);
+      }
       caches.push({ fc, norm, relu, dropout });
     }
     const [scores, fc] = affineForward(h, weights[L - 1], this.#param(`b${L}`));
     caches.push({ fc });
-    if (y == null) return scores;
+    if (y == null) {
+      recycle([scores]);
+      return scores;
+    }
 
     const [dataLoss, dscores] = softmaxLoss(scores, y);
     const loss = dataLoss + l2Penalty(weights, reg);
+    made.push(scores, dscores);
     let dout = dscores;
 
     const grads: Grads = {};
     for (let i = L; i >= 1; i--) {
       const layer = caches[i - 1];
-      if (layer.dropout) dout = dropoutBackward(dout, layer.dropout);
-      if (layer.relu) dout = reluBackward(dout, layer.relu);
+      if (layer.dropout) made.push(dout = dropoutBackward(dout, layer.dropout));
+      if (layer.relu) made.push(dout = reluBackward(dout, layer.relu));
       if (layer.norm) {
         let dgamma: Tensor, dbeta: Tensor;
         // The closed form: same gradient as the computation-graph form, fewer passes.
         [dout, dgamma, dbeta] = this.normalization === "batchnorm"
           ? batchnormBackwardAlt(dout, layer.norm as BatchnormCache)
           : layernormBackward(dout, layer.norm as LayernormCache);
+        made.push(dout);
         grads[`gamma${i}`] = dgamma;
         grads[`beta${i}`] = dbeta;
       }
       let dW: Tensor, db: Tensor;
       if (i > 1) {
         [dout, dW, db] = affineBackward(dout, layer.fc);
+        made.push(dout);
       } else {
         // The first layer's dx (gradient w.r.t. the data) is never used: skip its product.
         [dW, db] = affineParamGrads(dout, layer.fc);
@@ -277,6 +299,7 @@ export class FullyConnectedNet implements Model {
       grads[`W${i}`] = dW;
       grads[`b${i}`] = db;
     }
+    recycle(Object.values(grads));
     return [loss, grads];
   }
 

@@ -11,7 +11,8 @@ import { affineReluForward } from "../layers/affine_relu.ts";
 import { softmaxLoss } from "../layers/losses.ts";
 import { reluBackward } from "../layers/relu.ts";
 import { getGlobalRng, type Rng } from "../rng.ts";
-import { type DType, Tensor } from "../tensor.ts";
+import { issueCount } from "../buffer_pool.ts";
+import { type DType, releaseStorage, Tensor } from "../tensor.ts";
 import { checkDType } from "../storage.ts";
 import { type Grads, type LossAndGrads, type Model, type Params, scaledRandn } from "./model.ts";
 import { castInput, checkNonNegative, checkPositiveInt } from "./_util.ts";
@@ -103,10 +104,20 @@ export class TwoLayerNet implements Model {
     const W2 = this.#param("W2"), b2 = this.#param("b2");
     const reg = checkNonNegative(fn, "reg", this.reg);
     const input = castInput(fn, X, this.dtype);
+    // Every activation and gradient made below is this call's alone; what it does not
+    // return goes back to the buffer pool at the end.
+    const since = issueCount();
+    const recycle = (dead: Tensor[], kept: Tensor[]) =>
+      releaseStorage(dead, [X, input, W1, b1, W2, b2, ...kept], since);
 
     const [hidden, hiddenCache] = affineReluForward(input, W1, b1);
     const [scores, scoresCache] = affineForward(hidden, W2, b2);
-    if (y == null) return scores;
+    // The activations: hidden before and after its ReLU.
+    const activations = [hiddenCache[1], hidden];
+    if (y == null) {
+      recycle(activations, [scores]);
+      return scores;
+    }
 
     const [dataLoss, dscores] = softmaxLoss(scores, y);
     const loss = dataLoss + l2Penalty([W1, W2], reg);
@@ -115,10 +126,12 @@ export class TwoLayerNet implements Model {
     // This is affineReluBackward without its dx = dout·W1ᵀ product: nobody needs the
     // gradient with respect to the images, and it would be the largest product here.
     const [fcCache, reluCache] = hiddenCache;
-    const [dW1, db1] = affineParamGrads(reluBackward(dhidden, reluCache), fcCache);
+    const dpre = reluBackward(dhidden, reluCache);
+    const [dW1, db1] = affineParamGrads(dpre, fcCache);
     addL2Gradient(dW1, W1, reg);
     addL2Gradient(dW2, W2, reg);
     const grads: Grads = { W1: dW1, b1: db1, W2: dW2, b2: db2 };
+    recycle([...activations, scores, dscores, dhidden, dpre], [dW1, db1, dW2, db2]);
     return [loss, grads];
   }
 
