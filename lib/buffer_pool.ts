@@ -22,9 +22,11 @@
  *
  * **Sizes.** Buffers are kept by exact dtype and length (a training loop asks for the same
  * shapes every step), at most {@link POOL_LIMIT_BYTES} in all by default
- * ({@link setBufferPoolLimit}); past that the oldest go to the garbage collector. A length asked for that has never come back is allocated as
- * plain memory (cheaper to fault in; it may never be recycled); one that has come back
- * before is allocated shared, so the second step's buffers are the ones that circulate.
+ * ({@link setBufferPoolLimit}); past that the oldest go to the garbage collector. A length
+ * asked for that has never come back is allocated as plain memory (cheaper to fault in; it
+ * may never be recycled); one that has come back before is allocated shared, so the
+ * second step's buffers are the ones that circulate. A buffer goes back at most once per
+ * issue: giving it back ends its issue (see {@link bufferStamp}).
  *
  * @module
  */
@@ -49,8 +51,6 @@ let reusedCount = 0;
 let issued = 0;
 /** When each buffer handed out by the pool was issued (its buffer, to that count). */
 const issuedAt = new WeakMap<ArrayBufferLike, number>();
-/** Buffers currently free in the pool. */
-const inPool = new WeakSet<ArrayBufferLike>();
 
 function keyOf(dtype: DType, length: number): string {
   return `${dtype}:${length}`;
@@ -67,7 +67,6 @@ export function takeBuffer(dtype: DType, size: number, zero = true): FloatArray 
   let data: FloatArray;
   if (list !== undefined && list.length > 0) {
     data = list.pop()!;
-    inPool.delete(data.buffer);
     heldBytes -= data.byteLength;
     const at = order.indexOf(key);
     if (at >= 0) order.splice(at, 1);
@@ -125,7 +124,6 @@ export function giveBack(data: FloatArray): void {
   // of its size is allocated shared (see the module notes); without shared storage,
   // plain buffers are what circulates.
   if (data.length === 0 || (!(buffer instanceof SharedArrayBuffer) && isSharedStorage())) return;
-  inPool.add(buffer);
   let list = free.get(key);
   if (list === undefined) free.set(key, list = []);
   list.push(data);
@@ -139,7 +137,6 @@ function trimTo(bytes: number): void {
   while (heldBytes > bytes && order.length > 0) {
     const oldest = order.shift()!;
     const dropped = free.get(oldest)!.shift()!;
-    inPool.delete(dropped.buffer);
     heldBytes -= dropped.byteLength;
   }
 }
@@ -161,7 +158,6 @@ export function setBufferPoolLimit(bytes: number): void {
  * the counts of {@link bufferPoolStats}.
  */
 export function clearBufferPool(): void {
-  for (const list of free.values()) for (const data of list) inPool.delete(data.buffer);
   free.clear();
   order.length = 0;
   recycledKeys.clear();
