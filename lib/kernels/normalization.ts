@@ -351,35 +351,11 @@ export function channelNormBackward(
   dgamma: FloatArray,
   dbeta: FloatArray,
 ): void {
-  const size = outer * channels * inner;
-  const fn = "channelNormBackward";
-  needLength(fn, "dout", dout, size);
-  needLength(fn, "xHat", xHat, size);
-  needLength(fn, "gamma", gamma, channels);
-  needLength(fn, "invStd", invStd, channels);
-  needLength(fn, "dx", dx, size);
-  needLength(fn, "dgamma", dgamma, channels);
-  needLength(fn, "dbeta", dbeta, channels);
-  if (inner !== 1) {
-    channelNormBackwardBlocks(
-      dout,
-      xHat,
-      null,
-      outer,
-      channels,
-      inner,
-      gamma,
-      invStd,
-      dx,
-      dgamma,
-      dbeta,
-    );
-    return;
-  }
-  // (xHat − 0) · 1 is xHat exactly: the stored xHat goes through the same loops as an input
-  // normalized again, with the same bits.
-  const zeros = scratch(3, channels), ones = scratch(4, channels).fill(1, 0, channels);
-  rowsNormBackward(dout, xHat, zeros, ones, outer, channels, gamma, invStd, dx, dgamma, dbeta);
+  normBackward("channelNormBackward", dout, xHat, null, outer, channels, inner, gamma, invStd, [
+    dx,
+    dgamma,
+    dbeta,
+  ]);
 }
 
 /**
@@ -414,11 +390,45 @@ export function channelNormBackwardFromInput(
   dgamma: FloatArray,
   dbeta: FloatArray,
 ): void {
+  normBackward(
+    "channelNormBackwardFromInput",
+    dout,
+    x,
+    mean,
+    outer,
+    channels,
+    inner,
+    gamma,
+    invStd,
+    [
+      dx,
+      dgamma,
+      dbeta,
+    ],
+  );
+}
+
+/**
+ * The checks and dispatch of {@link channelNormBackward} (`mean` null: `values` is
+ * `xHat`) and {@link channelNormBackwardFromInput} (`values` is `x`, normalized again with
+ * `mean` and `invStd`).
+ */
+function normBackward(
+  fn: string,
+  dout: FloatArray,
+  values: FloatArray,
+  mean: FloatArray | null,
+  outer: number,
+  channels: number,
+  inner: number,
+  gamma: FloatArray,
+  invStd: FloatArray,
+  [dx, dgamma, dbeta]: [FloatArray, FloatArray, FloatArray],
+): void {
   const size = outer * channels * inner;
-  const fn = "channelNormBackwardFromInput";
   needLength(fn, "dout", dout, size);
-  needLength(fn, "x", x, size);
-  needLength(fn, "mean", mean, channels);
+  needLength(fn, mean === null ? "xHat" : "x", values, size);
+  if (mean !== null) needLength(fn, "mean", mean, channels);
   needLength(fn, "gamma", gamma, channels);
   needLength(fn, "invStd", invStd, channels);
   needLength(fn, "dx", dx, size);
@@ -427,7 +437,7 @@ export function channelNormBackwardFromInput(
   if (inner !== 1) {
     channelNormBackwardBlocks(
       dout,
-      x,
+      values,
       mean,
       outer,
       channels,
@@ -438,9 +448,14 @@ export function channelNormBackwardFromInput(
       dgamma,
       dbeta,
     );
-    return;
+  } else if (mean !== null) {
+    rowsNormBackward(dout, values, mean, invStd, outer, channels, gamma, invStd, dx, dgamma, dbeta);
+  } else {
+    // (xHat − 0) · 1 is xHat exactly: the stored xHat goes through the same loops as an
+    // input normalized again, with the same bits.
+    const zeros = scratch(3, channels), ones = scratch(4, channels).fill(1, 0, channels);
+    rowsNormBackward(dout, values, zeros, ones, outer, channels, gamma, invStd, dx, dgamma, dbeta);
   }
-  rowsNormBackward(dout, x, mean, invStd, outer, channels, gamma, invStd, dx, dgamma, dbeta);
 }
 
 /**
