@@ -26,7 +26,8 @@
  * @module
  */
 
-import { allocateOutput } from "./scratch.ts";
+import { getNumThreads } from "./parallel/worker_pool.ts";
+import { allocate, isSharedStorage } from "./storage.ts";
 import { sameShape, Tensor } from "./tensor.ts";
 import {
   adamKernel,
@@ -349,13 +350,18 @@ const ownState = new WeakSet<Tensor>();
  */
 /**
  * The array for an update's new weights. The kernels write every element, and the old
- * weights may still be in the caller's hands, so this is fresh memory each step: plain
- * memory from `allocateOutput`, which the C allocator recycles once the old arrays are
- * collected (a fresh SharedArrayBuffer would fault in every page: W2 of the
- * ThreeLayerConvNet, 2.5 MB, took 2.5 ms per Adam step that way, 0.6 ms now).
+ * weights may still be in the caller's hands, so this is fresh memory each step, never
+ * the buffer pool's: a gradient of the same size goes back to the pool every step, so the
+ * pool would hand out a fresh SharedArrayBuffer here, and those fault in every page
+ * (ThreeLayerConvNet's W2, 2.5 MB: 400–700 faults per step). Plain memory is recycled by
+ * the C allocator once the old arrays are collected (~120 faults per step; Adam on W2
+ * 2.8–3.4 → 2.4–2.5 ms on one thread). With more than one thread the pool's workers
+ * write the result, so it is shared there: plain memory would cost a copy back
+ * (1.5–1.6 → 1.8–1.9 ms on two threads).
  */
 function nextWeights(w: Tensor): Tensor {
-  return new Tensor(allocateOutput(w.dtype, w.size, false), w.shape);
+  const shared = isSharedStorage() && getNumThreads() > 1;
+  return new Tensor(allocate(w.dtype, w.size, shared), w.shape);
 }
 
 function nextState(state: Tensor): Tensor {

@@ -350,10 +350,16 @@ Deno.test("Solver: a library model's grads go back after each step; a custom upd
   const solver = new Solver(makeModel(), data, { ...options, updateRule: "adam" });
   for (let s = 0; s < 3; s++) solver.step();
   const before = bufferPoolStats();
+  const oldWeights = Object.values(solver.model.params).map((p) => p.data);
   solver.step();
   const after = bufferPoolStats();
-  // Only the six new weight arrays are fresh (the old ones may still be in the caller's hands).
-  assert.equal(after.fresh - before.fresh, 6);
+  // Nothing comes fresh from the pool: the six new weight arrays are new memory outside it
+  // (the old ones may still be in the caller's hands, so they are neither reused nor
+  // recycled).
+  assert.equal(after.fresh - before.fresh, 0);
+  const newWeights = Object.values(solver.model.params).map((p) => p.data);
+  assert.equal(newWeights.length, 6);
+  for (const w of newWeights) assert.ok(!oldWeights.includes(w), "new weights are new arrays");
   assert.ok(after.reused - before.reused > 6, "grads came from the pool");
 
   // The same steps with recycling of grads off (a custom rule) give the same weights.

@@ -10,10 +10,14 @@ import type { DType, FloatArray } from "../storage.ts";
 import type { LayerKernels } from "./wasm/layer_kernels.ts";
 
 /**
- * Elements per round trip: 8,192 (32 KiB of float32) per operand keeps the copy in, the
- * kernel and the copy out within the L1 and L2 caches.
+ * Elements per round trip: 262,144 (1 MiB of float32) per operand. Each round trip has a
+ * fixed cost in JavaScript (views, two bulk copies, a call), and that cost, not the cache,
+ * set the speed of the memory-bound layers: going from 8,192 elements (32 KiB, which kept
+ * a chunk in L1) to 262,144 took the conv-BN network's training step from 104–110 to
+ * 97–100 ms on one thread and from 64–67 to 58 ms on two (`deno task bench:epoch`);
+ * 524,288 was no faster.
  */
-export const STREAM_CHUNK = 8192;
+export const STREAM_CHUNK = 262144;
 
 /**
  * Below this many elements the JavaScript loops win: a round trip costs a few views and

@@ -99,13 +99,16 @@ function assertBitwise(actual: FloatArray, expected: FloatArray, what: string): 
 
 /**
  * Shapes above the parallel threshold (2^18 elements): inner not a multiple of 4, odd outer
- * and channel counts, and blocks longer than one WebAssembly group (16,384 elements).
+ * and channel counts, several WebAssembly groups on one thread (a group holds 524,288
+ * elements of whole blocks), and blocks longer than one group.
  */
 const THREAD_SHAPES: [number, number, number][] = [
   [...SHAPE],
   [35, 7, 1123],
   [129, 5, 411],
   [3, 5, 17477],
+  [5, 3, 40009],
+  [1, 3, 524309],
 ];
 
 Deno.test(

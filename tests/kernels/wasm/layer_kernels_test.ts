@@ -1,6 +1,7 @@
 // The WebAssembly kernels besides GEMM, each against the JavaScript kernel it replaces:
 // im2col/col2im, 2×2 max pooling, ReLU and its mask, Adam, and the block swap.
 import assert from "node:assert/strict";
+import { STREAM_CHUNK } from "../../../lib/kernels/_stream.ts";
 import { col2im, im2col, type WindowGeometry } from "../../../lib/kernels/im2col.ts";
 import { relu, reluJs, reluMask, reluMaskJs } from "../../../lib/kernels/elementwise.ts";
 import { adamKernel } from "../../../lib/kernels/optim_kernels.ts";
@@ -237,7 +238,7 @@ Deno.test("relu and reluMask (WebAssembly for long arrays) equal the JavaScript 
   const specials = [NaN, -0, 0, Infinity, -Infinity, 1e-45, -1e-45, 5e-324];
   for (const dtype of DTYPES) {
     // Below and above the WebAssembly threshold, with chunk and vector remainders.
-    for (const n of [7, 300, 8192 * 2 + 3]) {
+    for (const n of [7, 300, STREAM_CHUNK * 2 + 3]) {
       const x = randomArray(dtype, n, rng);
       const dout = randomArray(dtype, n, rng);
       // At the start (vector steps) and at the end (scalar remainder) of the array.
@@ -262,7 +263,7 @@ Deno.test("relu and reluMask (WebAssembly for long arrays) equal the JavaScript 
 Deno.test("adamKernel gives bitwise the same update in WebAssembly and JavaScript", () => {
   const rng = new Rng(4);
   for (const dtype of DTYPES) {
-    const n = 20001; // odd, and more than two chunks of the streaming loop
+    const n = STREAM_CHUNK * 2 + 1; // odd, and more than two chunks of the streaming loop
     const w = randomArray(dtype, n, rng), dw = randomArray(dtype, n, rng);
     const m = randomArray(dtype, n, rng), v = randomArray(dtype, n, rng).map(Math.abs);
     const run = (len: number) => {
