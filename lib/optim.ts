@@ -26,8 +26,7 @@
  * @module
  */
 
-import { getNumThreads } from "./parallel/worker_pool.ts";
-import { allocate, isSharedStorage } from "./storage.ts";
+import { allocate } from "./storage.ts";
 import { sameShape, Tensor } from "./tensor.ts";
 import {
   adamKernel,
@@ -349,19 +348,18 @@ const ownState = new WeakSet<Tensor>();
  * a fresh tensor that becomes the rule's own.
  */
 /**
- * The array for an update's new weights. The kernels write every element, and the old
- * weights may still be in the caller's hands, so this is fresh memory each step, never
- * the buffer pool's: a gradient of the same size goes back to the pool every step, so the
- * pool would hand out a fresh SharedArrayBuffer here, and those fault in every page
- * (ThreeLayerConvNet's W2, 2.5 MB: 400–700 faults per step). Plain memory is recycled by
- * the C allocator once the old arrays are collected (~120 faults per step; Adam on W2
- * 2.8–3.4 → 2.4–2.5 ms on one thread). With more than one thread the pool's workers
- * write the result, so it is shared there: plain memory would cost a copy back
- * (1.5–1.6 → 1.8–1.9 ms on two threads).
+ * The array for an update's new weights: fresh plain memory, never the buffer pool's.
+ * The kernels write every element, and the old weights may still be in the caller's
+ * hands, so each step needs new memory. The pool would hand out a fresh SharedArrayBuffer
+ * here whenever a gradient of the same size has come back to it (the Solver recycles
+ * grads every step), and those fault in every page: ThreeLayerConvNet's W2 (2.5 MB) cost
+ * 400–700 faults per step and let the resident set grow by ~200 MiB on two threads. The C
+ * allocator recycles plain memory once the old arrays are collected (~120 faults per
+ * step; Adam on W2 2.8–3.4 → 2.4–2.5 ms on one thread). On the worker pool the workers
+ * write shared scratch that is copied back once (~0.3 ms for W2).
  */
 function nextWeights(w: Tensor): Tensor {
-  const shared = isSharedStorage() && getNumThreads() > 1;
-  return new Tensor(allocate(w.dtype, w.size, shared), w.shape);
+  return new Tensor(allocate(w.dtype, w.size, false), w.shape);
 }
 
 function nextState(state: Tensor): Tensor {
