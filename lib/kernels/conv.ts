@@ -887,7 +887,8 @@ const WINOGRAD_MIN_TILE_USE = 0.5;
 /**
  * The forward convolution of the whole batch, on the worker pool when it pays: writes
  * `out (N, F, Ho, Wo)` from `x (N, C, H, W)`, `w (F, C/groups, HH, WW)` and `b (F,)` (or
- * `null`), raw row-major arrays of one dtype sized as `geometry` says.
+ * `null`), raw row-major arrays of one dtype sized as `geometry` says. Every element of
+ * `out` is overwritten, whichever algorithm runs: it need not be zeroed.
  *
  * @example
  * ```ts
@@ -940,7 +941,8 @@ export function convForwardBatch(
  * The backward convolution of the whole batch, on the worker pool when it pays: writes the
  * weight gradient `dw` (laid out like `w`) and the bias gradient `db (F,)`, and `dx` (laid
  * out like `x`) unless it is `null` — the first layer of a network needs no `dx`, and
- * skipping it saves its GEMM and the col2im pass, about half of the backward time.
+ * skipping it saves its GEMM and the col2im pass, about half of the backward time. All
+ * three are overwritten whole, whichever algorithm runs: they need not be zeroed.
  *
  * @example
  * ```ts

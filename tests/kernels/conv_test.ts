@@ -1,8 +1,12 @@
 import assert from "node:assert/strict";
 import {
+  type ConvAlgorithm,
+  convAlgorithmFor,
+  convBackwardBatch,
   convBackwardRange,
   convChunkCount,
   convChunkSize,
+  convForwardBatch,
   convForwardRange,
   setConvAlgorithm,
   sumPartials,
@@ -10,7 +14,9 @@ import {
 import { convBackwardNaive, convForwardNaive, convGeometry } from "../../lib/layers/conv.ts";
 import { convBackwardFast, convForwardFast } from "../../lib/layers/conv_fast.ts";
 import { Rng } from "../../lib/rng.ts";
+import { getPool, setNumThreads } from "../../lib/parallel/worker_pool.ts";
 import { ScratchBuffers } from "../../lib/scratch.ts";
+import { allocate, type FloatArray } from "../../lib/storage.ts";
 import { type DType, Tensor } from "../../lib/tensor.ts";
 
 function randn(shape: number[], rng: Rng, dtype: DType = "float64"): Tensor {
@@ -114,5 +120,64 @@ Deno.test("a last chunk of one example after larger chunks is computed, not left
     } finally {
       setConvAlgorithm("auto");
     }
+  }
+});
+
+Deno.test("convForwardBatch and convBackwardBatch overwrite every element of out and dx, on every algorithm and thread count", async () => {
+  // The layers hand them unzeroed buffers from the pool, so a path that only added into
+  // its output would leak the buffer's last contents: NaN-filled outputs must give the
+  // very bits that zero-filled ones give.
+  const cases: { x: number[]; w: number[]; pad: number; want: ConvAlgorithm }[] = [
+    { x: [40, 1, 28, 28], w: [8, 1, 3, 3], pad: 1, want: "direct" }, // a first layer
+    { x: [40, 6, 16, 16], w: [8, 6, 3, 3], pad: 1, want: "winograd" },
+    { x: [40, 6, 16, 16], w: [8, 6, 3, 3], pad: 0, want: "im2col" },
+    { x: [40, 3, 19, 17], w: [4, 3, 5, 3], pad: 2, want: "im2col" }, // odd sizes
+  ];
+  const jobs = ["conv.forward", "conv.backward", "convDirect.forward", "convDirect.paramGrads"];
+  jobs.push("winograd.conv", "winograd.filterGrad");
+  const pooled = () => jobs.reduce((sum, name) => sum + getPool().sharedRuns(name), 0);
+  const sameBits = (a: FloatArray, b: FloatArray) =>
+    new Uint8Array(a.buffer, a.byteOffset, a.byteLength).every((v, i) =>
+      v === new Uint8Array(b.buffer, b.byteOffset, b.byteLength)[i]
+    );
+  try {
+    for (const threads of [1, 2]) {
+      await setNumThreads(threads);
+      for (const dtype of ["float32", "float64"] as const) {
+        for (const c of cases) {
+          const rng = new Rng(21);
+          const x = randn(c.x, rng, dtype), w = randn(c.w, rng, dtype);
+          const b = randn([c.w[0]], rng, dtype);
+          const g = convGeometry("test", x, w, b, { stride: 1, pad: c.pad });
+          for (const algorithm of [c.want, "im2col"] as const) {
+            setConvAlgorithm(algorithm);
+            const where = `${dtype} x[${c.x}] w[${c.w}] pad ${c.pad}, ${algorithm}, ${threads}T`;
+            const run = (fill: number) => {
+              const out = allocate(dtype, g.batch * g.filters * g.outH * g.outW).fill(fill);
+              convForwardBatch(x.data, w.data, b.data, g, out);
+              const dout = out.map((v, i) => Math.sin(i) * v);
+              const dx = allocate(dtype, x.size).fill(fill);
+              const dw = allocate(dtype, w.size).fill(fill),
+                db = allocate(dtype, b.size).fill(fill);
+              convBackwardBatch(dout, x.data, w.data, g, dx, dw, db);
+              return [out, dx, dw, db];
+            };
+            const before = pooled();
+            const zeroed = run(0), poisoned = run(NaN);
+            if (threads > 1) assert.ok(pooled() > before, `${where} ran on the pool`);
+            for (let k = 0; k < 4; k++) {
+              assert.ok(zeroed[k].every(Number.isFinite), `${where}: result ${k} is finite`);
+              assert.ok(sameBits(zeroed[k], poisoned[k]), `${where}: result ${k} overwritten`);
+            }
+            if (dtype === "float32" && algorithm === c.want) {
+              assert.equal(convAlgorithmFor(g, dtype), c.want, `${where} is really covered`);
+            }
+          }
+        }
+      }
+    }
+  } finally {
+    setConvAlgorithm("auto");
+    await setNumThreads(1);
   }
 });
