@@ -26,7 +26,8 @@
  * @module
  */
 
-import { allocate } from "./storage.ts";
+import { getNumThreads } from "./parallel/worker_pool.ts";
+import { allocate, isSharedStorage } from "./storage.ts";
 import { sameShape, Tensor } from "./tensor.ts";
 import {
   adamKernel,
@@ -348,18 +349,19 @@ const ownState = new WeakSet<Tensor>();
  * a fresh tensor that becomes the rule's own.
  */
 /**
- * The array for an update's new weights: fresh plain memory, never the buffer pool's.
- * The kernels write every element, and the old weights may still be in the caller's
- * hands, so each step needs new memory. The pool would hand out a fresh SharedArrayBuffer
- * here whenever a gradient of the same size has come back to it (the Solver recycles
- * grads every step), and those fault in every page: ThreeLayerConvNet's W2 (2.5 MB) cost
- * 400–700 faults per step and let the resident set grow by ~200 MiB on two threads. The C
- * allocator recycles plain memory once the old arrays are collected (~120 faults per
- * step; Adam on W2 2.8–3.4 → 2.4–2.5 ms on one thread). On the worker pool the workers
- * write shared scratch that is copied back once (~0.3 ms for W2).
+ * The array for an update's new weights: fresh memory each step, never the buffer pool's
+ * (the kernels write every element, and the old weights may still be in the caller's
+ * hands). On one thread it is plain memory, which the C allocator recycles once the old
+ * arrays are collected: a fresh SharedArrayBuffer faults in every page (ThreeLayerConvNet's
+ * W2, 2.5 MB: 330–350 faults per step against 85–110, and Adam on W2 2.8–3.4 → 2.4–2.5
+ * ms). With worker threads it is shared memory all the same: the workers write it in
+ * Adam, and the next step's GEMMs read it, and plain weights would be copied to shared
+ * memory three times a step and back once (ThreeLayerConvNet on two threads, median of
+ * five interleaved runs: 13.8 ms per step with plain weights, 11.7 with shared ones).
  */
 function nextWeights(w: Tensor): Tensor {
-  return new Tensor(allocate(w.dtype, w.size, false), w.shape);
+  const shared = isSharedStorage() && getNumThreads() > 1;
+  return new Tensor(allocate(w.dtype, w.size, shared), w.shape);
 }
 
 function nextState(state: Tensor): Tensor {

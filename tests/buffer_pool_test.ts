@@ -28,7 +28,8 @@ import * as nn from "../lib/nn/mod.ts";
 import { crossEntropy } from "../lib/nn/functional/loss.ts";
 import { Adam } from "../lib/nn/optim/adam.ts";
 import { Rng } from "../lib/rng.ts";
-import { setSharedStorage } from "../lib/storage.ts";
+import { isShared, setSharedStorage } from "../lib/storage.ts";
+import { setNumThreads } from "../lib/parallel/worker_pool.ts";
 import { releaseStorage, Tensor } from "../lib/tensor.ts";
 
 const isSharedArray = (a: Float32Array | Float64Array) => a.buffer instanceof SharedArrayBuffer;
@@ -534,5 +535,26 @@ Deno.test("FullyConnectedNet and TwoLayerNet: recycled caches change no bit; war
     assert.ok(newGrads > 0);
     assert.equal(bufferPoolStats().fresh - before.fresh, newGrads, `${name}: only grads fresh`);
     clearBufferPool();
+  }
+});
+
+Deno.test("update rules write new weights to plain memory on one thread, shared memory with workers", async () => {
+  const rng = new Rng(15);
+  const w = Tensor.randn([700, 200], rng, "float32"), dw = Tensor.randn([700, 200], rng, "float32");
+  try {
+    for (const threads of [1, 2]) {
+      await setNumThreads(threads);
+      const [next] = adam(w, dw, { learningRate: 1e-3 });
+      assert.equal(isShared(next.data), threads > 1, `${threads} thread(s)`);
+      assert.ok(next.data !== w.data && next.data !== dw.data);
+      setSharedStorage(false);
+      const [plain] = adam(w, dw, { learningRate: 1e-3 });
+      assert.equal(isShared(plain.data), false, `${threads} thread(s), shared storage off`);
+      setSharedStorage(true);
+      assert.deepEqual(plain.data, next.data);
+    }
+  } finally {
+    setSharedStorage(true);
+    await setNumThreads(1);
   }
 });
