@@ -768,6 +768,16 @@ function threadsNow(): number {
 }
 
 /**
+ * Whether the im2col path hands `tasks` chunks to the pool. The workers multiply with
+ * their own GEMM kernel, the WebAssembly one; with the JavaScript kernel selected on this
+ * thread (`setGemmKernel("js")`), the convolution stays here, or its bits would depend on
+ * which thread took which chunk (the two kernels round differently).
+ */
+function onPool(tasks: number): boolean {
+  return useParallel(tasks) && gemmInstance() !== null;
+}
+
+/**
  * How {@link convForwardBatch} and {@link convBackwardBatch} compute a convolution:
  * `"im2col"` (im2col + GEMM, every shape and dtype), `"winograd"` (Winograd's algorithm
  * wherever it applies: float32, 3×3, stride 1, dilation 1, one group, the WebAssembly GEMM;
@@ -921,7 +931,7 @@ export function convForwardBatch(
     return;
   }
   const chunks = convChunkCount(g);
-  if (!useParallel(chunks)) {
+  if (!onPool(chunks)) {
     convForwardRange(x, w, b, g, out, 0, g.batch, defaultScratch);
     return;
   }
@@ -982,7 +992,7 @@ export function convBackwardBatch(
   const dwDone = dwAlgorithm !== "im2col";
   if (dwDone && (dx === null || winogradDx)) return;
   const dxIm2col = winogradDx ? null : dx;
-  const parallel = useParallel(slots);
+  const parallel = onPool(slots);
   const scratch = parallel ? sharedScratch : defaultScratch;
   const dwPartials = dwDone ? null : scratch.get("conv.dwPartials", dtypeOf(x), slots * wSize);
   const dbPartials = dwDone ? null : scratch.getFloat64("conv.dbPartials", slots * g.filters);

@@ -11,6 +11,7 @@ import {
   setConvAlgorithm,
   sumPartials,
 } from "../../lib/kernels/conv.ts";
+import { setGemmKernel } from "../../lib/kernels/gemm.ts";
 import { convBackwardNaive, convForwardNaive, convGeometry } from "../../lib/layers/conv.ts";
 import { convBackwardFast, convForwardFast } from "../../lib/layers/conv_fast.ts";
 import { Rng } from "../../lib/rng.ts";
@@ -149,8 +150,10 @@ Deno.test("convForwardBatch and convBackwardBatch overwrite every element of out
           const x = randn(c.x, rng, dtype), w = randn(c.w, rng, dtype);
           const b = randn([c.w[0]], rng, dtype);
           const g = convGeometry("test", x, w, b, { stride: 1, pad: c.pad });
-          for (const algorithm of [c.want, "im2col"] as const) {
-            setConvAlgorithm(algorithm);
+          // "js": im2col with the JavaScript GEMM (every layer then stays in JavaScript).
+          for (const algorithm of [c.want, "im2col", "js"] as const) {
+            setConvAlgorithm(algorithm === "js" ? "im2col" : algorithm);
+            setGemmKernel(algorithm === "js" ? "js" : "auto");
             const where = `${dtype} x[${c.x}] w[${c.w}] pad ${c.pad}, ${algorithm}, ${threads}T`;
             const run = (fill: number) => {
               const out = allocate(dtype, g.batch * g.filters * g.outH * g.outW).fill(fill);
@@ -164,7 +167,9 @@ Deno.test("convForwardBatch and convBackwardBatch overwrite every element of out
             };
             const before = pooled();
             const zeroed = run(0), poisoned = run(NaN);
-            if (threads > 1) assert.ok(pooled() > before, `${where} ran on the pool`);
+            if (threads > 1 && algorithm !== "js") {
+              assert.ok(pooled() > before, `${where} ran on the pool`);
+            }
             for (let k = 0; k < 4; k++) {
               assert.ok(zeroed[k].every(Number.isFinite), `${where}: result ${k} is finite`);
               assert.ok(sameBits(zeroed[k], poisoned[k]), `${where}: result ${k} overwritten`);
@@ -178,6 +183,35 @@ Deno.test("convForwardBatch and convBackwardBatch overwrite every element of out
     }
   } finally {
     setConvAlgorithm("auto");
+    setGemmKernel("auto");
+    await setNumThreads(1);
+  }
+});
+
+Deno.test("with the JavaScript GEMM selected, a convolution on two threads gives the bits of one", async () => {
+  const rng = new Rng(22);
+  const x = randn([40, 3, 19, 17], rng), w = randn([4, 3, 5, 3], rng), b = randn([4], rng);
+  const g = convGeometry("test", x, w, b, { stride: 1, pad: 2 });
+  assert.ok(convChunkCount(g) >= 2, "several chunks, so two threads could share them");
+  const run = async (threads: number) => {
+    await setNumThreads(threads);
+    const out = allocate("float64", g.batch * g.filters * g.outH * g.outW);
+    convForwardBatch(x.data, w.data, b.data, g, out);
+    const dout = out.map((v, i) => Math.cos(i) * v);
+    const dx = allocate("float64", x.size), dw = allocate("float64", w.size);
+    const db = allocate("float64", b.size);
+    convBackwardBatch(dout, x.data, w.data, g, dx, dw, db);
+    return [out, dx, dw, db];
+  };
+  try {
+    setGemmKernel("js");
+    const one = await run(1);
+    for (let k = 0; k < 3; k++) {
+      const two = await run(2);
+      for (let r = 0; r < 4; r++) assert.deepEqual(two[r], one[r], `result ${r}, round ${k}`);
+    }
+  } finally {
+    setGemmKernel("auto");
     await setNumThreads(1);
   }
 });
