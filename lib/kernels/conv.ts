@@ -59,7 +59,7 @@ import {
   directConvPays,
 } from "./conv_direct.ts";
 import { rowSums } from "./elementwise.ts";
-import { gemm, gemmInstance } from "./gemm.ts";
+import { gemm, gemmInstance, gemmMatchesWorkers } from "./gemm.ts";
 import { col2im, im2col, type WindowGeometry } from "./im2col.ts";
 import { GEMM_BLOCKING } from "./wasm/gemm_module.ts";
 import { im2colBounds } from "./wasm/im2col_module.ts";
@@ -769,12 +769,11 @@ function threadsNow(): number {
 
 /**
  * Whether the im2col path hands `tasks` chunks to the pool. The workers multiply with
- * their own GEMM kernel, the WebAssembly one; with the JavaScript kernel selected on this
- * thread (`setGemmKernel("js")`), the convolution stays here, or its bits would depend on
- * which thread took which chunk (the two kernels round differently).
+ * their own GEMM kernel; with another one selected on this thread (`setGemmKernel`), the
+ * convolution stays here, or its bits would depend on which thread took which chunk.
  */
 function onPool(tasks: number): boolean {
-  return useParallel(tasks) && gemmInstance() !== null;
+  return useParallel(tasks) && gemmMatchesWorkers();
 }
 
 /**

@@ -44,7 +44,7 @@ import { registerJob, registerWorkerModule, threadSlot } from "../parallel/jobs.
 import { getPool, useParallel } from "../parallel/worker_pool.ts";
 import { type DType, dtypeOf, type FloatArray } from "../storage.ts";
 import type { ConvGeometry, ConvPass } from "./conv.ts";
-import { gemmInstance } from "./gemm.ts";
+import { gemmInstance, gemmMatchesWorkers } from "./gemm.ts";
 import { directConvLayout, FILTER_BLOCK } from "./wasm/conv_direct_module.ts";
 import { type LayerKernels, layerKernels } from "./wasm/layer_kernels.ts";
 
@@ -406,7 +406,8 @@ export function directConvForwardBatch(
   kernels?: LayerKernels,
 ): void {
   checkApplies("directConvForwardBatch", g, x, w, b, out);
-  if (kernels !== undefined || !useParallel(chunkCount(g))) {
+  // Workers use the default (fused or not) kernels: another choice here stays here.
+  if (kernels !== undefined || !useParallel(chunkCount(g)) || !gemmMatchesWorkers()) {
     const wasm = kernels ?? jobKernels();
     forwardChunks(wasm, x, w, b, g, out, rangeChunks(g, 0, g.batch));
     return;
@@ -469,7 +470,7 @@ export function directConvParamGradsBatch(
 ): void {
   checkApplies("directConvParamGradsBatch", g, dout, x, dw, db);
   const slots = chunkCount(g), K = g.channels * g.kernelH * g.kernelW, F = g.filters;
-  const parallel = kernels === undefined && useParallel(slots);
+  const parallel = kernels === undefined && useParallel(slots) && gemmMatchesWorkers();
   const scratch = parallel ? sharedScratch : ownScratch;
   const dwSlots = scratch.getFloat64("convDirect.dwSlots", slots * F * K);
   const dbSlots = scratch.getFloat64("convDirect.dbSlots", slots * F);

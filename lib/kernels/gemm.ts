@@ -81,6 +81,27 @@ export function gemmInstance(): GemmInstance | null {
 }
 
 /**
+ * Whether this thread multiplies exactly as the worker pool's threads do. Workers always
+ * use the default kernel (WebAssembly, fused multiply-adds wherever relaxed SIMD exists);
+ * after `setGemmKernel("js")` or `setGemmKernel("wasm", { relaxed })` with the other
+ * choice, this thread rounds differently, so code that would multiply on both sides stays
+ * on this thread instead: results must not depend on which thread took which task.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { gemmMatchesWorkers, setGemmKernel } from "./gemm.ts";
+ * setGemmKernel("js");
+ * assert.equal(gemmMatchesWorkers(), false);
+ * setGemmKernel("auto");
+ * ```
+ */
+export function gemmMatchesWorkers(): boolean {
+  const instance = activeInstance();
+  return instance !== null && instance.info.relaxed === wasmFeatures().relaxedSimd;
+}
+
+/**
  * Describes the kernel that `gemm` uses for operands of one dtype (mixed float32/float64
  * operands always take the JavaScript kernel).
  *

@@ -37,7 +37,7 @@ import {
   forEachClaim,
   ROW_BLOCK,
 } from "./_gemm_split.ts";
-import { gemm, gemmInstance } from "./gemm.ts";
+import { gemm, gemmMatchesWorkers } from "./gemm.ts";
 
 /**
  * Below this many multiply-adds `M·N·K` (about 0.1 ms of one thread's work),
@@ -168,8 +168,9 @@ export function gemmParallel(
   const dtype = dtypeOf(C);
   const rowTasks = Math.ceil(M / ROW_BLOCK), columnTasks = Math.ceil(N / COLUMN_BLOCK);
   const worthIt = M * N * K >= GEMM_PARALLEL_MIN_MULADDS && alpha !== 0 &&
-    // Mixed dtypes take the JavaScript kernel, and so does every thread if it is selected.
-    dtypeOf(A) === dtype && dtypeOf(B) === dtype && gemmInstance() !== null &&
+    // Mixed dtypes take the JavaScript kernel; a kernel other than the workers' would make
+    // the bits depend on the split (see gemmMatchesWorkers).
+    dtypeOf(A) === dtype && dtypeOf(B) === dtype && gemmMatchesWorkers() &&
     useParallel(Math.max(rowTasks, columnTasks));
   if (!worthIt) {
     gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);

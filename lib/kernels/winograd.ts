@@ -83,7 +83,7 @@ import { getPool, useParallel } from "../parallel/worker_pool.ts";
 import type { FloatArray } from "../storage.ts";
 import { F2, F4, type WinogradMatrices } from "./_winograd_matrices.ts";
 import { rowSums } from "./elementwise.ts";
-import { gemmInstance } from "./gemm.ts";
+import { gemmInstance, gemmMatchesWorkers } from "./gemm.ts";
 import { GEMM_BLOCKING } from "./wasm/gemm_module.ts";
 import type { WindowGeometry } from "./im2col.ts";
 import { type LayerKernels, layerKernels } from "./wasm/layer_kernels.ts";
@@ -934,7 +934,8 @@ function runPlan(
     ? [plan.inChannels, plan.outChannels]
     : [plan.outChannels, plan.inChannels];
   const chunks = Math.ceil(plan.batch / winogradChunkSize(plan));
-  const parallel = useParallel(chunks);
+  // Workers use the default (fused or not) kernels: another choice here stays here.
+  const parallel = useParallel(chunks) && gemmMatchesWorkers();
   const positions = winogradMatrices(plan.variant).alpha ** 2;
   const scratch = parallel ? sharedScratch : localScratch;
   const U = scratch.get("winograd.U", "float32", positions * F * C) as Float32Array;
@@ -1053,7 +1054,7 @@ export function winogradBackwardFilter(
   const { alpha } = winogradMatrices(variant);
   const { slots } = slotLayout(plan);
   const size = alpha * alpha * plan.inChannels * plan.outChannels;
-  const parallel = useParallel(slots);
+  const parallel = useParallel(slots) && gemmMatchesWorkers();
   const scratch = parallel ? sharedScratch : localScratch;
   const dwPartials = scratch.get("winograd.dwPartials", "float32", slots * size) as Float32Array;
   const dbPartials = scratch.getFloat64("winograd.dbPartials", slots * plan.outChannels);

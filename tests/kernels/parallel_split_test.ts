@@ -5,6 +5,8 @@ import {
   sharedGemmInstance,
 } from "../../lib/kernels/gemm_parallel_in_place.ts";
 import { createGemmInstance } from "../../lib/kernels/wasm/gemm_instance.ts";
+import { wasmFeatures } from "../../lib/kernels/wasm/features.ts";
+import { type ConvAlgorithm, setConvAlgorithm } from "../../lib/kernels/conv.ts";
 import { GEMM_PARALLEL_MIN_MULADDS, gemmParallel } from "../../lib/kernels/gemm_parallel.ts";
 import { adamKernel } from "../../lib/kernels/optim_kernels.ts";
 import { relu, reluMask } from "../../lib/kernels/elementwise.ts";
@@ -437,6 +439,67 @@ Deno.test(
       relu(Float32Array.from(x), plainOut);
       assertBitwise(plainOut, single.out, "relu on plain memory");
     } finally {
+      await setNumThreads(1);
+    }
+  },
+);
+
+Deno.test(
+  "with a GEMM kernel other than the workers' selected, GEMMs and convolutions give the bits of one thread",
+  sanitizers,
+  async () => {
+    const { relaxedSimd } = wasmFeatures();
+    // The workers' kernel is the default; the other choices are the unfused (or fused)
+    // WebAssembly kernel and the JavaScript one.
+    const choices: [string, () => void][] = [["js", () => setGemmKernel("js")]];
+    if (wasmFeatures().simd) {
+      choices.push([
+        `wasm relaxed=${!relaxedSimd}`,
+        () => setGemmKernel("wasm", { relaxed: !relaxedSimd }),
+      ]);
+    }
+    const rng = new Rng(23);
+    // The affine forward's product, and a convolution that each algorithm takes.
+    const A = sharedRandom(50 * 1200, rng, "float32"), B = sharedRandom(1200 * 100, rng, "float32");
+    const convCases: [number[], number[], ConvAlgorithm][] = [
+      [[40, 6, 16, 16], [8, 6, 3, 3], "winograd"],
+      [[40, 1, 28, 28], [8, 1, 3, 3], "direct"],
+      [[40, 6, 16, 16], [8, 6, 3, 3], "im2col"],
+    ];
+    const compute = () => {
+      const C = new Float32Array(50 * 100);
+      gemmParallel(false, false, 50, 100, 1200, 1, A, 1200, B, 100, 0, C, 100);
+      const results: FloatArray[] = [C];
+      for (const [xs, ws, algorithm] of convCases) {
+        setConvAlgorithm(algorithm);
+        const r = new Rng(24);
+        const x = Tensor.randn(xs, r, "float32"), w = Tensor.randn(ws, r, "float32");
+        const b = Tensor.randn([ws[0]], r, "float32");
+        const [out, cache] = convForwardFast(x, w, b, { stride: 1, pad: 1 });
+        const [dx, dw, db] = convBackwardFast(Tensor.randn(out.shape, r, "float32"), cache);
+        results.push(out.data, dx.data, dw.data, db.data);
+      }
+      setConvAlgorithm("auto");
+      return results;
+    };
+    try {
+      for (const [name, select] of choices) {
+        select();
+        await setNumThreads(1);
+        const one = compute();
+        await setNumThreads(2);
+        const two = compute();
+        one.forEach((want, i) => assertBitwise(two[i], want, `${name}, result ${i}`));
+        setGemmKernel("auto");
+        const workers = compute();
+        assert.ok(
+          workers.some((got, i) => got.some((v, k) => !Object.is(v, one[i][k]))),
+          `${name} rounds differently from the workers' kernel (else this test proves nothing)`,
+        );
+      }
+    } finally {
+      setGemmKernel("auto");
+      setConvAlgorithm("auto");
       await setNumThreads(1);
     }
   },
