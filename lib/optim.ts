@@ -344,11 +344,6 @@ function stateTensor(
 const ownState = new WeakSet<Tensor>();
 
 /**
- * Where a rule writes the next value of a state tensor: the tensor itself if the rule
- * created it (the kernels are elementwise, so reading and writing one array is safe), else
- * a fresh tensor that becomes the rule's own.
- */
-/**
  * The array for an update's new weights: fresh memory each step, never the buffer pool's
  * (the kernels write every element, and the old weights may still be in the caller's
  * hands). On one thread it is plain memory, which the C allocator recycles once the old
@@ -364,6 +359,11 @@ function nextWeights(w: Tensor): Tensor {
   return new Tensor(allocate(w.dtype, w.size, shared), w.shape);
 }
 
+/**
+ * Where a rule writes the next value of a state tensor: the tensor itself if the rule
+ * created it (the kernels are elementwise, so reading and writing one array is safe), else
+ * a fresh tensor that becomes the rule's own.
+ */
 function nextState(state: Tensor): Tensor {
   if (ownState.has(state)) return state;
   const fresh = Tensor.zerosLike(state);
