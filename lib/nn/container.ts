@@ -39,6 +39,11 @@ const KEEPS_NOTHING = new Set<unknown>([
   Identity,
 ]);
 
+/** Whether `m` is an instance of exactly `cls` (not of a subclass). */
+function isExactly(m: Module, cls: abstract new (...args: never[]) => Module): boolean {
+  return Object.getPrototypeOf(m) === cls.prototype;
+}
+
 /**
  * Modules applied one after the other. Children are named `0`, `1`, ... (or by the keys
  * of a record), which gives the state-dict keys `0.weight`, `1.bias`, ... as in PyTorch.
@@ -102,6 +107,14 @@ export class Sequential extends Module {
    * recorded), so that a training step in the steady state touches no fresh memory. Their
    * tensors stay reachable only through `gradFn.inputs` of the graph before that; reading
    * one afterwards throws. `x` and the result are never recycled.
+   *
+   * In such a container a `ReLU` followed by a `MaxPool2d` runs as the pooling followed by
+   * the ReLU: ReLU is monotonic, so `relu(max(window)) = max(relu(window))` and the output
+   * is bitwise the same, while the ReLU touches a quarter of the values (2×2 windows). The
+   * gradients are the same values too: a window whose maximum is positive sends its
+   * gradient to the same first maximum either way, one whose maximum is ≤ 0 sends none
+   * (only the sign of that zero, or where a NaN or infinite upstream gradient lands in
+   * such a window, can differ).
    */
   override forward(x: Tensor): Tensor {
     if (!this.keepsNothing()) {
@@ -111,9 +124,19 @@ export class Sequential extends Module {
     const since = issueCount();
     const input = x;
     const intermediates: Tensor[] = [];
-    for (const [, m] of this.#layers) {
+    const layers = this.#layers;
+    for (let i = 0; i < layers.length; i++) {
+      const m = layers[i][1];
       if (x !== input) intermediates.push(x);
-      x = m.forward(x);
+      const next = layers[i + 1]?.[1];
+      if (isExactly(m, ReLU) && next !== undefined && isExactly(next, MaxPool2d)) {
+        const pooled = next.forward(x);
+        intermediates.push(pooled);
+        x = m.forward(pooled);
+        i++;
+      } else {
+        x = m.forward(x);
+      }
     }
     const output = x;
     const recycle = () => {

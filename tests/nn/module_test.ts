@@ -225,3 +225,54 @@ Deno.test("Module: loadStateDict lists missing, unexpected and wrong-shape keys"
   const result = model.loadStateDict({ ...missing, extra: Tensor.zeros([1]) }, { strict: false });
   assert.deepEqual(result, { missingKeys: ["2.bias"], unexpectedKeys: ["extra"] });
 });
+
+Deno.test("Sequential runs ReLU then MaxPool2d as the pooling then the ReLU: same output bits, same gradient values", () => {
+  const rng = new Rng(31);
+  const make = () => {
+    const r = new Rng(32);
+    return [
+      new nn.Conv2d(2, 4, 3, { padding: 1, dtype: "float64", rng: r }),
+      new nn.BatchNorm2d(4, { dtype: "float64" }),
+      new nn.ReLU(),
+      new nn.MaxPool2d(2),
+      new nn.ReLU(),
+      new nn.MaxPool2d(3, { stride: 1, padding: 1 }),
+    ];
+  };
+  const fusedLayers = make(), plainLayers = make();
+  const fused = new nn.Sequential(...fusedLayers);
+  // Shift the input down so that many 2×2 windows hold no positive value.
+  const x = Tensor.randn([3, 2, 8, 8], rng).sub(Tensor.fromArray([0.8]));
+  const dout = Tensor.randn([3, 4, 4, 4], rng);
+
+  const out = fused.forward(x);
+  assert.equal(out.gradFn?.name, "relu", "the last pair ran pooling first");
+  out.backward(dout);
+  let y = x;
+  for (const m of plainLayers) y = m.forward(y);
+  assert.equal(y.gradFn?.name, "maxPool2d");
+  y.backward(dout);
+
+  assert.deepEqual(out.data, y.data, "output, bitwise");
+  const params = (layers: nn.Module[]) => layers.flatMap((m) => m.parameters());
+  const [a, b] = [params(fusedLayers), params(plainLayers)];
+  assert.equal(a.length, 4);
+  let zeroWindows = 0;
+  for (let k = 0; k < a.length; k++) {
+    const ga = a[k].grad!.data, gb = b[k].grad!.data;
+    for (let i = 0; i < ga.length; i++) {
+      assert.ok(ga[i] === gb[i], `parameter ${k}, element ${i}: ${ga[i]} and ${gb[i]}`);
+    }
+  }
+  // The case the ordering matters for did occur: windows with no positive input.
+  const pre = plainLayers[1].forward(plainLayers[0].forward(x)).data;
+  for (let n = 0; n < 3 * 4; n++) {
+    for (let i = 0; i < 8; i += 2) {
+      for (let j = 0; j < 8; j += 2) {
+        const at = n * 64 + i * 8 + j;
+        if (Math.max(pre[at], pre[at + 1], pre[at + 8], pre[at + 9]) <= 0) zeroWindows++;
+      }
+    }
+  }
+  assert.ok(zeroWindows > 10, `windows with no positive input: ${zeroWindows}`);
+});
