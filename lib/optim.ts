@@ -344,9 +344,10 @@ function stateTensor(
 const ownState = new WeakSet<Tensor>();
 
 /**
- * The array for an update's new weights: fresh memory each step, never the buffer pool's
- * (the kernels write every element, and the old weights may still be in the caller's
- * hands). On one thread it is plain memory, which the C allocator recycles once the old
+ * The array for an update's new weights: fresh memory each step (the old weights may still
+ * be in the caller's hands), and never the buffer pool's: the Solver gives each step's
+ * grads back to the pool, and a grad has the weights' size, so the pool would hand out a
+ * fresh SharedArrayBuffer here every step. On one thread it is plain memory, which the C allocator recycles once the old
  * arrays are collected: a fresh SharedArrayBuffer faults in every page (ThreeLayerConvNet's
  * W2, 2.5 MB: 330–350 faults per step against 85–110, and Adam on W2 2.8–3.4 → 2.4–2.5
  * ms). With worker threads it is shared memory all the same: the workers write it in

@@ -1,7 +1,7 @@
 /**
  * Streaming elementwise work through WebAssembly memory: a WebAssembly kernel can only read
- * its own memory, so operands are copied in a cache-sized chunk at a time (bulk `set`
- * copies), the kernel runs on the chunk, and the results are copied back out.
+ * its own memory, so operands are copied in a chunk at a time (bulk `set` copies), the
+ * kernel runs on the chunk, and the results are copied back out.
  *
  * @module
  */
@@ -12,10 +12,10 @@ import type { LayerKernels } from "./wasm/layer_kernels.ts";
 /**
  * Elements per round trip: 262,144 (1 MiB of float32) per operand. Each round trip has a
  * fixed cost in JavaScript (views, two bulk copies, a call), and that cost, not the cache,
- * set the speed of the memory-bound layers: going from 8,192 elements (32 KiB, which kept
- * a chunk in L1) to 262,144 took the conv-BN network's training step from 104–110 to
- * 97–100 ms on one thread and from 64–67 to 58 ms on two (`deno task bench:epoch`);
- * 524,288 was no faster.
+ * set the speed of the memory-bound layers. Going from 8,192 elements (32 KiB, which kept
+ * a chunk in L1) to 262,144, together with batchnorm's groups (`channel_blocks.ts`), took
+ * the conv-BN network's training step from 104–111 to 97–100 ms on one thread and from
+ * 64–67 to 58 ms on two; twice as long was no faster.
  */
 export const STREAM_CHUNK = 262144;
 

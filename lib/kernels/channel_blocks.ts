@@ -342,9 +342,9 @@ function normBackwardBlockFromInput(
  * float32 (2 MiB) per buffer. Measured on the benchmark network's feature maps, groups
  * of 1,024 to 16,384 elements got steadily faster (fewer round trips; ~25% from the
  * smallest to the largest), and so did larger ones, past the L2 cache: 16,384 → 524,288
- * took the conv-BN training step on one thread from 104–110 to 97–99 ms, most of the
- * gain of `STREAM_CHUNK`'s change with it. Fewer, longer round trips beat cache residency
- * here.
+ * alone took the conv-BN training step on one thread from 104–111 to 98–99 ms, most of
+ * the gain of the change made with `STREAM_CHUNK`'s. Fewer, longer round trips beat cache
+ * residency here.
  */
 const GROUP_ELEMENTS = 2 * STREAM_CHUNK;
 
@@ -373,8 +373,8 @@ interface GroupOffsets {
  * copies each group of `inputs` into WebAssembly buffers `0, 1, …`, calls the kernel on its
  * `count` blocks starting at block `first`, then copies buffer `slot` out into `array` for
  * each `[slot, array]` of `outputs`, and the `count` per-block float64 `results`. Kernels
- * write over their inputs where they can (a slot below `inputs.length`): fewer buffers
- * keep the group's working set in L1. `table` (per-channel constants) is copied in once.
+ * write over their inputs where they can (a slot below `inputs.length`): fewer buffers,
+ * less memory touched. `table` (per-channel constants) is copied in once.
  */
 function streamBlocks(
   wasm: LayerKernels,

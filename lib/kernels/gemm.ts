@@ -82,7 +82,8 @@ export function gemmInstance(): GemmInstance | null {
 
 /**
  * Whether this thread multiplies exactly as the worker pool's threads do. Workers always
- * use the default kernel (WebAssembly, fused multiply-adds wherever relaxed SIMD exists);
+ * use the default kernel (WebAssembly, fused multiply-adds wherever relaxed SIMD exists;
+ * JavaScript on an engine without SIMD);
  * after `setGemmKernel("js")` or `setGemmKernel("wasm", { relaxed })` with the other
  * choice, this thread rounds differently, so code that would multiply on both sides stays
  * on this thread instead: results must not depend on which thread took which task.
@@ -91,14 +92,18 @@ export function gemmInstance(): GemmInstance | null {
  * ```ts
  * import assert from "node:assert/strict";
  * import { gemmMatchesWorkers, setGemmKernel } from "./gemm.ts";
- * setGemmKernel("js");
- * assert.equal(gemmMatchesWorkers(), false);
+ * import { wasmFeatures } from "./wasm/features.ts";
+ * setGemmKernel("js"); // the workers' kernel only where there is no SIMD
+ * assert.equal(gemmMatchesWorkers(), !wasmFeatures().simd);
  * setGemmKernel("auto");
+ * assert.equal(gemmMatchesWorkers(), true);
  * ```
  */
 export function gemmMatchesWorkers(): boolean {
   const instance = activeInstance();
-  return instance !== null && instance.info.relaxed === wasmFeatures().relaxedSimd;
+  // Without SIMD the workers fall back to the JavaScript kernel too.
+  if (instance === null) return !wasmFeatures().simd;
+  return instance.info.relaxed === wasmFeatures().relaxedSimd;
 }
 
 /**

@@ -115,8 +115,9 @@ function paramGrads(
   dx: Tensor | null,
 ): [Tensor, Tensor] {
   const [x, w, b] = cache;
-  const dw = new Tensor(allocateOutput(w.dtype, w.size), w.shape);
-  const db = new Tensor(allocateOutput(b.dtype, b.size), b.shape);
+  // convBackwardBatch overwrites both whole.
+  const dw = new Tensor(allocateOutput(w.dtype, w.size, false), w.shape);
+  const db = new Tensor(allocateOutput(b.dtype, b.size, false), b.shape);
   convBackwardBatch(dout.data, x.data, w.data, g, dx === null ? null : dx.data, dw.data, db.data);
   return [dw, db];
 }

@@ -12,7 +12,12 @@ import {
   sumPartials,
 } from "../../lib/kernels/conv.ts";
 import { setGemmKernel } from "../../lib/kernels/gemm.ts";
-import { convBackwardNaive, convForwardNaive, convGeometry } from "../../lib/layers/conv.ts";
+import {
+  convBackwardNaive,
+  convForwardNaive,
+  convGeometry,
+  type ConvParam,
+} from "../../lib/layers/conv.ts";
 import { convBackwardFast, convForwardFast } from "../../lib/layers/conv_fast.ts";
 import { Rng } from "../../lib/rng.ts";
 import { getPool, setNumThreads } from "../../lib/parallel/worker_pool.ts";
@@ -128,11 +133,30 @@ Deno.test("convForwardBatch and convBackwardBatch overwrite every element of out
   // The layers hand them unzeroed buffers from the pool, so a path that only added into
   // its output would leak the buffer's last contents: NaN-filled outputs must give the
   // very bits that zero-filled ones give.
-  const cases: { x: number[]; w: number[]; pad: number; want: ConvAlgorithm }[] = [
-    { x: [40, 1, 28, 28], w: [8, 1, 3, 3], pad: 1, want: "direct" }, // a first layer
-    { x: [40, 6, 16, 16], w: [8, 6, 3, 3], pad: 1, want: "winograd" },
-    { x: [40, 6, 16, 16], w: [8, 6, 3, 3], pad: 0, want: "im2col" },
-    { x: [40, 3, 19, 17], w: [4, 3, 5, 3], pad: 2, want: "im2col" }, // odd sizes
+  interface Case {
+    x: number[];
+    w: number[];
+    param: ConvParam;
+    want: ConvAlgorithm;
+    bias?: false;
+  }
+  const cases: Case[] = [
+    { x: [40, 1, 28, 28], w: [8, 1, 3, 3], param: { stride: 1, pad: 1 }, want: "direct" },
+    // Filters not a multiple of the kernel's block of 4, rows not a multiple of a vector.
+    { x: [40, 1, 27, 13], w: [6, 1, 5, 5], param: { stride: 1, pad: 2 }, want: "direct" },
+    { x: [40, 6, 16, 16], w: [8, 6, 3, 3], param: { stride: 1, pad: 1 }, want: "winograd" },
+    // 14×14 maps take F(2×2); pad 0 on odd sizes crops the last tiles.
+    { x: [40, 8, 14, 14], w: [16, 8, 3, 3], param: { stride: 1, pad: 1 }, want: "winograd" },
+    { x: [40, 8, 13, 11], w: [8, 8, 3, 3], param: { stride: 1, pad: 0 }, want: "winograd" },
+    { x: [40, 6, 16, 16], w: [8, 6, 3, 3], param: { stride: 1, pad: 0 }, want: "im2col" },
+    { x: [40, 3, 19, 17], w: [4, 3, 5, 3], param: { stride: 1, pad: 2 }, want: "im2col" },
+    {
+      x: [16, 4, 63, 63],
+      w: [6, 2, 3, 3],
+      param: { stride: 2, pad: 1, dilation: 2, groups: 2 },
+      want: "im2col",
+      bias: false,
+    },
   ];
   const jobs = ["conv.forward", "conv.backward", "convDirect.forward", "convDirect.paramGrads"];
   jobs.push("winograd.conv", "winograd.filterGrad");
@@ -144,35 +168,45 @@ Deno.test("convForwardBatch and convBackwardBatch overwrite every element of out
   try {
     for (const threads of [1, 2]) {
       await setNumThreads(threads);
+      // Workers that have not loaded yet would leave every chunk to this thread.
+      await getPool().ready();
       for (const dtype of ["float32", "float64"] as const) {
         for (const c of cases) {
           const rng = new Rng(21);
           const x = randn(c.x, rng, dtype), w = randn(c.w, rng, dtype);
           const b = randn([c.w[0]], rng, dtype);
-          const g = convGeometry("test", x, w, b, { stride: 1, pad: c.pad });
+          const g = convGeometry("test", x, w, b, c.param);
+          const bias = c.bias === false ? null : b.data;
           // "js": im2col with the JavaScript GEMM (every layer then stays in JavaScript).
           for (const algorithm of [c.want, "im2col", "js"] as const) {
             setConvAlgorithm(algorithm === "js" ? "im2col" : algorithm);
             setGemmKernel(algorithm === "js" ? "js" : "auto");
-            const where = `${dtype} x[${c.x}] w[${c.w}] pad ${c.pad}, ${algorithm}, ${threads}T`;
-            const run = (fill: number) => {
-              const out = allocate(dtype, g.batch * g.filters * g.outH * g.outW).fill(fill);
-              convForwardBatch(x.data, w.data, b.data, g, out);
-              const dout = out.map((v, i) => Math.sin(i) * v);
-              const dx = allocate(dtype, x.size).fill(fill);
-              const dw = allocate(dtype, w.size).fill(fill),
-                db = allocate(dtype, b.size).fill(fill);
-              convBackwardBatch(dout, x.data, w.data, g, dx, dw, db);
-              return [out, dx, dw, db];
-            };
-            const before = pooled();
-            const zeroed = run(0), poisoned = run(NaN);
-            if (threads > 1 && algorithm !== "js") {
-              assert.ok(pooled() > before, `${where} ran on the pool`);
-            }
-            for (let k = 0; k < 4; k++) {
-              assert.ok(zeroed[k].every(Number.isFinite), `${where}: result ${k} is finite`);
-              assert.ok(sameBits(zeroed[k], poisoned[k]), `${where}: result ${k} overwritten`);
+            const where = `${dtype} x[${c.x}] w[${c.w}] ${JSON.stringify(c.param)}, ` +
+              `${algorithm}, ${threads}T`;
+            // Shared outputs are written in place by the workers; plain ones through
+            // shared scratch and a copy back.
+            for (const shared of [true, false]) {
+              const run = (fill: number) => {
+                const size = g.batch * g.filters * g.outH * g.outW;
+                const out = allocate(dtype, size, shared).fill(fill);
+                convForwardBatch(x.data, w.data, bias, g, out);
+                const dout = out.map((v, i) => Math.sin(i) * v);
+                const dx = allocate(dtype, x.size, shared).fill(fill);
+                const dw = allocate(dtype, w.size, shared).fill(fill);
+                const db = allocate(dtype, b.size, shared).fill(fill);
+                convBackwardBatch(dout, x.data, w.data, g, dx, dw, db);
+                return [out, dx, dw, db];
+              };
+              const before = pooled();
+              const zeroed = run(0), poisoned = run(NaN);
+              if (threads > 1 && algorithm !== "js") {
+                assert.ok(pooled() > before, `${where} ran on the pool`);
+              }
+              for (let k = 0; k < 4; k++) {
+                const what = `${where}, ${shared ? "shared" : "plain"}: result ${k}`;
+                assert.ok(zeroed[k].every(Number.isFinite), `${what} is finite`);
+                assert.ok(sameBits(zeroed[k], poisoned[k]), `${what} overwritten`);
+              }
             }
             if (dtype === "float32" && algorithm === c.want) {
               assert.equal(convAlgorithmFor(g, dtype), c.want, `${where} is really covered`);
