@@ -346,14 +346,17 @@ function normBackwardBlockFromInput(
  * the gain of the change made with `STREAM_CHUNK`'s. Fewer, longer round trips beat cache
  * residency here.
  */
-const GROUP_ELEMENTS = 2 * STREAM_CHUNK;
+export const GROUP_ELEMENTS = 2 * STREAM_CHUNK;
 
 /**
  * This thread's WebAssembly kernels when every array is float32 and there are enough
  * elements to pay for the round trip; null otherwise (or without SIMD, or with the
  * JavaScript GEMM selected), and then the JavaScript loops run.
  */
-function blockKernels(arrays: (FloatArray | null)[], elements: number): LayerKernels | null {
+export function blockKernels(
+  arrays: (FloatArray | null)[],
+  elements: number,
+): LayerKernels | null {
   if (elements < WASM_MIN_LENGTH) return null;
   for (const a of arrays) if (a !== null && !(a instanceof Float32Array)) return null;
   const instance = gemmInstance();
@@ -421,7 +424,7 @@ function streamBlocks(
 }
 
 /** Per-channel constants as the kernels read them: row `c` holds `columns[j][c]` at `j`. */
-function channelTable(channels: number, columns: (FloatArray | null)[]): Float64Array {
+export function channelTable(channels: number, columns: (FloatArray | null)[]): Float64Array {
   const table = new Float64Array(channels * NORM_TABLE_STRIDE);
   for (let j = 0; j < columns.length; j++) {
     const column = columns[j];
@@ -462,13 +465,7 @@ export function normalizeBlocksRangeWasm(
   xHat: Float32Array | null,
   out: Float32Array,
 ): void {
-  const slots = NORMALIZE_SLOTS;
-  const columns: FloatArray[] = [];
-  columns[slots.shift] = shift;
-  columns[slots.scale] = scale;
-  columns[slots.gamma] = gamma;
-  columns[slots.beta] = beta;
-  const table = channelTable(channels, columns);
+  const table = normalizeTable(channels, shift, scale, gamma, beta);
   // out over x; xHat (kept) in a buffer of its own.
   const outputs: [number, Float32Array][] = xHat === null ? [[0, out]] : [[0, out], [1, xHat]];
   const kernel = xHat === null
@@ -478,6 +475,23 @@ export function normalizeBlocksRangeWasm(
     const [xAt, xHatAt] = at.buffers;
     kernel(xAt, count, inner, first % channels, channels, at.table, xAt, xHatAt ?? 0);
   });
+}
+
+/** The per-channel table of the normalize kernels ({@link NORMALIZE_SLOTS}). */
+export function normalizeTable(
+  channels: number,
+  shift: FloatArray,
+  scale: FloatArray,
+  gamma: FloatArray,
+  beta: FloatArray,
+): Float64Array {
+  const slots = NORMALIZE_SLOTS;
+  const columns: FloatArray[] = [];
+  columns[slots.shift] = shift;
+  columns[slots.scale] = scale;
+  columns[slots.gamma] = gamma;
+  columns[slots.beta] = beta;
+  return channelTable(channels, columns);
 }
 
 /**
@@ -571,7 +585,8 @@ export function normBackwardBlocksRangeWasm(
   });
 }
 
-function backwardTable(
+/** The per-channel table of the backward kernels ({@link BACKWARD_SLOTS}). */
+export function backwardTable(
   channels: number,
   mean: FloatArray | null,
   invStd: FloatArray,
@@ -805,7 +820,11 @@ function backwardRange(a: BackwardJob, b0: number, b1: number): void {
  * forward pass took 7.0–7.3 ms on the calling thread against 8.8–9.2 ms split with the
  * copies, the backward pass 12.7–12.8 against 19.1–19.2.
  */
-function parallel(blocks: number, inner: number, operands: (FloatArray | null)[]): boolean {
+export function parallelBlocks(
+  blocks: number,
+  inner: number,
+  operands: (FloatArray | null)[],
+): boolean {
   if (blocks * inner < PARALLEL_MIN_ELEMENTS || !useParallel(blocks)) return false;
   const wasm = blockKernels(operands, blocks * inner) !== null;
   return !wasm || operands.every((a) => a === null || isShared(a));
@@ -831,7 +850,7 @@ export function channelMomentsBlocks(
   variance: FloatArray,
 ): void {
   const blocks = outer * channels;
-  const par = parallel(blocks, inner, [x]);
+  const par = parallelBlocks(blocks, inner, [x]);
   const scratch = par ? sharedScratch : defaultScratch;
   const sums = scratch.getFloat64("norm.sums", blocks);
   const m2 = scratch.getFloat64("norm.m2", blocks);
@@ -871,7 +890,7 @@ export function normalizeChannelsBlocks(
   out: FloatArray,
 ): void {
   const blocks = outer * channels;
-  if (!parallel(blocks, inner, [x, xHat, out])) {
+  if (!parallelBlocks(blocks, inner, [x, xHat, out])) {
     normalizeRange(x, channels, inner, 0, blocks, shift, scale, gamma, beta, xHat, out);
     return;
   }
@@ -911,7 +930,7 @@ export function channelNormBackwardBlocks(
   dbeta: FloatArray,
 ): void {
   const blocks = outer * channels;
-  const par = parallel(blocks, inner, [dout, values, dx]);
+  const par = parallelBlocks(blocks, inner, [dout, values, dx]);
   const scratch = par ? sharedScratch : defaultScratch;
   const perChannel = (src: FloatArray, name: string) => {
     const copy = scratch.getFloat64(name, channels);
@@ -934,20 +953,17 @@ export function channelNormBackwardBlocks(
   if (par) getPool().run("norm.gradientSums", sums, blocks);
   else gradientSumsRange(sums, 0, blocks);
 
-  const sumDout = scratch.getFloat64("norm.sumDout", channels);
-  const sumDoutXHat = scratch.getFloat64("norm.sumDoutXHat", channels);
-  const coef = scratch.getFloat64("norm.coef", channels);
   const count = outer * inner;
-  for (let c = 0; c < channels; c++) {
-    let sb = 0, sg = 0;
-    for (let n = 0; n < outer; n++) {
-      sb += sums.sumDout[n * channels + c];
-      sg += sums.sumDoutXHat[n * channels + c];
-    }
-    sumDout[c] = sb;
-    sumDoutXHat[c] = sg;
-    coef[c] = (gamma[c] * invStd[c]) / count;
-  }
+  const { sumDout, sumDoutXHat, coef } = channelGradientSums(
+    sums.sumDout,
+    sums.sumDoutXHat,
+    outer,
+    channels,
+    count,
+    gamma,
+    invStd,
+    scratch,
+  );
   const job: BackwardJob = {
     ...source,
     dout: sums.dout,
@@ -969,4 +985,35 @@ export function channelNormBackwardBlocks(
     dgamma[c] = sumDoutXHat[c];
     dbeta[c] = sumDout[c];
   }
+}
+
+/**
+ * A channel's backward sums from its blocks' (block `n·channels + c`, added in the order
+ * `n = 0, 1, …`, whichever threads computed them) and `coef = γ·invStd / count`, in
+ * float64 arrays of `scratch`.
+ */
+export function channelGradientSums(
+  blockDout: Float64Array,
+  blockDoutXHat: Float64Array,
+  outer: number,
+  channels: number,
+  count: number,
+  gamma: FloatArray,
+  invStd: FloatArray,
+  scratch: ScratchBuffers,
+): { sumDout: Float64Array; sumDoutXHat: Float64Array; coef: Float64Array } {
+  const sumDout = scratch.getFloat64("norm.sumDout", channels);
+  const sumDoutXHat = scratch.getFloat64("norm.sumDoutXHat", channels);
+  const coef = scratch.getFloat64("norm.coef", channels);
+  for (let c = 0; c < channels; c++) {
+    let sb = 0, sg = 0;
+    for (let n = 0; n < outer; n++) {
+      sb += blockDout[n * channels + c];
+      sg += blockDoutXHat[n * channels + c];
+    }
+    sumDout[c] = sb;
+    sumDoutXHat[c] = sg;
+    coef[c] = (gamma[c] * invStd[c]) / count;
+  }
+  return { sumDout, sumDoutXHat, coef };
 }

@@ -44,6 +44,13 @@ function isExactly(m: Module, cls: abstract new (...args: never[]) => Module): b
   return Object.getPrototypeOf(m) === cls.prototype;
 }
 
+/** Whether `m` is a library `MaxPool2d` of 2×2 windows, stride 2 and no padding. */
+function isPool2x2(m: Module | undefined): boolean {
+  if (m === undefined || !isExactly(m, MaxPool2d)) return false;
+  const pool = m as MaxPool2d;
+  return pool.kernelSize === 2 && pool.stride === 2 && pool.padding === 0;
+}
+
 /**
  * Modules applied one after the other. Children are named `0`, `1`, ... (or by the keys
  * of a record), which gives the state-dict keys `0.weight`, `1.bias`, ... as in PyTorch.
@@ -115,6 +122,11 @@ export class Sequential extends Module {
    * gradient to the same first maximum either way, one whose maximum is ≤ 0 sends none
    * (only the sign of that zero, or where a NaN or infinite upstream gradient lands in
    * such a window, can differ).
+   *
+   * And a `BatchNorm2d` in training mode followed by a `MaxPool2d` of 2×2 windows with
+   * stride 2 (with or without a `ReLU` between them, which then runs after the pooling as
+   * above) runs as one op, `BatchNorm2d.forwardMaxPool2x2`: bitwise the same output, running
+   * statistics and gradients, without storing the normalized activation in either pass.
    */
   override forward(x: Tensor): Tensor {
     if (!this.keepsNothing()) {
@@ -129,7 +141,18 @@ export class Sequential extends Module {
       const m = layers[i][1];
       if (x !== input) intermediates.push(x);
       const next = layers[i + 1]?.[1];
-      if (isExactly(m, ReLU) && next !== undefined && isExactly(next, MaxPool2d)) {
+      if (isExactly(m, BatchNorm2d) && m.training && isPool2x2(next)) {
+        x = (m as BatchNorm2d).forwardMaxPool2x2(x);
+        i++;
+      } else if (
+        isExactly(m, BatchNorm2d) && m.training && next !== undefined && isExactly(next, ReLU) &&
+        isPool2x2(layers[i + 2]?.[1])
+      ) {
+        const pooled = (m as BatchNorm2d).forwardMaxPool2x2(x);
+        intermediates.push(pooled);
+        x = next.forward(pooled);
+        i += 2;
+      } else if (isExactly(m, ReLU) && next !== undefined && isExactly(next, MaxPool2d)) {
         const pooled = next.forward(x);
         intermediates.push(pooled);
         x = m.forward(pooled);

@@ -5,7 +5,8 @@
  */
 
 import { Tensor } from "../tensor.ts";
-import { batchNorm, groupNorm, layerNorm } from "./functional/normalization.ts";
+import { batchNorm, batchNormMaxPool2d, groupNorm, layerNorm } from "./functional/normalization.ts";
+import { maxPool2d } from "./functional/pool.ts";
 import { Module, type ModuleOptions } from "./module.ts";
 import { Parameter } from "./parameter.ts";
 
@@ -145,6 +146,36 @@ export class BatchNorm2d extends BatchNormBase {
     if (x.ndim !== 4 || x.shape[1] !== this.numFeatures) {
       throw this.shapeError(x, `(N, ${this.numFeatures}, H, W)`);
     }
+  }
+
+  /**
+   * `maxPool2d(this.forward(x), 2)`: this layer followed by 2×2 max pooling with stride 2.
+   * In training mode with running statistics or none, it runs as one op
+   * (`F.batchNormMaxPool2d`: bitwise the same output, statistics and gradients, without
+   * storing the normalized activation); `nn.Sequential` calls it for a `BatchNorm2d`
+   * followed by such a `MaxPool2d`. In evaluation mode it is the two apart.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Tensor } from "../tensor.ts";
+   * import { BatchNorm2d } from "./normalization.ts";
+   * const bn = new BatchNorm2d(3);
+   * const x = Tensor.ones([2, 3, 4, 6], "float32");
+   * assert.deepEqual(bn.forwardMaxPool2x2(x).shape, [2, 3, 2, 3]);
+   * assert.equal(bn.numBatchesTracked!.data[0], 1);
+   * ```
+   */
+  forwardMaxPool2x2(x: Tensor): Tensor {
+    if (!this.training) return maxPool2d(this.forward(x), 2);
+    this.checkInput(x);
+    if (this.numBatchesTracked !== null) this.numBatchesTracked.data[0] += 1;
+    return batchNormMaxPool2d(x, this.runningMean, this.runningVar, {
+      weight: this.weight,
+      bias: this.bias,
+      momentum: this.momentum,
+      eps: this.eps,
+    });
   }
 }
 

@@ -276,3 +276,122 @@ Deno.test("Sequential runs ReLU then MaxPool2d as the pooling then the ReLU: sam
   }
   assert.ok(zeroWindows > 10, `windows with no positive input: ${zeroWindows}`);
 });
+
+Deno.test("Sequential runs a training BatchNorm2d → (ReLU →) MaxPool2d(2) as one op: same bits as the layers apart", () => {
+  const make = (dtype: "float32" | "float64") => {
+    const r = new Rng(41);
+    const bn = (c: number) => {
+      const m = new nn.BatchNorm2d(c, { dtype });
+      // Scales of both signs, so the pooling after batchnorm is not the pooling before it.
+      m.weight!.data.set(Array.from({ length: c }, () => r.uniform(-1.5, 1.5)));
+      m.bias!.data.set(Array.from({ length: c }, () => r.uniform(-1, 1)));
+      return m;
+    };
+    return [
+      new nn.Conv2d(2, 5, 3, { padding: 1, dtype, rng: r }),
+      bn(5),
+      new nn.ReLU(),
+      new nn.MaxPool2d(2), // 16×20 → 8×10: fused, then the ReLU
+      bn(5),
+      new nn.MaxPool2d(2), // 8×10 → 4×5: fused
+      bn(5),
+      new nn.ReLU(),
+      new nn.MaxPool2d(2), // 4×5 (odd): batchnorm apart, then pooling before the ReLU
+    ];
+  };
+  const names = (t: Tensor) => {
+    const seen: string[] = [];
+    for (let node = t.gradFn; node !== null; node = node.inputs[0]?.gradFn ?? null) {
+      seen.push(node.name);
+    }
+    return seen.reverse().join(" ");
+  };
+  for (const dtype of ["float32", "float64"] as const) {
+    const rng = new Rng(42);
+    const x = Tensor.randn([6, 2, 16, 20], rng, dtype);
+    const dout = Tensor.randn([6, 5, 2, 2], rng, dtype);
+    const [seqLayers, refLayers, apartLayers] = [make(dtype), make(dtype), make(dtype)];
+    const run = (forward: (x: Tensor) => Tensor, layers: nn.Module[]) => {
+      const input = x.detach();
+      input.requiresGrad = true;
+      const out = forward(input);
+      const graph = names(out);
+      out.backward(dout);
+      const bns = layers.filter((m) => m instanceof nn.BatchNorm2d) as nn.BatchNorm2d[];
+      return {
+        graph,
+        values: [
+          out.data,
+          input.grad!.data,
+          ...layers.flatMap((m) => m.parameters().map((p) => p.grad!.data)),
+          ...bns.flatMap((m) => [m.runningMean!.data, m.runningVar!.data]),
+          ...bns.map((m) => m.numBatchesTracked!.data),
+        ],
+      };
+    };
+    const seq = run((t) => new nn.Sequential(...seqLayers).forward(t), seqLayers);
+    // What the container promises: pooling before each ReLU that precedes it.
+    const [c, bn1, , , bn2, pool2, bn3, relu3, pool3] = refLayers as [
+      nn.Conv2d,
+      nn.BatchNorm2d,
+      nn.ReLU,
+      nn.MaxPool2d,
+      nn.BatchNorm2d,
+      nn.MaxPool2d,
+      nn.BatchNorm2d,
+      nn.ReLU,
+      nn.MaxPool2d,
+    ];
+    const ref = run((t) => {
+      const a = relu3.forward(pool2.forward(bn1.forward(c.forward(t))));
+      return relu3.forward(pool3.forward(bn3.forward(pool2.forward(bn2.forward(a)))));
+    }, refLayers);
+    const apart = run((t) => apartLayers.reduce((y, m) => m.forward(y), t), apartLayers);
+
+    // The 4×5 maps are cropped to 4×4 ("pad" with negative amounts) before their pooling.
+    const fusedGraph =
+      "conv2d batchNormMaxPool2d relu batchNormMaxPool2d batchNorm pad maxPool2d relu";
+    const unfusedGraph =
+      "conv2d batchNorm maxPool2d relu batchNorm maxPool2d batchNorm pad maxPool2d relu";
+    assert.equal(seq.graph, dtype === "float32" ? fusedGraph : unfusedGraph, dtype);
+    assert.equal(ref.graph, unfusedGraph);
+    assert.equal(seq.values.length, ref.values.length);
+    for (let k = 0; k < seq.values.length; k++) {
+      const [a, b, c] = [seq.values[k], ref.values[k], apart.values[k]];
+      for (let i = 0; i < a.length; i++) {
+        if (!Object.is(a[i], b[i])) {
+          assert.fail(`${dtype} value ${k}[${i}]: ${a[i]}, apart ${b[i]}`);
+        }
+        // Against the ReLU before the pooling: the same values (a zero's sign may differ).
+        if (a[i] !== c[i]) assert.fail(`${dtype} value ${k}[${i}]: ${a[i]}, ReLU first ${c[i]}`);
+      }
+    }
+  }
+});
+
+Deno.test("Sequential fuses BatchNorm2d with MaxPool2d only in training mode, for 2×2 windows of stride 2", () => {
+  const x = Tensor.randn([4, 3, 8, 8], new Rng(43), "float32");
+  const lastOp = (...modules: nn.Module[]) => {
+    const input = x.detach();
+    input.requiresGrad = true;
+    return new nn.Sequential(...modules).forward(input).gradFn!.name;
+  };
+  const trained = () => new nn.BatchNorm2d(3);
+  assert.equal(lastOp(trained(), new nn.MaxPool2d(2)), "batchNormMaxPool2d");
+  assert.equal(lastOp(trained(), new nn.ReLU(), new nn.MaxPool2d(2)), "relu");
+  const evaluated = new nn.BatchNorm2d(3);
+  evaluated.eval();
+  assert.equal(lastOp(evaluated, new nn.MaxPool2d(2)), "maxPool2d");
+  assert.equal(lastOp(trained(), new nn.MaxPool2d(2, { stride: 1 })), "maxPool2d");
+  assert.equal(lastOp(trained(), new nn.MaxPool2d(3)), "maxPool2d");
+  assert.equal(lastOp(trained(), new nn.MaxPool2d(2, { padding: 1 })), "maxPool2d");
+  class MyNorm extends nn.BatchNorm2d {}
+  assert.equal(lastOp(new MyNorm(3), new nn.MaxPool2d(2)), "maxPool2d");
+  // Evaluation mode through the method itself: the two layers apart, same bits.
+  const bn = new nn.BatchNorm2d(3);
+  bn.forward(x);
+  bn.eval();
+  const viaMethod = bn.forwardMaxPool2x2(x);
+  assert.deepEqual(viaMethod.data, new nn.MaxPool2d(2).forward(bn.forward(x)).data);
+  assert.equal(bn.numBatchesTracked!.data[0], 1);
+});

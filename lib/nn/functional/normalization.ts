@@ -5,7 +5,12 @@
  */
 
 import { needsGrad, recordOp } from "../../autograd/engine.ts";
-import { momentumAverage } from "../../kernels/normalization.ts";
+import {
+  normalizeMaxPool2x2,
+  normBackwardMaxPool2x2,
+  normPoolApplies,
+} from "../../kernels/norm_pool.ts";
+import { channelMoments, inverseStd, momentumAverage } from "../../kernels/normalization.ts";
 import { layernormBackward, layernormForward } from "../../layers/layernorm.ts";
 import {
   type BatchnormTrainCache,
@@ -17,8 +22,12 @@ import {
   spatialGroupnormBackward,
   spatialGroupnormForward,
 } from "../../layers/spatial_groupnorm.ts";
+import { giveBack } from "../../buffer_pool.ts";
+import { allocateOutput } from "../../scratch.ts";
+import type { FloatArray } from "../../storage.ts";
 import { sameShape, shapeSize, Tensor } from "../../tensor.ts";
 import { checkTensor, view } from "./args.ts";
+import { maxPool2d } from "./pool.ts";
 
 /** Options of {@link batchNorm} (PyTorch's names and defaults). */
 export interface BatchNormOptions {
@@ -64,24 +73,10 @@ export function batchNorm(
   options: BatchNormOptions = {},
 ): Tensor {
   const fn = "F.batchNorm";
-  checkTensor(fn, "x", x);
-  if (x.ndim < 2) throw new Error(`${fn}: x must be (N, C, *), got shape [${x.shape}]`);
+  checkBatchNormArgs(fn, x, runningMean, runningVar, options);
   const { weight = null, bias = null, training = false, momentum = 0.1, eps = 1e-5 } = options;
   const [N, C] = x.shape;
   const inner = shapeSize(x.shape.slice(2));
-  for (
-    const [name, t] of [["runningMean", runningMean], ["runningVar", runningVar], [
-      "weight",
-      weight,
-    ], ["bias", bias]] as const
-  ) {
-    if (t !== null && (!(t instanceof Tensor) || !sameShape(t.shape, [C]))) {
-      throw new Error(
-        `${fn}: ${name} must have shape [${C}] (one per channel of x, shape [${x.shape}]), got ` +
-          `${t instanceof Tensor ? `shape [${t.shape}]` : t}`,
-      );
-    }
-  }
   const gamma = weight ?? Tensor.ones([C], x.dtype);
   const beta = bias ?? Tensor.zeros([C], x.dtype);
   const x4 = view(x, [N, C, inner, 1]);
@@ -132,14 +127,7 @@ export function batchNorm(
     false,
   );
   const { mean, variance } = cache as BatchnormTrainCache;
-  const count = N * inner;
-  if (runningMean !== null) {
-    momentumAverage(runningMean.data, mean.data, 1 - momentum, C, runningMean.data);
-  }
-  if (runningVar !== null) {
-    const unbiased = variance.data.map((v) => count > 1 ? (v * count) / (count - 1) : v);
-    momentumAverage(runningVar.data, unbiased, 1 - momentum, C, runningVar.data);
-  }
+  updateRunningStats(runningMean, runningVar, mean.data, variance.data, N * inner, momentum);
   const out = view(out4, x.shape);
   if (needsGrad(x, weight, bias)) {
     const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
@@ -149,6 +137,159 @@ export function batchNorm(
     });
   }
   return out;
+}
+
+/** The argument checks of {@link batchNorm} (and of {@link batchNormMaxPool2d}). */
+function checkBatchNormArgs(
+  fn: string,
+  x: Tensor,
+  runningMean: Tensor | null,
+  runningVar: Tensor | null,
+  options: BatchNormOptions,
+): void {
+  checkTensor(fn, "x", x);
+  if (x.ndim < 2) throw new Error(`${fn}: x must be (N, C, *), got shape [${x.shape}]`);
+  const { weight = null, bias = null } = options;
+  const C = x.shape[1];
+  for (
+    const [name, t] of [["runningMean", runningMean], ["runningVar", runningVar], [
+      "weight",
+      weight,
+    ], ["bias", bias]] as const
+  ) {
+    if (t !== null && (!(t instanceof Tensor) || !sameShape(t.shape, [C]))) {
+      throw new Error(
+        `${fn}: ${name} must have shape [${C}] (one per channel of x, shape [${x.shape}]), got ` +
+          `${t instanceof Tensor ? `shape [${t.shape}]` : t}`,
+      );
+    }
+  }
+}
+
+/**
+ * Training mode's update of the running statistics, in place:
+ * `running = (1 − momentum)·running + momentum·batch`, with the unbiased batch variance
+ * (`count` values per channel).
+ */
+function updateRunningStats(
+  runningMean: Tensor | null,
+  runningVar: Tensor | null,
+  mean: FloatArray,
+  variance: FloatArray,
+  count: number,
+  momentum: number,
+): void {
+  const C = mean.length;
+  if (runningMean !== null) {
+    momentumAverage(runningMean.data, mean, 1 - momentum, C, runningMean.data);
+  }
+  if (runningVar !== null) {
+    const unbiased = Float64Array.from(variance, (v) => count > 1 ? (v * count) / (count - 1) : v);
+    momentumAverage(runningVar.data, unbiased, 1 - momentum, C, runningVar.data);
+  }
+}
+
+/**
+ * Training-mode batch normalization of `x (N, C, H, W)` followed by 2×2 max pooling with
+ * stride 2: the same result, running statistics and gradients as
+ * `maxPool2d(batchNorm(x, runningMean, runningVar, { ...options, training: true }), 2)`,
+ * bitwise. When `x` is float32 with even `H` and `W` and the WebAssembly kernels are there
+ * (`normPoolApplies`), it runs fused (`kernels/norm_pool.ts`): the normalized activation is
+ * never stored, forward or backward, and the graph holds one node, `batchNormMaxPool2d`.
+ * Otherwise it is that composition. `nn.Sequential` runs a training `BatchNorm2d` followed
+ * by a 2×2 `MaxPool2d` through it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Rng } from "../../rng.ts";
+ * import { Tensor } from "../../tensor.ts";
+ * import { batchNorm, batchNormMaxPool2d } from "./normalization.ts";
+ * import { maxPool2d } from "./pool.ts";
+ * const x = Tensor.randn([4, 3, 6, 8], new Rng(0), "float32");
+ * const fused = batchNormMaxPool2d(x, null, null);
+ * const apart = maxPool2d(batchNorm(x, null, null, { training: true }), 2);
+ * assert.deepEqual([...fused.data], [...apart.data]);
+ * ```
+ */
+export function batchNormMaxPool2d(
+  x: Tensor,
+  runningMean: Tensor | null,
+  runningVar: Tensor | null,
+  options: Omit<BatchNormOptions, "training"> = {},
+): Tensor {
+  const fn = "F.batchNorm";
+  checkBatchNormArgs(fn, x, runningMean, runningVar, options);
+  const { weight = null, bias = null, momentum = 0.1, eps = 1e-5 } = options;
+  const fusable = x.ndim === 4 && x.shape[0] > 0 &&
+    [weight, bias, runningMean, runningVar].every((t) => t === null || t.dtype === x.dtype) &&
+    normPoolApplies(x.data, x.shape[0] * x.shape[1], x.shape[2], x.shape[3]);
+  if (!fusable) {
+    return maxPool2d(batchNorm(x, runningMean, runningVar, { ...options, training: true }), 2);
+  }
+  const [N, C, H, W] = x.shape;
+  const gamma = weight ?? Tensor.ones([C], x.dtype);
+  const beta = bias ?? Tensor.zeros([C], x.dtype);
+  // The statistics as the batchnorm layers take them (channelBatchnormForward).
+  const mean = new Float64Array(C), variance = new Float64Array(C), invStd = new Float64Array(C);
+  channelMoments(x.data, N, C, H * W, mean, variance);
+  inverseStd(variance, eps, C, invStd);
+  const size = (N * C * H * W) / 4;
+  const pooled = new Tensor(allocateOutput(x.dtype, size, false), [N, C, H / 2, W / 2]);
+  // The taps live on a pool buffer (two per float32 slot) that goes back to the pool once
+  // nothing can read them: fresh memory each step would cost page faults.
+  const argmaxStore = allocateOutput("float32", Math.ceil(size / 2), false);
+  const argmax = new Uint16Array(argmaxStore.buffer, argmaxStore.byteOffset, size);
+  const xData = x.data as Float32Array;
+  normalizeMaxPool2x2(
+    xData,
+    N,
+    C,
+    H,
+    W,
+    mean,
+    invStd,
+    gamma.data,
+    beta.data,
+    pooled.data as Float32Array,
+    argmax,
+  );
+  updateRunningStats(runningMean, runningVar, mean, variance, N * H * W, momentum);
+  if (needsGrad(x, weight, bias)) {
+    const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
+    recordOp(pooled, "batchNormMaxPool2d", inputs, (g) => {
+      const fn = "F.batchNorm backward";
+      if (!sameShape(g.shape, pooled.shape) || g.dtype !== x.dtype) {
+        throw new Error(
+          `${fn}: the gradient must be ${x.dtype} of shape [${pooled.shape}], got ${g.dtype} ` +
+            `[${g.shape}]`,
+        );
+      }
+      const dx = new Tensor(allocateOutput(x.dtype, x.size, false), x.shape);
+      const dgamma = Tensor.zeros([C], gamma.dtype), dbeta = Tensor.zeros([C], gamma.dtype);
+      normBackwardMaxPool2x2(
+        g.data as Float32Array,
+        argmax,
+        xData,
+        N,
+        C,
+        H,
+        W,
+        mean,
+        gamma.data,
+        invStd,
+        dx.data as Float32Array,
+        dgamma.data,
+        dbeta.data,
+      );
+      return [dx, ...(weight ? [dgamma] : []), ...(bias ? [dbeta] : [])];
+    });
+    // Released: the backward function (the taps' only reader) can never run again.
+    pooled.gradFn!.afterRelease(() => giveBack(argmaxStore));
+  } else {
+    giveBack(argmaxStore);
+  }
+  return pooled;
 }
 
 /** Options of {@link layerNorm}. */
