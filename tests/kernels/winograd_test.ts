@@ -911,9 +911,13 @@ Deno.test("convAlgorithmFor: Winograd where it applies and pays, im2col elsewher
     assert.equal(convAlgorithmFor(base, "float64"), "im2col");
     setConvAlgorithm("im2col");
     assert.equal(convAlgorithmFor(base, "float32"), "im2col");
-    // The variant: F(4×4) when its tiles fit the map, else F(2×2).
-    assert.equal(winogradVariantFor(base), "F2x2"); // 14×14: F(4×4) would compute 16×16
+    // The variant: F(4×4) when its tiles fit the map closely enough, else F(2×2).
+    assert.equal(winogradVariantFor(base), "F4x4"); // 14×14: 16×16 computed, 1.31×
+    assert.equal(winogradVariantFor({ ...base, outH: 7, outW: 7 }), "F4x4"); // 8×8
     assert.equal(winogradVariantFor({ ...base, outH: 32, outW: 32 }), "F4x4");
+    assert.equal(winogradVariantFor({ ...base, outH: 10, outW: 10 }), "F2x2"); // 12×12: 1.44×
+    assert.equal(winogradVariantFor({ ...base, outH: 6, outW: 6 }), "F2x2"); // 8×8: 1.78×
+    assert.equal(winogradVariantFor({ ...base, outH: 14, outW: 10 }), "F2x2"); // 1.37×
   } finally {
     setConvAlgorithm("auto");
   }
