@@ -33,6 +33,7 @@ export { linear } from "./functional/linear.ts";
 export { crossEntropy, type LossOptions, mseLoss, type Reduction } from "./functional/loss.ts";
 export {
   batchNorm,
+  batchNormMaxPool2d,
   type BatchNormOptions,
   groupNorm,
   type GroupNormOptions,
