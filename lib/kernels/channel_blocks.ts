@@ -963,6 +963,8 @@ export function channelNormBackwardBlocks(
     gamma,
     invStd,
     scratch,
+    dgamma,
+    dbeta,
   );
   const job: BackwardJob = {
     ...source,
@@ -981,16 +983,13 @@ export function channelNormBackwardBlocks(
   } else {
     backwardRange(job, 0, blocks);
   }
-  for (let c = 0; c < channels; c++) {
-    dgamma[c] = sumDoutXHat[c];
-    dbeta[c] = sumDout[c];
-  }
 }
 
 /**
  * A channel's backward sums from its blocks' (block `n·channels + c`, added in the order
  * `n = 0, 1, …`, whichever threads computed them) and `coef = γ·invStd / count`, in
- * float64 arrays of `scratch`.
+ * float64 arrays of `scratch`; the sums are also the parameter gradients, written to
+ * `dgamma = Σ dout·xHat` and `dbeta = Σ dout`.
  */
 export function channelGradientSums(
   blockDout: Float64Array,
@@ -1001,6 +1000,8 @@ export function channelGradientSums(
   gamma: FloatArray,
   invStd: FloatArray,
   scratch: ScratchBuffers,
+  dgamma: FloatArray,
+  dbeta: FloatArray,
 ): { sumDout: Float64Array; sumDoutXHat: Float64Array; coef: Float64Array } {
   const sumDout = scratch.getFloat64("norm.sumDout", channels);
   const sumDoutXHat = scratch.getFloat64("norm.sumDoutXHat", channels);
@@ -1011,8 +1012,8 @@ export function channelGradientSums(
       sb += blockDout[n * channels + c];
       sg += blockDoutXHat[n * channels + c];
     }
-    sumDout[c] = sb;
-    sumDoutXHat[c] = sg;
+    sumDout[c] = dbeta[c] = sb;
+    sumDoutXHat[c] = dgamma[c] = sg;
     coef[c] = (gamma[c] * invStd[c]) / count;
   }
   return { sumDout, sumDoutXHat, coef };

@@ -193,33 +193,15 @@ function backwardRange(a: BackwardJob, b0: number, b1: number): void {
       argView.set(a.argmax.subarray(p0, p1));
       // The pooling's backward pass, into WebAssembly memory: the block's full gradient.
       ex.f32_maxPool2x2Back(pooledAt, argAt, doutAt, count, outH, outW);
+      // Both block kernels take the gradient, x, the blocks and the per-channel table.
+      const blocks = [doutAt, xAt, count, inner, c0, a.channels, tableAt] as const;
       if (sums) {
-        ex.f32_gradientSumsFromInput(
-          doutAt,
-          xAt,
-          count,
-          inner,
-          c0,
-          a.channels,
-          tableAt,
-          sumDoutAt,
-          sumDoutXHatAt,
-        );
+        ex.f32_gradientSumsFromInput(...blocks, sumDoutAt, sumDoutXHatAt);
         a.blockDout!.set(sumDoutView!.subarray(0, count), first);
         a.blockDoutXHat!.set(sumDoutXHatView!.subarray(0, count), first);
       } else {
         // dx over the gradient.
-        ex.f32_normBackwardFromInput(
-          doutAt,
-          xAt,
-          count,
-          inner,
-          c0,
-          a.channels,
-          tableAt,
-          doutAt,
-          a.count,
-        );
+        ex.f32_normBackwardFromInput(...blocks, doutAt, a.count);
         a.dx!.set(doutView.subarray(0, count * inner), first * inner);
       }
     }
@@ -402,6 +384,8 @@ export function normBackwardMaxPool2x2(
     gamma,
     invStd,
     scratch,
+    dgamma,
+    dbeta,
   );
   const table = backwardTable(channels, meanF64, invStdF64, coef, sumDout, sumDoutXHat);
   const job: BackwardJob = { ...base, table, blockDout: null, blockDoutXHat: null, dx };
@@ -412,9 +396,5 @@ export function normBackwardMaxPool2x2(
     copyBack(dx, job.dx);
   } else {
     backwardRange(job, 0, blocks);
-  }
-  for (let c = 0; c < channels; c++) {
-    dgamma[c] = sumDoutXHat[c];
-    dbeta[c] = sumDout[c];
   }
 }
