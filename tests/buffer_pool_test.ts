@@ -558,3 +558,47 @@ Deno.test("update rules write new weights to plain memory on one thread, shared 
     await setNumThreads(1);
   }
 });
+
+Deno.test("nn.Sequential: BatchNorm2d then MaxPool2d recycle every activation, fused or not", () => {
+  // 12×12 float32 runs fused; 13×13 (odd, cropped) and float64 run the modules one by one.
+  for (const [side, dtype] of [[12, "float32"], [13, "float32"], [12, "float64"]] as const) {
+    const r = new Rng(5);
+    const half = Math.floor(side / 2);
+    const net = new nn.Sequential(
+      new nn.Conv2d(1, 4, 3, { padding: 1, rng: r, dtype }),
+      new nn.BatchNorm2d(4, { dtype }),
+      new nn.ReLU(),
+      new nn.MaxPool2d(2),
+      new nn.Flatten(),
+      new nn.Linear(4 * half * half, 5, { rng: r, dtype }),
+    );
+    const x = Tensor.randn([8, 1, side, side], new Rng(3), dtype);
+    const y = Int32Array.from({ length: 8 }, (_, i) => i % 5);
+    const opt = new Adam(net.parameters(), { lr: 1e-2 });
+    let graph = "";
+    const step = () => {
+      opt.zeroGrad();
+      const out = net.forward(x);
+      // Linear ← Flatten ← ReLU ← the pooling.
+      graph = out.gradFn!.inputs[0].gradFn!.inputs[0].gradFn!.inputs[0].gradFn!.name;
+      crossEntropy(out, y).backward();
+      opt.step();
+    };
+    for (let s = 0; s < 3; s++) step();
+    const fused = side === 12 && dtype === "float32";
+    assert.equal(graph, fused ? "batchNormMaxPool2d" : "maxPool2d", `${side} ${dtype}`);
+    for (let s = 0; s < 2; s++) {
+      const since = issueCount();
+      const before = bufferPoolStats();
+      step();
+      const after = bufferPoolStats();
+      const newGrads = net.parameters().filter((p) => issuedSince(p.grad!.data, since)).length;
+      assert.equal(
+        after.fresh - before.fresh,
+        newGrads + 1,
+        `${side}×${side} ${dtype}: fresh buffers are the output and the new .grad only`,
+      );
+    }
+  }
+  clearBufferPool();
+});

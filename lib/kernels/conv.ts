@@ -868,7 +868,9 @@ export function convAlgorithmFor(
  * Measured (fwd+bwd, float32, one thread, pad 1, ms im2col → Winograd): x(128,32,14,14)
  * w(64,32) 76 → 45; x(64,64,32,32) w(64,64) 394 → 145; x(128,16,28,28) w(16,16) 55 → 36;
  * x(128,8,28,28) w(16,8) 29 → 23; x(128,64,7,7) w(64,64) 42 → 26; but x(64,3,32,32)
- * w(32,3) 16 → 19 (the input gradient and weight gradient of a 3-channel input lose).
+ * w(32,3) 16 → 19 (the input gradient and weight gradient of a 3-channel input lose). The
+ * 14×14 and 7×7 figures are F(2×2)'s, which those maps took then; they take F(4×4) now,
+ * faster still (see `winogradVariantFor`).
  *
  * @example
  * ```ts

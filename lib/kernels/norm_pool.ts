@@ -28,13 +28,7 @@
 
 import { registerJob, registerWorkerModule } from "../parallel/jobs.ts";
 import { getPool } from "../parallel/worker_pool.ts";
-import {
-  copyBack,
-  defaultScratch,
-  ScratchBuffers,
-  sharedTarget,
-  sharedUint16,
-} from "../scratch.ts";
+import { defaultScratch, ScratchBuffers, sharedUint16 } from "../scratch.ts";
 import type { FloatArray } from "../storage.ts";
 import { needLength } from "./_checks.ts";
 import {
@@ -210,25 +204,37 @@ function backwardRange(a: BackwardJob, b0: number, b1: number): void {
   }
 }
 
-/** `src` itself when shared, else its copy in the shared scratch buffer `name`. */
+/** A copy of `src` in the shared scratch buffer `name`, for the pool's workers. */
 function sharedTable(src: Float64Array, name: string): Float64Array {
   const copy = sharedScratch.getFloat64(name, src.length);
   copy.set(src);
   return copy;
 }
 
+/** `argmax` itself when the workers can share it, else its copy in shared scratch. */
+function sharedTaps(argmax: Uint16Array): Uint16Array {
+  if (argmax.buffer instanceof SharedArrayBuffer) return argmax;
+  const copy = sharedUint16(sharedScratch, "normPool.argmax", argmax.length);
+  copy.set(argmax);
+  return copy;
+}
+
+/** Checks the sizes (integers; at least one channel; even sides ≥ 2) and the arrays' lengths. */
 function checkSizes(
   fn: string,
-  planes: number,
-  channels: number,
-  height: number,
-  width: number,
+  [outer, channels, height, width]: [number, number, number, number],
   arrays: [name: string, array: FloatArray | Uint16Array, length: number][],
 ): void {
-  if (planes % channels !== 0 || height % 2 !== 0 || width % 2 !== 0) {
+  const sizes = { outer, channels, height, width };
+  for (const [name, v] of Object.entries(sizes)) {
+    if (!Number.isSafeInteger(v) || v < (name === "outer" ? 0 : 1)) {
+      throw new Error(`${fn}: ${name} must be an integer ≥ ${name === "outer" ? 0 : 1}, got ${v}`);
+    }
+  }
+  if (height % 2 !== 0 || width % 2 !== 0) {
     throw new Error(
-      `${fn}: needs whole examples of ${channels} channels and even plane sides, got ` +
-        `${planes} planes of ${height}×${width}`,
+      `${fn}: 2×2 windows must tile the planes: height and width must be even, got ` +
+        `${height}×${width}`,
     );
   }
   for (const [name, array, length] of arrays) needLength(fn, name, array as FloatArray, length);
@@ -270,7 +276,7 @@ export function normalizeMaxPool2x2(
   argmax: Uint16Array,
 ): void {
   const fn = "normalizeMaxPool2x2", blocks = outer * channels, inner = height * width;
-  checkSizes(fn, blocks, channels, height, width, [
+  checkSizes(fn, [outer, channels, height, width], [
     ["x", x, blocks * inner],
     ["pooled", pooled, (blocks * inner) / 4],
     ["argmax", argmax, (blocks * inner) / 4],
@@ -280,19 +286,20 @@ export function normalizeMaxPool2x2(
   }
   const table = normalizeTable(channels, mean, invStd, gamma, beta);
   const job: ForwardJob = { x, channels, height, width, table, pooled, argmax };
+  // On the pool only when x and pooled are shared memory already (see parallelBlocks).
   if (!parallelBlocks(blocks, inner, [x, pooled])) {
     forwardRange(job, 0, blocks);
     return;
   }
-  const shared: ForwardJob = {
-    ...job,
-    table: sharedTable(table, "normPool.table"),
-    pooled: sharedTarget(pooled, sharedScratch, "normPool.pooled") as Float32Array,
-    argmax: sharedUint16(sharedScratch, "normPool.argmax", argmax.length),
-  };
-  getPool().run("normPool.forward", shared, blocks);
-  copyBack(pooled, shared.pooled);
-  argmax.set(shared.argmax);
+  const shared = argmax.buffer instanceof SharedArrayBuffer
+    ? argmax
+    : sharedUint16(sharedScratch, "normPool.argmax", argmax.length);
+  getPool().run(
+    "normPool.forward",
+    { ...job, table: sharedTable(table, "normPool.table"), argmax: shared },
+    blocks,
+  );
+  if (shared !== argmax) argmax.set(shared);
 }
 
 /**
@@ -334,7 +341,7 @@ export function normBackwardMaxPool2x2(
   dbeta: FloatArray,
 ): void {
   const fn = "normBackwardMaxPool2x2", blocks = outer * channels, inner = height * width;
-  checkSizes(fn, blocks, channels, height, width, [
+  checkSizes(fn, [outer, channels, height, width], [
     ["dpooled", dpooled, (blocks * inner) / 4],
     ["argmax", argmax, (blocks * inner) / 4],
     ["x", x, blocks * inner],
@@ -352,13 +359,14 @@ export function normBackwardMaxPool2x2(
     const o = argmax.findIndex((tap) => tap > 3);
     throw new Error(`${fn}: argmax[${o}] = ${argmax[o]} is not a tap of a 2×2 window`);
   }
+  // On the pool only when x, dpooled and dx are shared memory already (see parallelBlocks).
   const par = parallelBlocks(blocks, inner, [x, dpooled, dx]);
   const scratch = par ? sharedScratch : defaultScratch;
   const meanF64 = Float64Array.from(mean), invStdF64 = Float64Array.from(invStd);
   const base: BackwardJob = {
     x,
     dpooled,
-    argmax: par ? sharedUint16(sharedScratch, "normPool.argmax", argmax.length) : argmax,
+    argmax: par ? sharedTaps(argmax) : argmax,
     channels,
     height,
     width,
@@ -369,7 +377,6 @@ export function normBackwardMaxPool2x2(
     dx: null,
   };
   if (par) {
-    base.argmax.set(argmax);
     base.table = sharedTable(base.table, "normPool.table");
     getPool().run("normPool.backward", base, blocks);
   } else {
@@ -391,9 +398,7 @@ export function normBackwardMaxPool2x2(
   const job: BackwardJob = { ...base, table, blockDout: null, blockDoutXHat: null, dx };
   if (par) {
     job.table = sharedTable(table, "normPool.table");
-    job.dx = sharedTarget(dx, sharedScratch, "normPool.dx") as Float32Array;
     getPool().run("normPool.backward", job, blocks);
-    copyBack(dx, job.dx);
   } else {
     backwardRange(job, 0, blocks);
   }

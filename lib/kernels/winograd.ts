@@ -1089,11 +1089,16 @@ export function winogradBackwardFilter(
  * (`tests/kernels/winograd_test.ts`), and `setConvAlgorithm("im2col")` gives im2col's
  * accuracy where it matters more than speed.
  *
- * Measured (one thread, fwd / dx / dw+db ms, F(2×2) → F(4×4)): on 32×32 maps (W3) F(4×4)
- * is 1.3–1.4× faster on every pass; on 14×14 maps (W2b, computing 16×16 outputs)
- * 14.2 / 14.7 / 15.3 → 12.4 / 12.9 / 14.1, which took the conv-BN benchmark network's
- * training step from 81–83 to 77–80 ms on one thread and from 49–52 to 48–49 ms on two; on
- * 7×7 maps with 64 channels (computing 8×8) 8.1 / 8.0 / 10.4 → 7.2 / 7.4 / 10.1.
+ * Square maps that take F(4×4): sides 4, 7, 8, 11, 12, 14, 15, 16 and from 18 on; F(2×2):
+ * sides 1–3, 5, 6, 9, 10, 13 and 17.
+ *
+ * Measured (one thread, batch 128, 32 → 64 channels, fwd / dx / dw+db ms, F(2×2) → F(4×4)):
+ * on 32×32 maps (W3, 64 → 64) F(4×4) is 1.3–1.4× faster on every pass; on 22×22 maps
+ * 33.7 / 35.2 / 36.6 → 30.2 / 32.2 / 32.5; on 18×18 about even (23.2 / 25.0 / 25.5 →
+ * 23.2 / 24.4 / 24.3); on 14×14 (W2b) 14.2 / 14.7 / 15.3 → 12.4 / 12.9 / 14.1, which took the
+ * conv-BN benchmark network's training step from 80–83 to 76–80 ms on one thread and from
+ * 49–52 to 45–49 ms on two; on 11×11 10.3 / 10.9 / 11.6 → 8.0 / 8.5 / 9.7; on 7×7 with
+ * 64 → 64 channels 8.1 / 8.0 / 10.4 → 7.2 / 7.4 / 10.1.
  *
  * @example
  * ```ts
@@ -1112,8 +1117,8 @@ export function winogradVariantFor(geometry: WinogradGeometry): WinogradVariant 
 }
 
 /**
- * See {@link winogradVariantFor}: 14×14 and 7×7 maps (1.306, the largest measured) take
- * F(4×4); 10×10 (1.44) and 6×6 (1.78) keep F(2×2).
+ * See {@link winogradVariantFor}: 14×14 and 7×7 maps (1.306, the largest waste measured)
+ * take F(4×4); 17×17 (1.38), 10×10 (1.44) and 6×6 (1.78) keep F(2×2).
  */
 const F4_MAX_WASTE = 1.31;
 

@@ -251,12 +251,8 @@ export function channelBatchnormForward(
   checkRunning(fn, "runningMean", runningMean, channels);
   checkRunning(fn, "runningVar", runningVar, channels);
 
-  const mean = Tensor.zeros([channels], "float64");
-  const variance = Tensor.zeros([channels], "float64");
-  const invStd = Tensor.zeros([channels], "float64");
+  const { mean, variance, invStd } = batchStatistics(x, layout, eps);
   const xHat = keepXHat ? new Tensor(allocateOutput(x.dtype, x.size, false), x.shape) : null;
-  channelMoments(x.data, outer, channels, inner, mean.data, variance.data);
-  inverseStd(variance.data, eps, channels, invStd.data);
   normalizeChannels(
     x.data,
     outer,
@@ -279,6 +275,24 @@ export function channelBatchnormForward(
   bnParam.runningVar = nextVar;
 
   return [out, { mode: "train", x, xHat, mean, variance, invStd, gamma, eps, layout }];
+}
+
+/**
+ * Training mode's statistics of `x` viewed as `layout`: per channel the mean, the biased
+ * variance and `invStd = 1 / sqrt(variance + eps)`, float64 `(channels,)` tensors.
+ */
+export function batchStatistics(
+  x: Tensor,
+  layout: ChannelLayout,
+  eps: number,
+): { mean: Tensor; variance: Tensor; invStd: Tensor } {
+  const { outer, channels, inner } = layout;
+  const mean = Tensor.zeros([channels], "float64");
+  const variance = Tensor.zeros([channels], "float64");
+  const invStd = Tensor.zeros([channels], "float64");
+  channelMoments(x.data, outer, channels, inner, mean.data, variance.data);
+  inverseStd(variance.data, eps, channels, invStd.data);
+  return { mean, variance, invStd };
 }
 
 /**

@@ -123,10 +123,13 @@ export class Sequential extends Module {
    * (only the sign of that zero, or where a NaN or infinite upstream gradient lands in
    * such a window, can differ).
    *
-   * And a `BatchNorm2d` in training mode followed by a `MaxPool2d` of 2×2 windows with
-   * stride 2 (with or without a `ReLU` between them, which then runs after the pooling as
-   * above) runs as one op, `BatchNorm2d.forwardMaxPool2x2`: bitwise the same output, running
-   * statistics and gradients, without storing the normalized activation in either pass.
+   * And a `BatchNorm2d` followed by a `MaxPool2d` of 2×2 windows with stride 2 and no
+   * padding (with or without a `ReLU` between them, which then runs after the pooling as
+   * above) runs as one op, `BatchNorm2d.forwardMaxPool2x2`, where that fuses
+   * (`BatchNorm2d.fusesMaxPool2x2`: training mode, float32, even height and width, the
+   * WebAssembly kernels): bitwise the same output, running statistics and gradients, for
+   * any number of threads, without storing the normalized activation in either pass.
+   * Elsewhere the modules run one by one.
    */
   override forward(x: Tensor): Tensor {
     if (!this.keepsNothing()) {
@@ -141,12 +144,12 @@ export class Sequential extends Module {
       const m = layers[i][1];
       if (x !== input) intermediates.push(x);
       const next = layers[i + 1]?.[1];
-      if (isExactly(m, BatchNorm2d) && m.training && isPool2x2(next)) {
+      const fuses = isExactly(m, BatchNorm2d) && (m as BatchNorm2d).fusesMaxPool2x2(x);
+      if (fuses && isPool2x2(next)) {
         x = (m as BatchNorm2d).forwardMaxPool2x2(x);
         i++;
       } else if (
-        isExactly(m, BatchNorm2d) && m.training && next !== undefined && isExactly(next, ReLU) &&
-        isPool2x2(layers[i + 2]?.[1])
+        fuses && next !== undefined && isExactly(next, ReLU) && isPool2x2(layers[i + 2]?.[1])
       ) {
         const pooled = (m as BatchNorm2d).forwardMaxPool2x2(x);
         intermediates.push(pooled);

@@ -34,6 +34,7 @@ export { crossEntropy, type LossOptions, mseLoss, type Reduction } from "./funct
 export {
   batchNorm,
   batchNormMaxPool2d,
+  batchNormMaxPool2dFuses,
   type BatchNormOptions,
   groupNorm,
   type GroupNormOptions,

@@ -5,7 +5,13 @@
  */
 
 import { Tensor } from "../tensor.ts";
-import { batchNorm, batchNormMaxPool2d, groupNorm, layerNorm } from "./functional/normalization.ts";
+import {
+  batchNorm,
+  batchNormMaxPool2d,
+  batchNormMaxPool2dFuses,
+  groupNorm,
+  layerNorm,
+} from "./functional/normalization.ts";
 import { maxPool2d } from "./functional/pool.ts";
 import { Module, type ModuleOptions } from "./module.ts";
 import { Parameter } from "./parameter.ts";
@@ -149,11 +155,26 @@ export class BatchNorm2d extends BatchNormBase {
   }
 
   /**
+   * Whether {@link forwardMaxPool2x2} runs fused for `x`: a `BatchNorm2d` itself (not a
+   * subclass, whose `forward` may differ) in training mode, and an `x` that fits it and
+   * that `F.batchNormMaxPool2d` fuses (float32, even height and width, the WebAssembly
+   * kernels). `nn.Sequential` fuses a `BatchNorm2d` with the 2×2 `MaxPool2d` after it only
+   * then.
+   */
+  fusesMaxPool2x2(x: Tensor): boolean {
+    return Object.getPrototypeOf(this) === BatchNorm2d.prototype && this.training &&
+      x instanceof Tensor && x.ndim === 4 && x.shape[1] === this.numFeatures &&
+      batchNormMaxPool2dFuses(x, this.runningMean, this.runningVar, {
+        weight: this.weight,
+        bias: this.bias,
+      });
+  }
+
+  /**
    * `maxPool2d(this.forward(x), 2)`: this layer followed by 2×2 max pooling with stride 2.
-   * In training mode with running statistics or none, it runs as one op
-   * (`F.batchNormMaxPool2d`: bitwise the same output, statistics and gradients, without
-   * storing the normalized activation); `nn.Sequential` calls it for a `BatchNorm2d`
-   * followed by such a `MaxPool2d`. In evaluation mode it is the two apart.
+   * Where {@link fusesMaxPool2x2} holds it runs as one op (`F.batchNormMaxPool2d`:
+   * bitwise the same output, running statistics and gradients, without storing the
+   * normalized activation); otherwise it is that composition.
    *
    * @example
    * ```ts
@@ -167,8 +188,8 @@ export class BatchNorm2d extends BatchNormBase {
    * ```
    */
   forwardMaxPool2x2(x: Tensor): Tensor {
-    if (!this.training) return maxPool2d(this.forward(x), 2);
-    this.checkInput(x);
+    if (!this.fusesMaxPool2x2(x)) return maxPool2d(this.forward(x), 2);
+    // Counted before the call, as forward() counts it.
     if (this.numBatchesTracked !== null) this.numBatchesTracked.data[0] += 1;
     return batchNormMaxPool2d(x, this.runningMean, this.runningVar, {
       weight: this.weight,

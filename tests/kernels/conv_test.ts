@@ -12,6 +12,7 @@ import {
   sumPartials,
 } from "../../lib/kernels/conv.ts";
 import { setGemmKernel } from "../../lib/kernels/gemm.ts";
+import { winogradVariantFor } from "../../lib/kernels/winograd.ts";
 import {
   convBackwardNaive,
   convForwardNaive,
@@ -138,6 +139,8 @@ Deno.test("convForwardBatch and convBackwardBatch overwrite every element of out
     w: number[];
     param: ConvParam;
     want: ConvAlgorithm;
+    /** The Winograd variant the geometry takes, where it matters to the case. */
+    variant?: "F2x2" | "F4x4";
     bias?: false;
   }
   const cases: Case[] = [
@@ -145,9 +148,29 @@ Deno.test("convForwardBatch and convBackwardBatch overwrite every element of out
     // Filters not a multiple of the kernel's block of 4, rows not a multiple of a vector.
     { x: [40, 1, 27, 13], w: [6, 1, 5, 5], param: { stride: 1, pad: 2 }, want: "direct" },
     { x: [40, 6, 16, 16], w: [8, 6, 3, 3], param: { stride: 1, pad: 1 }, want: "winograd" },
-    // 14×14 maps take F(2×2); pad 0 on odd sizes crops the last tiles.
-    { x: [40, 8, 14, 14], w: [16, 8, 3, 3], param: { stride: 1, pad: 1 }, want: "winograd" },
-    { x: [40, 8, 13, 11], w: [8, 8, 3, 3], param: { stride: 1, pad: 0 }, want: "winograd" },
+    // 14×14 maps take F(4×4) with cropped tiles, 10×10 maps F(2×2) with whole ones, and
+    // pad 0 on odd sizes crops the last F(2×2) tiles (an 11×9 output).
+    {
+      x: [40, 8, 14, 14],
+      w: [16, 8, 3, 3],
+      param: { stride: 1, pad: 1 },
+      want: "winograd",
+      variant: "F4x4",
+    },
+    {
+      x: [40, 8, 10, 10],
+      w: [16, 8, 3, 3],
+      param: { stride: 1, pad: 1 },
+      want: "winograd",
+      variant: "F2x2",
+    },
+    {
+      x: [40, 8, 13, 11],
+      w: [8, 8, 3, 3],
+      param: { stride: 1, pad: 0 },
+      want: "winograd",
+      variant: "F2x2",
+    },
     { x: [40, 6, 16, 16], w: [8, 6, 3, 3], param: { stride: 1, pad: 0 }, want: "im2col" },
     { x: [40, 3, 19, 17], w: [4, 3, 5, 3], param: { stride: 1, pad: 2 }, want: "im2col" },
     {
@@ -176,6 +199,7 @@ Deno.test("convForwardBatch and convBackwardBatch overwrite every element of out
           const x = randn(c.x, rng, dtype), w = randn(c.w, rng, dtype);
           const b = randn([c.w[0]], rng, dtype);
           const g = convGeometry("test", x, w, b, c.param);
+          if (c.variant !== undefined) assert.equal(winogradVariantFor(g), c.variant);
           const bias = c.bias === false ? null : b.data;
           // "js": im2col with the JavaScript GEMM (every layer then stays in JavaScript).
           for (const algorithm of [c.want, "im2col", "js"] as const) {

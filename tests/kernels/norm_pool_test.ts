@@ -38,14 +38,27 @@ function floats(n: number, shared: boolean, fill: (i: number) => number): Float3
   return a;
 }
 
-/** Input, scales and gradient for a shape; a third of `x` is small integers (ties). */
-function data([outer, channels, height, width]: Shape, shared: boolean) {
+/**
+ * Input, scales and gradient for a shape; a third of `x` is small integers (ties). With
+ * `special`, channel 1 is constant (zero variance), channel 2 holds a NaN and channel 3 an
+ * infinity, and the gradient holds a NaN and an infinity.
+ */
+function data([outer, channels, height, width]: Shape, shared: boolean, special = false) {
   const rng = new Rng(outer * 1000 + height);
-  const n = outer * channels * height * width;
+  const n = outer * channels * height * width, inner = height * width;
   const x = floats(n, shared, () => rng.uniform() < 0.3 ? rng.randint(3) : rng.normal());
+  if (special) {
+    for (let i = 0; i < n; i++) if (Math.floor(i / inner) % channels === 1) x[i] = 0.25;
+    x[2 * inner + 5] = NaN;
+    x[3 * inner + 1] = -Infinity;
+  }
   const gamma = floats(channels, false, (c) => (c % 3 === 0 ? -1 : 1) * (0.5 + c / 10));
   const beta = floats(channels, false, (c) => c / 7 - 1);
   const dpooled = floats(n / 4, shared, () => rng.normal());
+  if (special) {
+    dpooled[4 * (inner / 4) + 2] = NaN;
+    dpooled[5 * (inner / 4)] = Infinity;
+  }
   return { x, gamma, beta, dpooled };
 }
 
@@ -59,9 +72,9 @@ function statistics(x: Float32Array, [outer, channels, height, width]: Shape) {
 }
 
 /** Both passes fused. */
-function fused(shape: Shape, shared: boolean) {
+function fused(shape: Shape, shared: boolean, special = false) {
   const [outer, channels, height, width] = shape;
-  const { x, gamma, beta, dpooled } = data(shape, shared);
+  const { x, gamma, beta, dpooled } = data(shape, shared, special);
   const { mean, invStd } = statistics(x, shape);
   const n = x.length;
   const pooled = floats(n / 4, shared, () => NaN), argmax = new Uint16Array(n / 4).fill(9);
@@ -87,9 +100,9 @@ function fused(shape: Shape, shared: boolean) {
 }
 
 /** The same through the two layers' kernels, one after the other. */
-function apart(shape: Shape, shared: boolean) {
+function apart(shape: Shape, shared: boolean, special = false) {
   const [outer, channels, height, width] = shape;
-  const { x, gamma, beta, dpooled } = data(shape, shared);
+  const { x, gamma, beta, dpooled } = data(shape, shared, special);
   const { mean, invStd } = statistics(x, shape);
   const n = x.length, inner = height * width, planes = outer * channels;
   const g = {
@@ -162,6 +175,14 @@ Deno.test("normalizeMaxPool2x2 / normBackwardMaxPool2x2: the bits of batchnorm t
   }
 });
 
+Deno.test("normalizeMaxPool2x2 / normBackwardMaxPool2x2: NaN, infinities and a constant channel give the same bits too", () => {
+  for (const shape of [[8, 6, 6, 10], [64, 8, 28, 28]] as Shape[]) {
+    const a = fused(shape, false, true), b = apart(shape, false, true);
+    assertSameBits(a, b, `[${shape}] special values`);
+    assert.ok(a.dx.some(Number.isNaN) && a.dgamma.some(Number.isFinite), "both kinds occur");
+  }
+});
+
 Deno.test(
   "normalizeMaxPool2x2 / normBackwardMaxPool2x2: the same bits split across two threads",
   sanitizers,
@@ -224,8 +245,34 @@ Deno.test("normalizeMaxPool2x2 / normBackwardMaxPool2x2: clear errors for bad si
         new Float32Array(30),
         new Uint16Array(30),
       ),
-    /normalizeMaxPool2x2: needs .*even plane sides, got 6 planes of 4×5/,
+    /normalizeMaxPool2x2: 2×2 windows must tile the planes: height and width must be even, got 4×5/,
   );
+  for (
+    const [sizes, message] of [
+      [[2, 0, 4, 4], /channels must be an integer ≥ 1, got 0/],
+      [[2.5, 3, 4, 4], /outer must be an integer ≥ 0, got 2.5/],
+      [[2, 3, -4, 4], /height must be an integer ≥ 1, got -4/],
+    ] as const
+  ) {
+    const [outer, channels, height, width] = sizes;
+    assert.throws(
+      () =>
+        normalizeMaxPool2x2(
+          x,
+          outer,
+          channels,
+          height,
+          width,
+          c(0),
+          c(1),
+          g32,
+          g32,
+          new Float32Array(24),
+          new Uint16Array(24),
+        ),
+      new RegExp(`normalizeMaxPool2x2: ${message.source}`),
+    );
+  }
   const argmax = new Uint16Array(24);
   argmax[17] = 4;
   assert.throws(

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { loadParams, saveParams } from "../../lib/io/safetensors.ts";
 import { convForwardFast } from "../../lib/layers/conv_fast.ts";
 import { spatialBatchnormForward } from "../../lib/layers/spatial_batchnorm.ts";
+import * as F from "../../lib/nn/functional.ts";
 import * as nn from "../../lib/nn/mod.ts";
 import { noGrad } from "../../lib/autograd/grad_mode.ts";
 import { Rng } from "../../lib/rng.ts";
@@ -394,4 +395,26 @@ Deno.test("Sequential fuses BatchNorm2d with MaxPool2d only in training mode, fo
   const viaMethod = bn.forwardMaxPool2x2(x);
   assert.deepEqual(viaMethod.data, new nn.MaxPool2d(2).forward(bn.forward(x)).data);
   assert.equal(bn.numBatchesTracked!.data[0], 1);
+});
+
+Deno.test("F.batchNormMaxPool2d checks its arguments before any running statistic changes", () => {
+  const x = Tensor.randn([2, 3, 4, 4], new Rng(44), "float32");
+  const runningMean = Tensor.zeros([3], "float32"), runningVar = Tensor.ones([3], "float32");
+  const cases: [Tensor, number, RegExp][] = [
+    [x, 0, /F\.batchNormMaxPool2d: eps must be a finite number > 0, got 0/],
+    [x, NaN, /F\.batchNormMaxPool2d: eps must be a finite number > 0, got NaN/],
+    [x.reshape([2, 3, 16]), 1e-5, /F\.batchNormMaxPool2d: x must be \(N, C, H, W\).*\[2,3,16\]/],
+    [x.reshape([2, 3, 16, 1]), 1e-5, /H and W at least 2 .*\[2,3,16,1\]/],
+  ];
+  for (const [input, eps, message] of cases) {
+    assert.throws(() => F.batchNormMaxPool2d(input, runningMean, runningVar, { eps }), message);
+    assert.deepEqual([...runningMean.data, ...runningVar.data], [0, 0, 0, 1, 1, 1]);
+  }
+  // In a Sequential, as the module alone would.
+  const bad = new nn.BatchNorm2d(3, { eps: 0 });
+  assert.throws(() => bad.forward(x), /eps must be a finite number > 0/);
+  assert.throws(
+    () => new nn.Sequential(new nn.BatchNorm2d(3, { eps: 0 }), new nn.MaxPool2d(2)).forward(x),
+    /eps must be a finite number > 0/,
+  );
 });

@@ -1,29 +1,30 @@
 /**
- * `F.batchNorm`, `F.layerNorm` and `F.groupNorm`, on the normalization layers.
+ * `F.batchNorm`, `F.layerNorm` and `F.groupNorm`, on the normalization layers, and
+ * `F.batchNormMaxPool2d`, batchnorm fused with the 2×2 max pooling that follows it.
  *
  * @module
  */
 
 import { needsGrad, recordOp } from "../../autograd/engine.ts";
-import {
-  normalizeMaxPool2x2,
-  normBackwardMaxPool2x2,
-  normPoolApplies,
-} from "../../kernels/norm_pool.ts";
-import { channelMoments, inverseStd, momentumAverage } from "../../kernels/normalization.ts";
+import { giveBack } from "../../buffer_pool.ts";
+import { momentumAverage } from "../../kernels/normalization.ts";
 import { layernormBackward, layernormForward } from "../../layers/layernorm.ts";
 import {
   type BatchnormTrainCache,
   channelBatchnormBackward,
   channelBatchnormForward,
+  checkEps,
 } from "../../layers/batchnorm.ts";
+import {
+  batchnormMaxPoolBackward,
+  batchnormMaxPoolForward,
+  batchnormMaxPoolFuses,
+} from "../../layers/batchnorm_pool.ts";
 import { spatialBatchnormForward } from "../../layers/spatial_batchnorm.ts";
 import {
   spatialGroupnormBackward,
   spatialGroupnormForward,
 } from "../../layers/spatial_groupnorm.ts";
-import { giveBack } from "../../buffer_pool.ts";
-import { allocateOutput } from "../../scratch.ts";
 import type { FloatArray } from "../../storage.ts";
 import { sameShape, shapeSize, Tensor } from "../../tensor.ts";
 import { checkTensor, view } from "./args.ts";
@@ -190,14 +191,48 @@ function updateRunningStats(
 }
 
 /**
+ * Whether {@link batchNormMaxPool2d} runs fused for these arguments (else it is the
+ * composition of `batchNorm` and `maxPool2d`): a float32 `x (N, C, H, W)` with `N ≥ 1` and
+ * even `H` and `W`, float32 parameters and running statistics (or none), and the
+ * WebAssembly kernels (SIMD, the WebAssembly GEMM selected).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Tensor } from "../../tensor.ts";
+ * import { batchNormMaxPool2dFuses } from "./normalization.ts";
+ * assert.equal(batchNormMaxPool2dFuses(Tensor.zeros([2, 3, 6, 6]), null, null), false); // float64
+ * ```
+ */
+export function batchNormMaxPool2dFuses(
+  x: Tensor,
+  runningMean: Tensor | null,
+  runningVar: Tensor | null,
+  options: Omit<BatchNormOptions, "training"> = {},
+): boolean {
+  const { weight = null, bias = null } = options;
+  if (!(x instanceof Tensor) || x.ndim !== 4) return false;
+  for (const t of [runningMean, runningVar, weight, bias]) {
+    if (t !== null && (!(t instanceof Tensor) || t.dtype !== x.dtype)) return false;
+  }
+  const C = x.shape[1];
+  return batchnormMaxPoolFuses(
+    x,
+    weight ?? Tensor.ones([C], x.dtype),
+    bias ?? Tensor.zeros([C], x.dtype),
+  );
+}
+
+/**
  * Training-mode batch normalization of `x (N, C, H, W)` followed by 2×2 max pooling with
  * stride 2: the same result, running statistics and gradients as
  * `maxPool2d(batchNorm(x, runningMean, runningVar, { ...options, training: true }), 2)`,
- * bitwise. When `x` is float32 with even `H` and `W` and the WebAssembly kernels are there
- * (`normPoolApplies`), it runs fused (`kernels/norm_pool.ts`): the normalized activation is
- * never stored, forward or backward, and the graph holds one node, `batchNormMaxPool2d`.
- * Otherwise it is that composition. `nn.Sequential` runs a training `BatchNorm2d` followed
- * by a 2×2 `MaxPool2d` through it.
+ * bitwise, for any number of threads. Where {@link batchNormMaxPool2dFuses} holds it runs
+ * as one op (`layers/batchnorm_pool.ts`): the normalized activation is never stored,
+ * forward or backward, and the graph holds one node, `batchNormMaxPool2d`, whose window
+ * taps go back to the buffer pool once the graph is freed. Otherwise it is that
+ * composition. `nn.Sequential` runs a training `BatchNorm2d` followed by a 2×2
+ * `MaxPool2d` through it.
  *
  * @example
  * ```ts
@@ -218,76 +253,41 @@ export function batchNormMaxPool2d(
   runningVar: Tensor | null,
   options: Omit<BatchNormOptions, "training"> = {},
 ): Tensor {
-  const fn = "F.batchNorm";
+  const fn = "F.batchNormMaxPool2d";
   checkBatchNormArgs(fn, x, runningMean, runningVar, options);
-  const { weight = null, bias = null, momentum = 0.1, eps = 1e-5 } = options;
-  const fusable = x.ndim === 4 && x.shape[0] > 0 &&
-    [weight, bias, runningMean, runningVar].every((t) => t === null || t.dtype === x.dtype) &&
-    normPoolApplies(x.data, x.shape[0] * x.shape[1], x.shape[2], x.shape[3]);
-  if (!fusable) {
+  // Every check before any running statistic changes.
+  checkEps(fn, "eps", options.eps ?? 1e-5);
+  if (x.ndim !== 4 || x.shape[2] < 2 || x.shape[3] < 2) {
+    throw new Error(
+      `${fn}: x must be (N, C, H, W) with H and W at least 2 (the window), got shape [${x.shape}]`,
+    );
+  }
+  if (!batchNormMaxPool2dFuses(x, runningMean, runningVar, options)) {
     return maxPool2d(batchNorm(x, runningMean, runningVar, { ...options, training: true }), 2);
   }
+  const { weight = null, bias = null, momentum = 0.1, eps = 1e-5 } = options;
   const [N, C, H, W] = x.shape;
   const gamma = weight ?? Tensor.ones([C], x.dtype);
   const beta = bias ?? Tensor.zeros([C], x.dtype);
-  // The statistics as the batchnorm layers take them (channelBatchnormForward).
-  const mean = new Float64Array(C), variance = new Float64Array(C), invStd = new Float64Array(C);
-  channelMoments(x.data, N, C, H * W, mean, variance);
-  inverseStd(variance, eps, C, invStd);
-  const size = (N * C * H * W) / 4;
-  const pooled = new Tensor(allocateOutput(x.dtype, size, false), [N, C, H / 2, W / 2]);
-  // The taps live on a pool buffer (two per float32 slot) that goes back to the pool once
-  // nothing can read them: fresh memory each step would cost page faults.
-  const argmaxStore = allocateOutput("float32", Math.ceil(size / 2), false);
-  const argmax = new Uint16Array(argmaxStore.buffer, argmaxStore.byteOffset, size);
-  const xData = x.data as Float32Array;
-  normalizeMaxPool2x2(
-    xData,
-    N,
-    C,
-    H,
-    W,
-    mean,
-    invStd,
-    gamma.data,
-    beta.data,
-    pooled.data as Float32Array,
-    argmax,
+  const [pooled, cache] = batchnormMaxPoolForward(x.detach(), gamma.detach(), beta.detach(), eps);
+  updateRunningStats(
+    runningMean,
+    runningVar,
+    cache.mean.data,
+    cache.variance.data,
+    N * H * W,
+    momentum,
   );
-  updateRunningStats(runningMean, runningVar, mean, variance, N * H * W, momentum);
   if (needsGrad(x, weight, bias)) {
     const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
     recordOp(pooled, "batchNormMaxPool2d", inputs, (g) => {
-      const fn = "F.batchNorm backward";
-      if (!sameShape(g.shape, pooled.shape) || g.dtype !== x.dtype) {
-        throw new Error(
-          `${fn}: the gradient must be ${x.dtype} of shape [${pooled.shape}], got ${g.dtype} ` +
-            `[${g.shape}]`,
-        );
-      }
-      const dx = new Tensor(allocateOutput(x.dtype, x.size, false), x.shape);
-      const dgamma = Tensor.zeros([C], gamma.dtype), dbeta = Tensor.zeros([C], gamma.dtype);
-      normBackwardMaxPool2x2(
-        g.data as Float32Array,
-        argmax,
-        xData,
-        N,
-        C,
-        H,
-        W,
-        mean,
-        gamma.data,
-        invStd,
-        dx.data as Float32Array,
-        dgamma.data,
-        dbeta.data,
-      );
+      const [dx, dgamma, dbeta] = batchnormMaxPoolBackward(g, cache);
       return [dx, ...(weight ? [dgamma] : []), ...(bias ? [dbeta] : [])];
     });
     // Released: the backward function (the taps' only reader) can never run again.
-    pooled.gradFn!.afterRelease(() => giveBack(argmaxStore));
+    pooled.gradFn!.afterRelease(() => giveBack(cache.argmaxStore));
   } else {
-    giveBack(argmaxStore);
+    giveBack(cache.argmaxStore);
   }
   return pooled;
 }
