@@ -1096,9 +1096,9 @@ export function winogradBackwardFilter(
  * on 32×32 maps (W3, 64 → 64) F(4×4) is 1.3–1.4× faster on every pass; on 22×22 maps
  * 33.7 / 35.2 / 36.6 → 30.2 / 32.2 / 32.5; on 18×18 about even (23.2 / 25.0 / 25.5 →
  * 23.2 / 24.4 / 24.3); on 14×14 (W2b) 14.2 / 14.7 / 15.3 → 12.4 / 12.9 / 14.1, which took the
- * conv-BN benchmark network's training step from 80–83 to 76–80 ms on one thread and from
- * 49–52 to 45–49 ms on two; on 11×11 10.3 / 10.9 / 11.6 → 8.0 / 8.5 / 9.7; on 7×7 with
- * 64 → 64 channels 8.1 / 8.0 / 10.4 → 7.2 / 7.4 / 10.1.
+ * conv-BN benchmark network's training step from 81–83 to 77–80 ms on one thread and from
+ * 49–52 to 48–49 ms on two (three interleaved runs); on 11×11 10.3 / 10.9 / 11.6 →
+ * 8.0 / 8.5 / 9.7; on 7×7 with 64 → 64 channels 8.1 / 8.0 / 10.4 → 7.2 / 7.4 / 10.1.
  *
  * @example
  * ```ts
