@@ -821,6 +821,11 @@ function runFilterGradSlots(
 /**
  * `dw (F, C, 3, 3)` and `db (F,)` from the slots' partials: each sum in float64 in slot
  * order, then `dw = Gᵀ D G` per filter and channel, rounded once.
+ *
+ * The arithmetic of `filterGradientTransform` (same products, same order), but laid out
+ * as passes over all F·C filter–channel pairs at once: per pair it is a few dozen products
+ * in loops of α, and run pair by pair those loops' control cost ~1 ms per call on W2b,
+ * as much again as the passes over whole rows take.
  */
 function finishFilterGrad(
   plan: WinogradPlan,
@@ -832,36 +837,54 @@ function finishFilterGrad(
 ): void {
   const { alpha, G } = winogradMatrices(plan.variant);
   const F = plan.outChannels, FC = F * plan.inChannels, size = alpha * alpha * FC;
+  // D (α² rows of F·C): the slots' partials added in slot order.
   const D = localScratch.getFloat64("winograd.D", size);
-  D.set(dwPartials.subarray(0, size));
-  for (let k = 1; k < slots; k++) {
-    const base = k * size;
-    for (let i = 0; i < size; i++) D[i] += dwPartials[base + i];
+  for (let i = 0; i < size; i++) {
+    let sum = dwPartials[i];
+    for (let k = 1; k < slots; k++) sum += dwPartials[k * size + i];
+    D[i] = sum;
   }
   for (let f = 0; f < F; f++) {
     let sum = dbPartials[f];
     for (let k = 1; k < slots; k++) sum += dbPartials[k * F + f];
     db[f] = sum;
   }
-  // filterGradientTransform's arithmetic, without its allocations.
-  const Gf = Float64Array.from(G.flat());
-  const t = new Float64Array(3 * alpha);
-  for (let fc = 0; fc < FC; fc++) {
-    for (let r = 0; r < 3; r++) {
-      for (let j = 0; j < alpha; j++) {
-        let sum = 0;
-        for (let i = 0; i < alpha; i++) sum += Gf[i * 3 + r] * D[(i * alpha + j) * FC + fc];
-        t[r * alpha + j] = sum;
-      }
-    }
-    for (let r = 0; r < 3; r++) {
-      for (let s = 0; s < 3; s++) {
-        let sum = 0;
-        for (let j = 0; j < alpha; j++) sum += t[r * alpha + j] * Gf[j * 3 + s];
-        dw[fc * 9 + r * 3 + s] = sum;
-      }
+  // t = Gᵀ D: row (r, j) is Σ_i G[i][r] · D row (i, j), the sum started at 0 as in the
+  // reference (0 + x turns a −0 into +0) and every term kept (0 · ∞ is NaN there too).
+  const t = localScratch.getFloat64("winograd.t", 3 * alpha * FC);
+  for (let r = 0; r < 3; r++) {
+    for (let j = 0; j < alpha; j++) {
+      const row = (r * alpha + j) * FC;
+      scaleRow(t, row, G[0][r], D, j * FC, FC, true);
+      for (let i = 1; i < alpha; i++) scaleRow(t, row, G[i][r], D, (i * alpha + j) * FC, FC);
     }
   }
+  // dw = t G, pair by pair: dw[fc·9 + r·3 + s] = Σ_j t row (r, j) · G[j][s].
+  const out = localScratch.getFloat64("winograd.dw", FC);
+  for (let r = 0; r < 3; r++) {
+    for (let s = 0; s < 3; s++) {
+      scaleRow(out, 0, G[0][s], t, r * alpha * FC, FC, true);
+      for (let j = 1; j < alpha; j++) scaleRow(out, 0, G[j][s], t, (r * alpha + j) * FC, FC);
+      for (let fc = 0; fc < FC; fc++) dw[fc * 9 + r * 3 + s] = out[fc];
+    }
+  }
+}
+
+/**
+ * `dst[d + n] = (first ? 0 : dst[d + n]) + coef · src[s + n]` for n in `[0, count)`: one
+ * term of a sum over whole rows.
+ */
+function scaleRow(
+  dst: Float64Array,
+  d: number,
+  coef: number,
+  src: Float64Array,
+  s: number,
+  count: number,
+  first = false,
+): void {
+  if (first) { for (let n = 0; n < count; n++) dst[d + n] = 0 + coef * src[s + n]; }
+  else for (let n = 0; n < count; n++) dst[d + n] += coef * src[s + n];
 }
 
 // ------------------------------------------------------------------ the parallel split
