@@ -1012,9 +1012,9 @@ export function channelGradientSums(
       sb += blockDout[n * channels + c];
       sg += blockDoutXHat[n * channels + c];
     }
+    coef[c] = (gamma[c] * invStd[c]) / count;
     sumDout[c] = dbeta[c] = sb;
     sumDoutXHat[c] = dgamma[c] = sg;
-    coef[c] = (gamma[c] * invStd[c]) / count;
   }
   return { sumDout, sumDoutXHat, coef };
 }

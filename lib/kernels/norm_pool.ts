@@ -119,16 +119,21 @@ function sizes(a: { height: number; width: number }, b0: number, b1: number) {
   return { inner, pooledInner, group };
 }
 
-function kernels(x: Float32Array): LayerKernels {
+function kernels(fn: string, x: Float32Array): LayerKernels {
   const wasm = kernelsFor(x);
-  if (wasm === null) throw new Error("normPool: needs float32 and the WebAssembly kernels");
+  if (wasm === null) {
+    throw new Error(
+      `${fn}: needs float32 x and this thread's WebAssembly kernels (normPoolApplies), got ` +
+        `${x instanceof Float32Array ? "no WebAssembly kernels" : "a non-float32 x"}`,
+    );
+  }
   return wasm;
 }
 
 /** The forward pass of blocks `[b0, b1)` on this thread, a group of blocks at a time. */
 function forwardRange(a: ForwardJob, b0: number, b1: number): void {
   const { inner, pooledInner, group } = sizes(a, b0, b1);
-  const wasm = kernels(a.x), ex = wasm.exports;
+  const wasm = kernels("normalizeMaxPool2x2", a.x), ex = wasm.exports;
   const outH = a.height / 2, outW = a.width / 2;
   const mark = wasm.gemm.mark();
   try {
@@ -160,7 +165,7 @@ function forwardRange(a: ForwardJob, b0: number, b1: number): void {
  */
 function backwardRange(a: BackwardJob, b0: number, b1: number): void {
   const { inner, pooledInner, group } = sizes(a, b0, b1);
-  const wasm = kernels(a.x), ex = wasm.exports;
+  const wasm = kernels("normBackwardMaxPool2x2", a.x), ex = wasm.exports;
   const outH = a.height / 2, outW = a.width / 2;
   const sums = a.blockDout !== null;
   const mark = wasm.gemm.mark();

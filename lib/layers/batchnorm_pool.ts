@@ -26,9 +26,11 @@ export interface BatchnormPoolCache {
   x: Tensor;
   /** The scale parameter. */
   gamma: Tensor;
-  /** Batch mean, biased variance and `1 / sqrt(variance + eps)` per channel (float64). */
+  /** Batch mean per channel (float64). */
   mean: Tensor;
+  /** Biased batch variance per channel (float64). */
   variance: Tensor;
+  /** `1 / sqrt(variance + eps)` per channel (float64). */
   invStd: Tensor;
   /** Each window's tap (`kh·2 + kw`, the first maximum), on {@link argmaxStore}. */
   argmax: Uint16Array;

@@ -55,7 +55,15 @@ abstract class BatchNormBase extends Module {
     const dtype = options.dtype ?? "float32";
     this.numFeatures = numFeatures;
     this.eps = options.eps ?? 1e-5;
+    if (typeof this.eps !== "number" || !Number.isFinite(this.eps) || this.eps <= 0) {
+      throw new Error(`${new.target.name}: eps must be a finite number > 0, got ${this.eps}`);
+    }
     this.momentum = options.momentum ?? 0.1;
+    if (typeof this.momentum !== "number" || !(this.momentum >= 0 && this.momentum <= 1)) {
+      throw new Error(
+        `${new.target.name}: momentum must be a number in [0, 1], got ${this.momentum}`,
+      );
+    }
     const affine = options.affine ?? true;
     this.weight = affine ? new Parameter(Tensor.ones([numFeatures], dtype)) : null;
     this.bias = affine ? new Parameter(Tensor.zeros([numFeatures], dtype)) : null;
@@ -70,9 +78,8 @@ abstract class BatchNormBase extends Module {
   override forward(x: Tensor): Tensor {
     this.checkInput(x);
     const useBatch = this.training || this.runningMean === null;
-    if (this.training && this.numBatchesTracked !== null) this.numBatchesTracked.data[0] += 1;
     // Without running statistics, evaluation also normalizes with the batch's own.
-    return batchNorm(
+    const out = batchNorm(
       x,
       this.runningMean,
       this.runningVar,
@@ -84,6 +91,9 @@ abstract class BatchNormBase extends Module {
         eps: this.eps,
       },
     );
+    // Counted once the batch went through (a call that throws changes nothing).
+    if (this.training && this.numBatchesTracked !== null) this.numBatchesTracked.data[0] += 1;
+    return out;
   }
 
   /** Throws unless `x` fits this layer. */
@@ -159,10 +169,11 @@ export class BatchNorm2d extends BatchNormBase {
    * subclass, whose `forward` may differ) in training mode, and an `x` that fits it and
    * that `F.batchNormMaxPool2d` fuses (float32, even height and width, the WebAssembly
    * kernels). `nn.Sequential` fuses a `BatchNorm2d` with the 2×2 `MaxPool2d` after it only
-   * then.
+   * then, and only when all its modules are the library's own (as for its recycling).
    */
   fusesMaxPool2x2(x: Tensor): boolean {
-    return Object.getPrototypeOf(this) === BatchNorm2d.prototype && this.training &&
+    return Object.getPrototypeOf(this) === BatchNorm2d.prototype &&
+      !Object.hasOwn(this, "forward") && this.training &&
       x instanceof Tensor && x.ndim === 4 && x.shape[1] === this.numFeatures &&
       batchNormMaxPool2dFuses(x, this.runningMean, this.runningVar, {
         weight: this.weight,
@@ -188,15 +199,20 @@ export class BatchNorm2d extends BatchNormBase {
    * ```
    */
   forwardMaxPool2x2(x: Tensor): Tensor {
+    if (x instanceof Tensor && x.ndim === 4 && (x.shape[2] < 2 || x.shape[3] < 2)) {
+      // Before forward() would update the running statistics.
+      throw this.shapeError(x, `(N, ${this.numFeatures}, H, W) with H and W at least 2`);
+    }
     if (!this.fusesMaxPool2x2(x)) return maxPool2d(this.forward(x), 2);
-    // Counted before the call, as forward() counts it.
-    if (this.numBatchesTracked !== null) this.numBatchesTracked.data[0] += 1;
-    return batchNormMaxPool2d(x, this.runningMean, this.runningVar, {
+    const pooled = batchNormMaxPool2d(x, this.runningMean, this.runningVar, {
       weight: this.weight,
       bias: this.bias,
       momentum: this.momentum,
       eps: this.eps,
     });
+    // Counted once the batch went through, as forward() counts it.
+    if (this.numBatchesTracked !== null) this.numBatchesTracked.data[0] += 1;
+    return pooled;
   }
 }
 

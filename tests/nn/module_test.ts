@@ -410,11 +410,39 @@ Deno.test("F.batchNormMaxPool2d checks its arguments before any running statisti
     assert.throws(() => F.batchNormMaxPool2d(input, runningMean, runningVar, { eps }), message);
     assert.deepEqual([...runningMean.data, ...runningVar.data], [0, 0, 0, 1, 1, 1]);
   }
-  // In a Sequential, as the module alone would.
-  const bad = new nn.BatchNorm2d(3, { eps: 0 });
-  assert.throws(() => bad.forward(x), /eps must be a finite number > 0/);
-  assert.throws(
-    () => new nn.Sequential(new nn.BatchNorm2d(3, { eps: 0 }), new nn.MaxPool2d(2)).forward(x),
-    /eps must be a finite number > 0/,
-  );
+  // The module rejects such settings when it is built.
+  for (
+    const [options, message] of [
+      [{ eps: 0 }, /BatchNorm2d: eps must be a finite number > 0, got 0/],
+      [{ eps: -1e-5 }, /BatchNorm2d: eps must be a finite number > 0, got -0.00001/],
+      [{ momentum: 1.5 }, /BatchNorm2d: momentum must be a number in \[0, 1\], got 1.5/],
+      [{ momentum: NaN }, /BatchNorm2d: momentum must be a number in \[0, 1\], got NaN/],
+    ] as const
+  ) {
+    assert.throws(() => new nn.BatchNorm2d(3, options), message);
+  }
+  // A call of forwardMaxPool2x2 that throws changes no state: statistics and the batch
+  // count stay put. (A Sequential runs its modules one by one: the batchnorm before a
+  // pooling that throws has run, as in PyTorch.)
+  const bn = new nn.BatchNorm2d(3);
+  const state = () => [
+    ...bn.runningMean!.data,
+    ...bn.runningVar!.data,
+    bn.numBatchesTracked!.data[0],
+  ];
+  const before = state();
+  for (const input of [x.reshape([2, 3, 16, 1]), Tensor.zeros([0, 3, 4, 4], "float32")]) {
+    assert.throws(() => bn.forwardMaxPool2x2(input), /BatchNorm2d\(3\)|at least one value/);
+    assert.deepEqual(state(), before);
+    const seq = new nn.Sequential(new nn.BatchNorm2d(3), new nn.MaxPool2d(2));
+    assert.throws(() => seq.forward(input));
+  }
+  // A forward replaced on the instance is honoured: no fusing past it.
+  const spied = new nn.BatchNorm2d(3);
+  let calls = 0;
+  const plain = spied.forward.bind(spied);
+  spied.forward = (t: Tensor) => (calls++, plain(t));
+  assert.equal(spied.fusesMaxPool2x2(x), false);
+  spied.forwardMaxPool2x2(x);
+  assert.equal(calls, 1);
 });

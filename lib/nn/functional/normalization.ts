@@ -255,17 +255,24 @@ export function batchNormMaxPool2d(
 ): Tensor {
   const fn = "F.batchNormMaxPool2d";
   checkBatchNormArgs(fn, x, runningMean, runningVar, options);
-  // Every check before any running statistic changes.
-  checkEps(fn, "eps", options.eps ?? 1e-5);
-  if (x.ndim !== 4 || x.shape[2] < 2 || x.shape[3] < 2) {
+  // Every check before any running statistic changes, whichever way it runs.
+  const eps = checkEps(fn, "eps", options.eps ?? 1e-5);
+  const { weight = null, bias = null, momentum = 0.1 } = options;
+  if (x.ndim !== 4 || x.shape[0] < 1 || x.shape[2] < 2 || x.shape[3] < 2) {
     throw new Error(
-      `${fn}: x must be (N, C, H, W) with H and W at least 2 (the window), got shape [${x.shape}]`,
+      `${fn}: x must be (N, C, H, W) with N ≥ 1 and H and W at least 2 (the window), got ` +
+        `shape [${x.shape}]`,
     );
   }
-  if (!batchNormMaxPool2dFuses(x, runningMean, runningVar, options)) {
-    return maxPool2d(batchNorm(x, runningMean, runningVar, { ...options, training: true }), 2);
+  for (const [name, t] of [["weight", weight], ["bias", bias]] as const) {
+    if (t !== null && t.dtype !== x.dtype) {
+      throw new Error(`${fn}: ${name} is ${t.dtype} but x is ${x.dtype}; they must match`);
+    }
   }
-  const { weight = null, bias = null, momentum = 0.1, eps = 1e-5 } = options;
+  if (!batchNormMaxPool2dFuses(x, runningMean, runningVar, options)) {
+    const training = { weight, bias, momentum, eps, training: true };
+    return maxPool2d(batchNorm(x, runningMean, runningVar, training), 2);
+  }
   const [N, C, H, W] = x.shape;
   const gamma = weight ?? Tensor.ones([C], x.dtype);
   const beta = bias ?? Tensor.zeros([C], x.dtype);
