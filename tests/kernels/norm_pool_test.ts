@@ -273,6 +273,30 @@ Deno.test("normalizeMaxPool2x2 / normBackwardMaxPool2x2: clear errors for bad si
       new RegExp(`normalizeMaxPool2x2: ${message.source}`),
     );
   }
+  // A bad tap anywhere, in either half of a 32-bit word, at the odd end, or unaligned.
+  for (const [length, at, offset] of [[24, 17, 0], [24, 16, 0], [25, 24, 0], [24, 3, 1]]) {
+    const taps = new Uint16Array(new ArrayBuffer(2 * (length + offset)), 2 * offset, length);
+    taps[at] = 4;
+    assert.throws(
+      () =>
+        normBackwardMaxPool2x2(
+          new Float32Array(24),
+          taps,
+          x,
+          2,
+          3,
+          4,
+          4,
+          c(0),
+          g32,
+          c(1),
+          new Float32Array(x.length),
+          new Float32Array(3),
+          new Float32Array(3),
+        ),
+      new RegExp(`normBackwardMaxPool2x2: argmax\\[${at}\\] = 4 is not a tap`),
+    );
+  }
   const argmax = new Uint16Array(24);
   argmax[17] = 4;
   assert.throws(
