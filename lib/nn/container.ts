@@ -123,9 +123,9 @@ export class Sequential extends Module {
    * (only the sign of that zero, or where a NaN or infinite upstream gradient lands in
    * such a window, can differ).
    *
-   * And in such a container a `BatchNorm2d` followed by a `MaxPool2d` of 2×2 windows with stride 2 and no
-   * padding (with or without a `ReLU` between them, which then runs after the pooling as
-   * above) runs as one op, `BatchNorm2d.forwardMaxPool2x2`, where that fuses
+   * And in such a container a `BatchNorm2d` followed by a `MaxPool2d` of 2×2 windows with
+   * stride 2 and no padding (with or without a `ReLU` between them, which then runs after
+   * the pooling as above) runs as one op, `BatchNorm2d.forwardMaxPool2x2`, where that fuses
    * (`BatchNorm2d.fusesMaxPool2x2`: training mode, float32, even height and width, the
    * WebAssembly kernels): bitwise the same output, running statistics and gradients, for
    * any number of threads, without storing the normalized activation in either pass.
