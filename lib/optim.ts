@@ -182,7 +182,8 @@ export function rmsprop(w: Tensor, dw: Tensor, config: OptimConfig = {}): [Tenso
  * `w - learningRate · (m / (1-β1^t)) / (sqrt(v / (1-β2^t)) + epsilon)`.
  *
  * config: `learningRate` (1e-3), `beta1` (0.9), `beta2` (0.999), `epsilon` (1e-8),
- * `m`, `v` (zeros), `t` (0; incremented before the bias correction).
+ * `m`, `v` (zeros), `t` (0; incremented before the bias correction). Float32 tensors are
+ * updated in float32 arithmetic, as numpy computes float32 arrays; float64 in float64.
  *
  * @example
  * ```ts

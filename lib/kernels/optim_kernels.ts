@@ -4,8 +4,12 @@
  * Each kernel reads the current weights, gradient and optimizer state and writes the next
  * weights and next state into separate output arrays, so the caller decides whether to
  * update in place (pass the same array twice) or keep the inputs intact. One fused pass
- * replaces the chain of temporaries the numpy formulas would create. Arithmetic is done in
- * double precision whatever the storage type; float32 outputs are rounded once on store.
+ * replaces the chain of temporaries the numpy formulas would create. SGD, momentum and
+ * RMSProp compute in double precision whatever the storage type and round float32 outputs
+ * once on store. Adam computes float32 arrays in float32, each operation rounded as numpy
+ * and PyTorch round it: the square root and the division set its speed, and float32 SIMD
+ * does them four at a time where float64 does two (ThreeLayerConvNet's update of its
+ * 637,000 weights on one thread, alternating runs: 2.6–2.8 → 1.7–1.9 ms per step).
  *
  * @module
  */
@@ -83,9 +87,11 @@ export function rmspropKernel(
  * `m ← β1·m + (1 − β1)·dw`, `v ← β2·v + (1 − β2)·dw²`,
  * `outW = w − lr·m̂ / (√v̂ + ε)` with `m̂ = m / (1 − β1^t)`, `v̂ = v / (1 − β2^t)`.
  *
- * Large arrays run in WebAssembly (`wasm/optim_module.ts`), split across the worker pool
- * when there is more than one thread; every path computes each element with the same
- * operations in the same order, so the result is bitwise the same on any path.
+ * Float32 arrays are computed in float32 (the hyper-parameters rounded to float32 first),
+ * float64 ones in float64. Large arrays run in WebAssembly (`wasm/optim_module.ts`), split
+ * across the worker pool when there is more than one thread; every path computes each
+ * element with the same operations in the same order, so the result is bitwise the same on
+ * any path.
  */
 export function adamKernel(
   w: FloatArray,
@@ -208,6 +214,10 @@ function adamRange(a: AdamJob, i0: number, i1: number): void {
     });
     return;
   }
+  if (dtype === "float32") {
+    adamRangeFloat32(a, i0, i1);
+    return;
+  }
   const { w, dw, m, v, outW, outM, outV } = a;
   for (let i = i0; i < i1; i++) {
     const g = dw[i];
@@ -218,5 +228,30 @@ function adamRange(a: AdamJob, i0: number, i1: number): void {
     const mHat = mi * inverse1;
     const vHat = vi * inverse2;
     outW[i] = w[i] - (learningRate * mHat) / (Math.sqrt(vHat) + epsilon);
+  }
+}
+
+/**
+ * {@link adamRange}'s loop in float32 arithmetic: every operation rounded to float32
+ * (`Math.fround` of a double result is the float32 result for +, −, ×, ÷ and √, since a
+ * double holds the exact product and rounds the others only once more innocuously). The
+ * WebAssembly kernel's `f32x4` operations, in the same order, give the same bits.
+ */
+function adamRangeFloat32(a: AdamJob, i0: number, i1: number): void {
+  const f = Math.fround;
+  const { w, dw, m, v, outW, outM, outV } = a;
+  const learningRate = f(a.learningRate), epsilon = f(a.epsilon);
+  const beta1 = f(a.beta1), beta2 = f(a.beta2);
+  const oneMinusBeta1 = f(1 - a.beta1), oneMinusBeta2 = f(1 - a.beta2);
+  const inverse1 = f(a.inverse1), inverse2 = f(a.inverse2);
+  for (let i = i0; i < i1; i++) {
+    const g = dw[i];
+    const mi = f(f(beta1 * m[i]) + f(oneMinusBeta1 * g));
+    const vi = f(f(beta2 * v[i]) + f(oneMinusBeta2 * f(g * g)));
+    const step = f(learningRate * f(mi * inverse1));
+    const scale = f(f(Math.sqrt(f(vi * inverse2))) + epsilon);
+    outM[i] = mi;
+    outV[i] = vi;
+    outW[i] = f(w[i] - f(step / scale));
   }
 }

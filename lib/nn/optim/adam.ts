@@ -24,7 +24,8 @@ export interface AdamOptions {
  * Adam (Kingma & Ba) with PyTorch's formula: `m = β1·m + (1 − β1)·g`,
  * `v = β2·v + (1 − β2)·g²`, `p −= lr·m̂ / (√v̂ + eps)` with the bias-corrected moments;
  * `weightDecay` adds `weightDecay·p` to `g` first. Runs on the existing WebAssembly
- * `adamKernel`, in place.
+ * `adamKernel`, in place; float32 parameters are updated in float32 arithmetic, as PyTorch
+ * does (float64 ones in float64).
  *
  * @example
  * ```ts

@@ -314,6 +314,38 @@ Deno.test("adamKernel gives bitwise the same update in WebAssembly and JavaScrip
   }
 });
 
+Deno.test("adamKernel computes float32 arrays in float32 arithmetic, operation by operation", () => {
+  const rng = new Rng(9);
+  // 1,003 elements take the WebAssembly loop (four lanes and a remainder), 37 the JavaScript one.
+  for (const n of [1003, 37]) {
+    const w = randomArray("float32", n, rng), dw = randomArray("float32", n, rng);
+    const m = randomArray("float32", n, rng), v = randomArray("float32", n, rng).map(Math.abs);
+    const [lr, beta1, beta2, eps, t] = [3e-3, 0.85, 0.995, 1e-7, 4];
+    const outs = [w, m, v].map((a) => a.slice().fill(NaN));
+    adamKernel(w, dw, m, v, lr, beta1, beta2, eps, t, outs[0], outs[1], outs[2]);
+    // The reference: each operation rounded to float32, constants rounded first.
+    const f = Math.fround;
+    const [fLr, fB1, fB2, fEps] = [f(lr), f(beta1), f(beta2), f(eps)];
+    const [fOne1, fOne2] = [f(1 - beta1), f(1 - beta2)];
+    const [fInv1, fInv2] = [f(1 / (1 - beta1 ** t)), f(1 / (1 - beta2 ** t))];
+    let differsFromDouble = 0;
+    for (let i = 0; i < n; i++) {
+      const g = dw[i];
+      const mi = f(f(fB1 * m[i]) + f(fOne1 * g));
+      const vi = f(f(fB2 * v[i]) + f(fOne2 * f(g * g)));
+      const wi = f(w[i] - f(f(fLr * f(mi * fInv1)) / f(f(Math.sqrt(f(vi * fInv2))) + fEps)));
+      assert.ok(Object.is(outs[1][i], mi) && Object.is(outs[2][i], vi), `n=${n} m, v [${i}]`);
+      assert.ok(Object.is(outs[0][i], wi), `n=${n} w[${i}]: got ${outs[0][i]}, want ${wi}`);
+      // The same formula in double precision, rounded once, differs somewhere: the test
+      // tells the two apart.
+      const mD = beta1 * m[i] + (1 - beta1) * g, vD = beta2 * v[i] + (1 - beta2) * g * g;
+      const wD = w[i] - (lr * (mD / (1 - beta1 ** t))) / (Math.sqrt(vD / (1 - beta2 ** t)) + eps);
+      if (f(wD) !== wi || f(mD) !== mi || f(vD) !== vi) differsFromDouble++;
+    }
+    assert.ok(differsFromDouble > 0, `n=${n}: no element tells float32 from float64 arithmetic`);
+  }
+});
+
 Deno.test({
   name: "swapBlocks transposes a grid of blocks",
   ignore,
