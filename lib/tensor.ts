@@ -430,7 +430,8 @@ export class Tensor {
     options: DType | TensorOptions = "float64",
   ): Tensor {
     const t = Tensor.zeros(shape, options);
-    for (let i = 0; i < t.size; i++) t.data[i] = rng.random();
+    if (t.data instanceof Float64Array) rng.fillRandom(t.data);
+    else for (let i = 0; i < t.size; i++) t.data[i] = rng.random();
     return t;
   }
 

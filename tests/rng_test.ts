@@ -47,6 +47,17 @@ Deno.test("Rng", async (t) => {
       assert.deepEqual(ours, referenceXoshiro(referenceSeed(seed), 50));
     }
   });
+  await t.step("fillRandom gives the values of successive random() calls and their state", () => {
+    for (const n of [0, 1, 7, 1000]) {
+      const a = new Rng(21), b = new Rng(21);
+      b.normal(); // a spare normal kept in b must not matter: random() does not use it
+      a.normal();
+      const filled = a.fillRandom(new Float64Array(n));
+      assert.deepEqual([...filled], Array.from({ length: n }, () => b.random()), `n=${n}`);
+      assert.equal(a.nextUint32(), b.nextUint32(), `n=${n}: state after the fill`);
+      assert.equal(a.normal(), b.normal(), `n=${n}: the spare normal`);
+    }
+  });
   await t.step("same seed gives the same stream, different seeds differ", () => {
     const a = new Rng(7), b = new Rng(7), c = new Rng(8);
     const xs = Array.from({ length: 10 }, () => a.random());

@@ -11,7 +11,8 @@ import { needLength } from "./_checks.ts";
 /**
  * Draws an inverted-dropout mask: `mask[i] = (u < p) / p` with `u = rng.random()`, one
  * uniform draw per element in order (cs231n's `(np.random.rand(*x.shape) < p) / p`), so
- * kept units are scaled by `1 / p` and the expected activation is unchanged.
+ * kept units are scaled by `1 / p` and the expected activation is unchanged. When `rng`
+ * has `fillRandom` (the library's `Rng`), the same draws come from it a block at a time.
  *
  * @example
  * ```ts
@@ -23,11 +24,29 @@ import { needLength } from "./_checks.ts";
  * assert.ok(mask.every((m) => m === 0 || m === 2));
  * ```
  */
-export function dropoutMask(rng: { random(): number }, p: number, mask: FloatArray): void {
+export function dropoutMask(
+  rng: { random(): number; fillRandom?(out: Float64Array): unknown },
+  p: number,
+  mask: FloatArray,
+): void {
   const keep = 1 / p;
   const n = mask.length;
-  for (let i = 0; i < n; i++) mask[i] = rng.random() < p ? keep : 0;
+  if (typeof rng.fillRandom !== "function") {
+    for (let i = 0; i < n; i++) mask[i] = rng.random() < p ? keep : 0;
+    return;
+  }
+  // The library's Rng draws a block at a time, the same values in the same order.
+  for (let start = 0; start < n; start += DRAW_BLOCK) {
+    const count = Math.min(DRAW_BLOCK, n - start);
+    const u = drawn.subarray(0, count);
+    rng.fillRandom(u);
+    for (let k = 0; k < count; k++) mask[start + k] = u[k] < p ? keep : 0;
+  }
 }
+
+/** Uniform draws per `fillRandom` call of `dropoutMask` (32 KiB of doubles). */
+const DRAW_BLOCK = 4096;
+const drawn = new Float64Array(DRAW_BLOCK);
 
 /**
  * `out[i] = a[i] · mask[i]` for the first `a.length` elements: dropout's forward

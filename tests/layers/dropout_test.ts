@@ -27,6 +27,20 @@ Deno.test("dropout kernels", async (t) => {
     }
   });
 
+  await t.step(
+    "dropoutMask draws blocks through fillRandom: the same mask, the same next draw",
+    () => {
+      // 10,001 elements: two whole blocks of draws and a partial one.
+      const n = 10001;
+      const fast = new Rng(5), slow = new Rng(5);
+      const viaBlocks = new Float32Array(n), oneByOne = new Float32Array(n);
+      dropoutMask(fast, 0.6, viaBlocks);
+      dropoutMask({ random: () => slow.random() }, 0.6, oneByOne);
+      assert.deepEqual(viaBlocks, oneByOne);
+      assert.equal(fast.random(), slow.random());
+    },
+  );
+
   await t.step("applyMask rounds the float64 product once into float32", () => {
     const out = new Float32Array(2);
     applyMask(new Float32Array([0.1, 3]), new Float64Array([1 / 0.3, 0]), out);
