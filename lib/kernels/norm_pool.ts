@@ -84,6 +84,8 @@ interface ForwardJob {
   table: Float64Array;
   pooled: Float32Array;
   argmax: Uint16Array;
+  /** Whether a ReLU follows the pooling (applied to the maxima in WebAssembly memory). */
+  relu: boolean;
 }
 
 /** The operands of the backward passes over blocks `[b0, b1)`. */
@@ -91,6 +93,8 @@ interface BackwardJob {
   x: Float32Array;
   dpooled: Float32Array;
   argmax: Uint16Array;
+  /** The ReLU's output when one followed the pooling: its gradient passes where this is > 0. */
+  reluOut: Float32Array | null;
   channels: number;
   height: number;
   width: number;
@@ -151,6 +155,8 @@ function forwardRange(a: ForwardJob, b0: number, b1: number): void {
       xView.set(a.x.subarray(first * inner, (first + count) * inner));
       ex.f32_normalizeBlocks(xAt, count, inner, first % a.channels, a.channels, tableAt, xAt, 0);
       ex.f32_maxPool2x2(xAt, pooledAt, argAt, count, outH, outW);
+      // The ReLU's kernel, on the maxima where they are: bitwise a ReLU after the pooling.
+      if (a.relu) ex.f32_relu(pooledAt, pooledAt, n);
       a.pooled.set(pooledView.subarray(0, n), first * pooledInner);
       a.argmax.set(argView.subarray(0, n), first * pooledInner);
     }
@@ -174,6 +180,7 @@ function backwardRange(a: BackwardJob, b0: number, b1: number): void {
     const doutAt = wasm.alloc("float32", group * inner);
     const pooledAt = wasm.alloc("float32", group * pooledInner);
     const argAt = wasm.alloc("float32", Math.ceil((group * pooledInner) / 2));
+    const reluAt = a.reluOut !== null ? wasm.alloc("float32", group * pooledInner) : 0;
     const tableAt = wasm.alloc("float64", a.table.length);
     const sumDoutAt = sums ? wasm.alloc("float64", group) : 0;
     const sumDoutXHatAt = sums ? wasm.alloc("float64", group) : 0;
@@ -181,6 +188,7 @@ function backwardRange(a: BackwardJob, b0: number, b1: number): void {
     const doutView = wasm.view("float32", doutAt, group * inner);
     const pooledView = wasm.view("float32", pooledAt, group * pooledInner);
     const argView = new Uint16Array(wasm.gemm.memory.buffer, argAt, group * pooledInner);
+    const reluView = a.reluOut !== null ? wasm.view("float32", reluAt, group * pooledInner) : null;
     const sumDoutView = sums ? wasm.view("float64", sumDoutAt, group) : null;
     const sumDoutXHatView = sums ? wasm.view("float64", sumDoutXHatAt, group) : null;
     wasm.view("float64", tableAt, a.table.length).set(a.table);
@@ -189,6 +197,11 @@ function backwardRange(a: BackwardJob, b0: number, b1: number): void {
       const p0 = first * pooledInner, p1 = (first + count) * pooledInner;
       xView.set(a.x.subarray(first * inner, (first + count) * inner));
       pooledView.set(a.dpooled.subarray(p0, p1));
+      if (reluView !== null) {
+        // The ReLU's backward kernel: the pooled gradient times (out > 0 ? 1 : 0).
+        reluView.set(a.reluOut!.subarray(p0, p1));
+        ex.f32_reluMask(pooledAt, reluAt, pooledAt, p1 - p0);
+      }
       argView.set(a.argmax.subarray(p0, p1));
       // The pooling's backward pass, into WebAssembly memory: the block's full gradient.
       ex.f32_maxPool2x2Back(pooledAt, argAt, doutAt, count, outH, outW);
@@ -265,8 +278,10 @@ function checkSizes(
  * Normalizes `x (outer, channels, height, width)` per channel, `γ·(x − mean)·invStd + β`,
  * and max-pools the result over 2×2 windows with stride 2: writes `pooled (outer,
  * channels, height/2, width/2)` and `argmax` (each window's tap, `kh·2 + kw`, the first
- * maximum in row-major order) as the batchnorm then the max pooling would. On the worker
- * pool when it pays; {@link normPoolApplies} must hold.
+ * maximum in row-major order) as the batchnorm then the max pooling would. With `relu`,
+ * `pooled` is then passed through a ReLU (`x > 0 ? x : +0`, NaN kept), as the ReLU layer
+ * after the pooling would. On the worker pool when it pays; {@link normPoolApplies} must
+ * hold.
  *
  * @example
  * ```ts
@@ -295,6 +310,7 @@ export function normalizeMaxPool2x2(
   beta: FloatArray,
   pooled: Float32Array,
   argmax: Uint16Array,
+  relu = false,
 ): void {
   const fn = "normalizeMaxPool2x2", blocks = outer * channels, inner = height * width;
   checkSizes(fn, [outer, channels, height, width], [
@@ -306,7 +322,7 @@ export function normalizeMaxPool2x2(
     needLength(fn, name as string, a as FloatArray, channels);
   }
   const table = normalizeTable(channels, mean, invStd, gamma, beta);
-  const job: ForwardJob = { x, channels, height, width, table, pooled, argmax };
+  const job: ForwardJob = { x, channels, height, width, table, pooled, argmax, relu };
   // On the pool only when x and pooled are shared memory already (see parallelBlocks).
   if (!parallelBlocks(blocks, inner, [x, pooled])) {
     forwardRange(job, 0, blocks);
@@ -328,8 +344,10 @@ export function normalizeMaxPool2x2(
  * from the gradient `dpooled` of the pooled output and the forward pass's `argmax`, `x`,
  * `mean` and `invStd`, writes `dx (outer, channels, height, width)`, `dgamma` and `dbeta`
  * as the max pooling's backward pass followed by batchnorm's closed-form one would
- * (`channelNormBackwardFromInput`). On the worker pool when it pays;
- * {@link normPoolApplies} must hold.
+ * (`channelNormBackwardFromInput`). When a ReLU followed the pooling, `reluOut` is its
+ * output (`pooled` of {@link normalizeMaxPool2x2} with `relu`) and `dpooled` the gradient
+ * of that output: it is first masked as the ReLU layer's backward pass masks it. On the
+ * worker pool when it pays; {@link normPoolApplies} must hold.
  *
  * @example
  * ```ts
@@ -360,6 +378,7 @@ export function normBackwardMaxPool2x2(
   dx: Float32Array,
   dgamma: FloatArray,
   dbeta: FloatArray,
+  reluOut: Float32Array | null = null,
 ): void {
   const fn = "normBackwardMaxPool2x2", blocks = outer * channels, inner = height * width;
   checkSizes(fn, [outer, channels, height, width], [
@@ -373,18 +392,20 @@ export function normBackwardMaxPool2x2(
     ["dgamma", dgamma, channels],
     ["dbeta", dbeta, channels],
   ]);
+  if (reluOut !== null) needLength(fn, "reluOut", reluOut, (blocks * inner) / 4);
   if (tapsAbove3(argmax)) {
     const o = argmax.findIndex((tap) => tap > 3);
     throw new Error(`${fn}: argmax[${o}] = ${argmax[o]} is not a tap of a 2×2 window`);
   }
   // On the pool only when x, dpooled and dx are shared memory already (see parallelBlocks).
-  const par = parallelBlocks(blocks, inner, [x, dpooled, dx]);
+  const par = parallelBlocks(blocks, inner, [x, dpooled, dx, ...(reluOut ? [reluOut] : [])]);
   const scratch = par ? sharedScratch : defaultScratch;
   const meanF64 = Float64Array.from(mean), invStdF64 = Float64Array.from(invStd);
   const base: BackwardJob = {
     x,
     dpooled,
     argmax: par ? sharedTaps(argmax) : argmax,
+    reluOut,
     channels,
     height,
     width,

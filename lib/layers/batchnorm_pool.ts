@@ -1,9 +1,9 @@
 /**
- * Spatial batchnorm in training mode followed by 2×2 max pooling with stride 2, as one
- * layer that never stores the normalized activation (the kernels are
- * `kernels/norm_pool.ts`). Its results are bitwise those of `spatialBatchnormForward`
- * (training mode) followed by `maxPoolForwardFast` with 2×2 windows and their backward
- * passes, and it checks its arguments as they do; it applies where
+ * Spatial batchnorm in training mode followed by 2×2 max pooling with stride 2, and
+ * optionally a ReLU, as one layer that never stores the normalized activation (the kernels
+ * are `kernels/norm_pool.ts`). Its results are bitwise those of `spatialBatchnormForward`
+ * (training mode) followed by `maxPoolForwardFast` with 2×2 windows (then `reluForward`)
+ * and their backward passes, and it checks its arguments as they do; it applies where
  * {@link batchnormMaxPoolFuses} says so.
  *
  * @module
@@ -39,6 +39,11 @@ export interface BatchnormPoolCache {
    * back (`giveBack`) once no backward pass can run any more.
    */
   argmaxStore: FloatArray;
+  /**
+   * With a ReLU after the pooling, the layer's output (the ReLU's): the backward pass masks
+   * the gradient where it is not positive. Null without one.
+   */
+  reluOut: Tensor | null;
 }
 
 /**
@@ -65,8 +70,9 @@ export function batchnormMaxPoolFuses(x: Tensor, gamma: Tensor, beta: Tensor): b
 
 /**
  * Training-mode spatial batchnorm of `x (N, C, H, W)` (batch statistics, `eps` added to the
- * variance) followed by 2×2 max pooling with stride 2: returns the pooled
- * `(N, C, H/2, W/2)` output and the cache of {@link batchnormMaxPoolBackward}. The batch
+ * variance) followed by 2×2 max pooling with stride 2, and by a ReLU when `relu` is set:
+ * returns the pooled `(N, C, H/2, W/2)` output and the cache of
+ * {@link batchnormMaxPoolBackward}. The batch
  * statistics are in the cache (`mean`, `variance`) for the caller's running averages.
  * {@link batchnormMaxPoolFuses} must hold.
  *
@@ -93,6 +99,7 @@ export function batchnormMaxPoolForward(
   gamma: Tensor,
   beta: Tensor,
   eps: number,
+  relu = false,
 ): [Tensor, BatchnormPoolCache] {
   const fn = "batchnormMaxPoolForward";
   checkTensor(fn, "x", x);
@@ -129,14 +136,16 @@ export function batchnormMaxPoolForward(
     beta.data,
     pooled.data as Float32Array,
     argmax,
+    relu,
   );
-  return [pooled, { x, gamma, mean, variance, invStd, argmax, argmaxStore }];
+  const reluOut = relu ? pooled : null;
+  return [pooled, { x, gamma, mean, variance, invStd, argmax, argmaxStore, reluOut }];
 }
 
 /**
  * Backward pass of {@link batchnormMaxPoolForward}: from the gradient of the pooled output,
- * returns `[dx (N, C, H, W), dgamma (C,), dbeta (C,)]`, bitwise what the pooling's and then
- * batchnorm's closed-form backward passes give.
+ * returns `[dx (N, C, H, W), dgamma (C,), dbeta (C,)]`, bitwise what the ReLU's (if any),
+ * the pooling's and then batchnorm's closed-form backward passes give.
  *
  * @example
  * ```ts
@@ -166,7 +175,7 @@ export function batchnormMaxPoolBackward(
   if (cache === null || typeof cache !== "object" || !(cache.argmax instanceof Uint16Array)) {
     throw new Error(`${fn}: cache must be the cache returned by batchnormMaxPoolForward`);
   }
-  const { x, gamma, mean, invStd, argmax } = cache;
+  const { x, gamma, mean, invStd, argmax, reluOut } = cache;
   const [N, C, H, W] = x.shape;
   checkTensor(fn, "dout", dout);
   if (!sameShape(dout.shape, [N, C, H / 2, W / 2]) || dout.dtype !== x.dtype) {
@@ -191,6 +200,7 @@ export function batchnormMaxPoolBackward(
     dx.data as Float32Array,
     dgamma.data,
     dbeta.data,
+    reluOut ? (reluOut.data as Float32Array) : null,
   );
   return [dx, dgamma, dbeta];
 }

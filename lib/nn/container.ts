@@ -125,7 +125,8 @@ export class Sequential extends Module {
    *
    * And in such a container a `BatchNorm2d` followed by a `MaxPool2d` of 2×2 windows with
    * stride 2 and no padding (with or without a `ReLU` between them, which then runs after
-   * the pooling as above) runs as one op, `BatchNorm2d.forwardMaxPool2x2`, where that fuses
+   * the pooling as above, inside the same op) runs as one op,
+   * `BatchNorm2d.forwardMaxPool2x2`, where that fuses
    * (`BatchNorm2d.fusesMaxPool2x2`: training mode, float32, even height and width, the
    * WebAssembly kernels): bitwise the same output, running statistics and gradients, for
    * any number of threads, without storing the normalized activation in either pass.
@@ -151,9 +152,7 @@ export class Sequential extends Module {
       } else if (
         fuses && next !== undefined && isExactly(next, ReLU) && isPool2x2(layers[i + 2]?.[1])
       ) {
-        const pooled = (m as BatchNorm2d).forwardMaxPool2x2(x);
-        intermediates.push(pooled);
-        x = next.forward(pooled);
+        x = (m as BatchNorm2d).forwardMaxPool2x2(x, true);
         i += 2;
       } else if (isExactly(m, ReLU) && next !== undefined && isExactly(next, MaxPool2d)) {
         const pooled = next.forward(x);

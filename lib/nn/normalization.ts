@@ -12,6 +12,7 @@ import {
   groupNorm,
   layerNorm,
 } from "./functional/normalization.ts";
+import { relu as reluOp } from "./functional/activation.ts";
 import { maxPool2d } from "./functional/pool.ts";
 import { Module, type ModuleOptions } from "./module.ts";
 import { Parameter } from "./parameter.ts";
@@ -182,10 +183,10 @@ export class BatchNorm2d extends BatchNormBase {
   }
 
   /**
-   * `maxPool2d(this.forward(x), 2)`: this layer followed by 2×2 max pooling with stride 2.
-   * Where {@link fusesMaxPool2x2} holds it runs as one op (`F.batchNormMaxPool2d`:
-   * bitwise the same output, running statistics and gradients, without storing the
-   * normalized activation); otherwise it is that composition.
+   * `maxPool2d(this.forward(x), 2)`: this layer followed by 2×2 max pooling with stride 2,
+   * then by a ReLU when `relu` is true. Where {@link fusesMaxPool2x2} holds it runs as one
+   * op (`F.batchNormMaxPool2d`: bitwise the same output, running statistics and gradients,
+   * without storing the normalized activation); otherwise it is that composition.
    *
    * @example
    * ```ts
@@ -198,17 +199,24 @@ export class BatchNorm2d extends BatchNormBase {
    * assert.equal(bn.numBatchesTracked!.data[0], 1);
    * ```
    */
-  forwardMaxPool2x2(x: Tensor): Tensor {
+  forwardMaxPool2x2(x: Tensor, relu = false): Tensor {
     if (x instanceof Tensor && x.ndim === 4 && (x.shape[2] < 2 || x.shape[3] < 2)) {
       // Before forward() would update the running statistics.
       throw this.shapeError(x, `(N, ${this.numFeatures}, H, W) with H and W at least 2`);
     }
-    if (!this.fusesMaxPool2x2(x)) return maxPool2d(this.forward(x), 2);
+    if (typeof relu !== "boolean") {
+      throw new Error(`BatchNorm2d.forwardMaxPool2x2: relu must be a boolean, got ${relu}`);
+    }
+    if (!this.fusesMaxPool2x2(x)) {
+      const pooled = maxPool2d(this.forward(x), 2);
+      return relu ? reluOp(pooled) : pooled;
+    }
     const pooled = batchNormMaxPool2d(x, this.runningMean, this.runningVar, {
       weight: this.weight,
       bias: this.bias,
       momentum: this.momentum,
       eps: this.eps,
+      relu,
     });
     // Counted once the batch went through, as forward() counts it.
     if (this.numBatchesTracked !== null) this.numBatchesTracked.data[0] += 1;

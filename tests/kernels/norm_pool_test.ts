@@ -1,11 +1,12 @@
 /**
- * The fused batchnorm + 2×2 max-pooling kernels against the two layers' own kernels run
- * one after the other: the same bits forward and backward, on shapes with several groups
- * of blocks, odd pooled widths, ties and negative scales, on plain and shared memory, on one
- * thread and split across the pool.
+ * The fused batchnorm + 2×2 max-pooling kernels, with and without the ReLU after the
+ * pooling, against the layers' own kernels run one after the other: the same bits forward
+ * and backward, on shapes with several groups of blocks, odd pooled widths, ties and
+ * negative scales, on plain and shared memory, on one thread and split across the pool.
  */
 
 import assert from "node:assert/strict";
+import { relu as reluKernel, reluMask } from "../../lib/kernels/elementwise.ts";
 import { setGemmKernel } from "../../lib/kernels/gemm.ts";
 import {
   normalizeMaxPool2x2,
@@ -71,14 +72,27 @@ function statistics(x: Float32Array, [outer, channels, height, width]: Shape) {
   return { mean, invStd };
 }
 
-/** Both passes fused. */
-function fused(shape: Shape, shared: boolean, special = false) {
+/** Both passes fused (with the ReLU after the pooling when `relu`). */
+function fused(shape: Shape, shared: boolean, special = false, relu = false) {
   const [outer, channels, height, width] = shape;
   const { x, gamma, beta, dpooled } = data(shape, shared, special);
   const { mean, invStd } = statistics(x, shape);
   const n = x.length;
   const pooled = floats(n / 4, shared, () => NaN), argmax = new Uint16Array(n / 4).fill(9);
-  normalizeMaxPool2x2(x, outer, channels, height, width, mean, invStd, gamma, beta, pooled, argmax);
+  normalizeMaxPool2x2(
+    x,
+    outer,
+    channels,
+    height,
+    width,
+    mean,
+    invStd,
+    gamma,
+    beta,
+    pooled,
+    argmax,
+    relu,
+  );
   const dx = floats(n, shared, () => NaN);
   const dgamma = new Float32Array(channels), dbeta = new Float32Array(channels);
   normBackwardMaxPool2x2(
@@ -95,12 +109,13 @@ function fused(shape: Shape, shared: boolean, special = false) {
     dx,
     dgamma,
     dbeta,
+    relu ? pooled : null,
   );
   return { pooled, argmax, dx, dgamma, dbeta };
 }
 
-/** The same through the two layers' kernels, one after the other. */
-function apart(shape: Shape, shared: boolean, special = false) {
+/** The same through the layers' kernels, one after the other (the ReLU's last). */
+function apart(shape: Shape, shared: boolean, special = false, relu = false) {
   const [outer, channels, height, width] = shape;
   const { x, gamma, beta, dpooled } = data(shape, shared, special);
   const { mean, invStd } = statistics(x, shape);
@@ -121,8 +136,13 @@ function apart(shape: Shape, shared: boolean, special = false) {
   normalizeChannels(x, outer, channels, inner, mean, invStd, gamma, beta, null, normalized);
   const pooled = floats(n / 4, shared, () => 0), argmax = new Uint16Array(n / 4);
   maxPoolForwardBatch(normalized, g, planes, pooled, argmax, true);
+  // The ReLU layer's kernels: its output, and its gradient masked by its input.
+  const out = relu ? floats(n / 4, shared, () => 0) : pooled;
+  if (relu) reluKernel(pooled, out);
+  const dReluIn = relu ? floats(n / 4, shared, () => 0) : dpooled;
+  if (relu) reluMask(dpooled, pooled, dReluIn);
   const dout = floats(n, shared, () => 0);
-  maxPoolBackwardBatch(dpooled, argmax, g, planes, dout, true);
+  maxPoolBackwardBatch(dReluIn, argmax, g, planes, dout, true);
   const dx = floats(n, shared, () => 0);
   const dgamma = new Float32Array(channels), dbeta = new Float32Array(channels);
   channelNormBackwardFromInput(
@@ -138,7 +158,7 @@ function apart(shape: Shape, shared: boolean, special = false) {
     dgamma,
     dbeta,
   );
-  return { pooled, argmax, dx, dgamma, dbeta };
+  return { pooled: out, argmax, dx, dgamma, dbeta };
 }
 
 function assertSameBits(a: ReturnType<typeof fused>, b: ReturnType<typeof apart>, what: string) {
@@ -170,16 +190,25 @@ Deno.test("normPoolApplies: float32, even sides and the WebAssembly kernels", ()
 Deno.test("normalizeMaxPool2x2 / normBackwardMaxPool2x2: the bits of batchnorm then max pooling, on one thread", () => {
   for (const shape of SHAPES) {
     for (const shared of [false, true]) {
-      assertSameBits(fused(shape, shared), apart(shape, shared), `[${shape}] shared ${shared}`);
+      for (const relu of [false, true]) {
+        const what = `[${shape}] shared ${shared} relu ${relu}`;
+        assertSameBits(fused(shape, shared, false, relu), apart(shape, shared, false, relu), what);
+      }
     }
   }
 });
 
 Deno.test("normalizeMaxPool2x2 / normBackwardMaxPool2x2: NaN, infinities and a constant channel give the same bits too", () => {
   for (const shape of [[8, 6, 6, 10], [64, 8, 28, 28]] as Shape[]) {
-    const a = fused(shape, false, true), b = apart(shape, false, true);
-    assertSameBits(a, b, `[${shape}] special values`);
-    assert.ok(a.dx.some(Number.isNaN) && a.dgamma.some(Number.isFinite), "both kinds occur");
+    for (const relu of [false, true]) {
+      const a = fused(shape, false, true, relu), b = apart(shape, false, true, relu);
+      assertSameBits(a, b, `[${shape}] special values, relu ${relu}`);
+      assert.ok(a.dx.some(Number.isNaN) && a.dgamma.some(Number.isFinite), "both kinds occur");
+      if (relu) {
+        // The ReLU did something: zeros out, and NaN kept.
+        assert.ok(a.pooled.some((v) => Object.is(v, 0)) && a.pooled.some(Number.isNaN));
+      }
+    }
   }
 });
 
@@ -190,14 +219,14 @@ Deno.test(
     await setNumThreads(2);
     try {
       await getPool().ready();
-      for (const shape of SHAPES) {
-        const one = apart(shape, false);
+      for (const [shape, relu] of SHAPES.flatMap((s) => [[s, false], [s, true]] as const)) {
+        const one = apart(shape, false, false, relu);
         for (const shared of [false, true]) {
           const runs = () =>
             getPool().sharedRuns("normPool.forward") + getPool().sharedRuns("normPool.backward");
           const before = runs();
-          const two = fused(shape, shared);
-          assertSameBits(two, one, `[${shape}] shared ${shared}, 2 threads`);
+          const two = fused(shape, shared, false, relu);
+          assertSameBits(two, one, `[${shape}] shared ${shared} relu ${relu}, 2 threads`);
           // Shared operands above the threshold go to the pool: the forward and both backward
           // passes.
           const big = shape[0] * shape[1] * shape[2] * shape[3] >= 1 << 18;
@@ -297,4 +326,24 @@ Deno.test("normalizeMaxPool2x2 / normBackwardMaxPool2x2: clear errors for bad si
       new RegExp(`normBackwardMaxPool2x2: argmax\\[${at}\\] = 4 is not a tap of a 2×2 window`),
     );
   }
+  assert.throws(
+    () =>
+      normBackwardMaxPool2x2(
+        new Float32Array(24),
+        new Uint16Array(24),
+        x,
+        2,
+        3,
+        4,
+        4,
+        c(0),
+        g32,
+        c(1),
+        new Float32Array(x.length),
+        new Float32Array(3),
+        new Float32Array(3),
+        new Float32Array(20),
+      ),
+    /normBackwardMaxPool2x2: reluOut needs at least 24 elements, got 20/,
+  );
 });

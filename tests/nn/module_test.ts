@@ -351,7 +351,7 @@ Deno.test("Sequential runs a training BatchNorm2d → (ReLU →) MaxPool2d(2) as
 
     // The 4×5 maps are cropped to 4×4 ("pad" with negative amounts) before their pooling.
     const fusedGraph =
-      "conv2d batchNormMaxPool2d relu batchNormMaxPool2d batchNorm pad maxPool2d relu";
+      "conv2d batchNormMaxPool2dRelu batchNormMaxPool2d batchNorm pad maxPool2d relu";
     const unfusedGraph =
       "conv2d batchNorm maxPool2d relu batchNorm maxPool2d batchNorm pad maxPool2d relu";
     assert.equal(seq.graph, dtype === "float32" ? fusedGraph : unfusedGraph, dtype);
@@ -379,7 +379,7 @@ Deno.test("Sequential fuses BatchNorm2d with MaxPool2d only in training mode, fo
   };
   const trained = () => new nn.BatchNorm2d(3);
   assert.equal(lastOp(trained(), new nn.MaxPool2d(2)), "batchNormMaxPool2d");
-  assert.equal(lastOp(trained(), new nn.ReLU(), new nn.MaxPool2d(2)), "relu");
+  assert.equal(lastOp(trained(), new nn.ReLU(), new nn.MaxPool2d(2)), "batchNormMaxPool2dRelu");
   const evaluated = new nn.BatchNorm2d(3);
   evaluated.eval();
   assert.equal(lastOp(evaluated, new nn.MaxPool2d(2)), "maxPool2d");
@@ -395,6 +395,54 @@ Deno.test("Sequential fuses BatchNorm2d with MaxPool2d only in training mode, fo
   const viaMethod = bn.forwardMaxPool2x2(x);
   assert.deepEqual(viaMethod.data, new nn.MaxPool2d(2).forward(bn.forward(x)).data);
   assert.equal(bn.numBatchesTracked!.data[0], 1);
+});
+
+Deno.test("F.batchNormMaxPool2d with relu: the bits of relu(maxPool2d(batchNorm(x))), fused or not", () => {
+  for (const dtype of ["float32", "float64"] as const) {
+    const rng = new Rng(47);
+    const x0 = Tensor.randn([5, 4, 8, 6], rng, dtype);
+    const dout = Tensor.randn([5, 4, 4, 3], rng, dtype);
+    dout.data[7] = NaN; // lands in a window or not: either way as the ReLU layer puts it
+    const run = (fusedOp: boolean) => {
+      const x = x0.detach();
+      x.requiresGrad = true;
+      const weight = Tensor.fromArray([1.5, -0.5, 1, -2], [4], { dtype, requiresGrad: true });
+      const bias = Tensor.fromArray([-0.3, 0.2, 0, 0.5], [4], { dtype, requiresGrad: true });
+      const [rm, rv] = [Tensor.zeros([4], dtype), Tensor.ones([4], dtype)];
+      const options = { weight, bias, momentum: 0.3 };
+      const out = fusedOp
+        ? F.batchNormMaxPool2d(x, rm, rv, { ...options, relu: true })
+        : F.relu(F.maxPool2d(F.batchNorm(x, rm, rv, { ...options, training: true }), 2));
+      const name = out.gradFn!.name;
+      out.backward(dout);
+      return { name, values: [out, x.grad!, weight.grad!, bias.grad!, rm, rv].map((t) => t.data) };
+    };
+    const [a, b] = [run(true), run(false)];
+    assert.equal(a.name, dtype === "float32" ? "batchNormMaxPool2dRelu" : "relu", dtype);
+    for (let k = 0; k < a.values.length; k++) {
+      for (let i = 0; i < a.values[k].length; i++) {
+        const [p, q] = [a.values[k][i], b.values[k][i]];
+        if (!Object.is(p, q)) assert.fail(`${dtype} value ${k}[${i}]: ${p}, apart ${q}`);
+      }
+    }
+    // The ReLU acted: some outputs are zero, and none is negative.
+    assert.ok(a.values[0].some((v) => v === 0) && a.values[0].every((v) => !(v < 0)));
+  }
+  const [rm, rv] = [Tensor.zeros([3], "float32"), Tensor.ones([3], "float32")];
+  const x = Tensor.randn([2, 3, 4, 4], new Rng(48), "float32");
+  assert.throws(
+    // @ts-expect-error: a string where a boolean belongs
+    () => F.batchNormMaxPool2d(x, rm, rv, { relu: "yes" }),
+    /F\.batchNormMaxPool2d: relu must be a boolean, got yes/,
+  );
+  assert.deepEqual([...rm.data, ...rv.data], [0, 0, 0, 1, 1, 1]);
+  // The module's method in evaluation mode: the composition, ReLU included.
+  const bn = new nn.BatchNorm2d(3);
+  bn.eval();
+  assert.deepEqual(
+    bn.forwardMaxPool2x2(x, true).data,
+    F.relu(new nn.MaxPool2d(2).forward(bn.forward(x))).data,
+  );
 });
 
 Deno.test("F.batchNormMaxPool2d checks its arguments before any running statistic changes", () => {

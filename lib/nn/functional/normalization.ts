@@ -28,6 +28,7 @@ import {
 import type { FloatArray } from "../../storage.ts";
 import { sameShape, shapeSize, Tensor } from "../../tensor.ts";
 import { checkTensor, view } from "./args.ts";
+import { relu as reluOp } from "./activation.ts";
 import { maxPool2d } from "./pool.ts";
 
 /** Options of {@link batchNorm} (PyTorch's names and defaults). */
@@ -223,16 +224,25 @@ export function batchNormMaxPool2dFuses(
   );
 }
 
+/** Options of {@link batchNormMaxPool2d}. */
+export interface BatchNormMaxPoolOptions extends Omit<BatchNormOptions, "training"> {
+  /** Pass the pooled output through a ReLU (default false). */
+  relu?: boolean;
+}
+
 /**
  * Training-mode batch normalization of `x (N, C, H, W)` followed by 2×2 max pooling with
- * stride 2: the same result, running statistics and gradients as
- * `maxPool2d(batchNorm(x, runningMean, runningVar, { ...options, training: true }), 2)`,
- * bitwise, for any number of threads. Where {@link batchNormMaxPool2dFuses} holds it runs
- * as one op (`layers/batchnorm_pool.ts`): the normalized activation is never stored,
- * forward or backward, and the graph holds one node, `batchNormMaxPool2d`, whose window
- * taps go back to the buffer pool once the graph is freed. Otherwise it is that
- * composition. `nn.Sequential` runs a training `BatchNorm2d` followed by a 2×2
- * `MaxPool2d` through it.
+ * stride 2, and by a ReLU with `relu: true`: the same result, running statistics and
+ * gradients as `maxPool2d(batchNorm(x, runningMean, runningVar, { ...options, training:
+ * true }), 2)` (then `relu`), bitwise, for any number of threads. Where
+ * {@link batchNormMaxPool2dFuses} holds it runs as one op (`layers/batchnorm_pool.ts`): the
+ * normalized activation is never stored, forward or backward, and the graph holds one
+ * node, `batchNormMaxPool2d` (`batchNormMaxPool2dRelu` with the ReLU, which then runs on
+ * the pooled values while they are in WebAssembly memory and keeps the output for its
+ * backward pass), whose window taps go back to the buffer pool once the graph is freed.
+ * Otherwise it is that composition. `nn.Sequential` runs a training `BatchNorm2d` followed
+ * by a 2×2 `MaxPool2d`, with or without a `ReLU` between them, through it. (A ReLU before
+ * the pooling gives the same output as one after it, since ReLU is monotonic.)
  *
  * @example
  * ```ts
@@ -251,13 +261,16 @@ export function batchNormMaxPool2d(
   x: Tensor,
   runningMean: Tensor | null,
   runningVar: Tensor | null,
-  options: Omit<BatchNormOptions, "training"> = {},
+  options: BatchNormMaxPoolOptions = {},
 ): Tensor {
   const fn = "F.batchNormMaxPool2d";
   checkBatchNormArgs(fn, x, runningMean, runningVar, options);
   // Every check before any running statistic changes, whichever way it runs.
   const eps = checkEps(fn, "eps", options.eps ?? 1e-5);
-  const { weight = null, bias = null, momentum = 0.1 } = options;
+  const { weight = null, bias = null, momentum = 0.1, relu = false } = options;
+  if (typeof relu !== "boolean") {
+    throw new Error(`${fn}: relu must be a boolean, got ${relu}`);
+  }
   if (x.ndim !== 4 || x.shape[0] < 1 || x.shape[2] < 2 || x.shape[3] < 2) {
     throw new Error(
       `${fn}: x must be (N, C, H, W) with N ≥ 1 and H and W at least 2 (the window), got ` +
@@ -271,12 +284,19 @@ export function batchNormMaxPool2d(
   }
   if (!batchNormMaxPool2dFuses(x, runningMean, runningVar, options)) {
     const training = { weight, bias, momentum, eps, training: true };
-    return maxPool2d(batchNorm(x, runningMean, runningVar, training), 2);
+    const pooled = maxPool2d(batchNorm(x, runningMean, runningVar, training), 2);
+    return relu ? reluOp(pooled) : pooled;
   }
   const [N, C, H, W] = x.shape;
   const gamma = weight ?? Tensor.ones([C], x.dtype);
   const beta = bias ?? Tensor.zeros([C], x.dtype);
-  const [pooled, cache] = batchnormMaxPoolForward(x.detach(), gamma.detach(), beta.detach(), eps);
+  const [pooled, cache] = batchnormMaxPoolForward(
+    x.detach(),
+    gamma.detach(),
+    beta.detach(),
+    eps,
+    relu,
+  );
   updateRunningStats(
     runningMean,
     runningVar,
@@ -287,7 +307,8 @@ export function batchNormMaxPool2d(
   );
   if (needsGrad(x, weight, bias)) {
     const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
-    recordOp(pooled, "batchNormMaxPool2d", inputs, (g) => {
+    const name = relu ? "batchNormMaxPool2dRelu" : "batchNormMaxPool2d";
+    recordOp(pooled, name, inputs, (g) => {
       const [dx, dgamma, dbeta] = batchnormMaxPoolBackward(g, cache);
       return [dx, ...(weight ? [dgamma] : []), ...(bias ? [dbeta] : [])];
     });
