@@ -97,6 +97,7 @@ export {
   maxPoolBackwardFast,
   maxPoolBackwardNaive,
   type MaxPoolFastCache,
+  type MaxPoolFastOptions,
   maxPoolForwardFast,
   maxPoolForwardNaive,
   type PoolCache,

@@ -38,6 +38,7 @@ import {
   sharedView,
 } from "../scratch.ts";
 import { needLength, sameDType } from "./_checks.ts";
+import { reluJs, reluMaskJs } from "./elementwise.ts";
 import { im2col, type WindowGeometry } from "./im2col.ts";
 import { type LayerKernels, layerKernels } from "./wasm/layer_kernels.ts";
 
@@ -47,7 +48,9 @@ export const MAX_POOL_TAPS = 65536;
 /**
  * Max pooling when the windows tile the input (window = stride, sizes divisible; cs231n's
  * "reshape" case): each tap of the windows is a regular sub-grid of the plane, read with a
- * stride of the window size. Writes `out` and `argmax` for planes `[p0, p1)`.
+ * stride of the window size. Writes `out` and `argmax` for planes `[p0, p1)`, and with
+ * `relu` passes `out` through a ReLU (the ReLU layer's arithmetic: `x > 0 ? x : +0`, NaN
+ * kept), in WebAssembly memory on the 2×2 path.
  *
  * @example
  * ```ts
@@ -68,6 +71,7 @@ export function maxPoolTiledRange(
   p1: number,
   out: FloatArray,
   argmax: Uint16Array,
+  relu = false,
 ): void {
   const { height: H, width: W, kernelH: PH, kernelW: PW, outH, outW } = geometry;
   if (PH * outH !== H || PW * outW !== W || geometry.stride !== PH || PH !== PW) {
@@ -80,7 +84,7 @@ export function maxPoolTiledRange(
   const f32 = sameDType("maxPoolTiledRange", "x", x, "out", out);
   const wasm = PH === 2 ? layerKernels() : null;
   if (wasm !== null) {
-    maxPool2x2Wasm(wasm, x, geometry, p0, p1, out, argmax);
+    maxPool2x2Wasm(wasm, x, geometry, p0, p1, out, argmax, relu);
     return;
   }
   const plane = H * W, outPlane = outH * outW;
@@ -121,6 +125,7 @@ export function maxPoolTiledRange(
       }
     }
   }
+  if (relu) reluRange(out, p0 * outPlane, p1 * outPlane);
 }
 
 /**
@@ -201,10 +206,13 @@ function maxPool2x2Wasm(
   p1: number,
   out: FloatArray,
   argmax: Uint16Array,
+  relu: boolean,
 ): void {
   const dtype = dtypeOf(x);
   const plane = g.height * g.width, outPlane = g.outH * g.outW;
-  const kernel = dtype === "float32" ? wasm.exports.f32_maxPool2x2 : wasm.exports.f64_maxPool2x2;
+  const f32 = dtype === "float32", ex = wasm.exports;
+  const kernel = f32 ? ex.f32_maxPool2x2 : ex.f64_maxPool2x2;
+  const reluKernel = f32 ? ex.f32_relu : ex.f64_relu;
   const mark = wasm.gemm.mark();
   try {
     const most = Math.min(p1 - p0, Math.max(1, Math.floor(WASM_CHUNK_PIXELS / plane)));
@@ -217,6 +225,8 @@ function maxPool2x2Wasm(
       const n = c1 - c0;
       xView.set(x.subarray(c0 * plane, c1 * plane));
       kernel(xAt, outAt, argAt, n, g.outH, g.outW);
+      // The ReLU layer's kernel, on the maxima while they are in WebAssembly memory.
+      if (relu) reluKernel(outAt, outAt, n * outPlane);
       out.set(outView.subarray(0, n * outPlane), c0 * outPlane);
       argmax.set(argView.subarray(0, n * outPlane), c0 * outPlane);
     });
@@ -234,23 +244,31 @@ function maxPool2x2BackWasm(
   p0: number,
   p1: number,
   dx: FloatArray,
+  reluOut: FloatArray | null,
 ): void {
   const dtype = dtypeOf(dx);
   const plane = g.height * g.width, outPlane = g.outH * g.outW;
-  const kernel = dtype === "float32"
-    ? wasm.exports.f32_maxPool2x2Back
-    : wasm.exports.f64_maxPool2x2Back;
+  const f32 = dtype === "float32", ex = wasm.exports;
+  const kernel = f32 ? ex.f32_maxPool2x2Back : ex.f64_maxPool2x2Back;
+  const maskKernel = f32 ? ex.f32_reluMask : ex.f64_reluMask;
   const mark = wasm.gemm.mark();
   try {
     const most = Math.min(p1 - p0, Math.max(1, Math.floor(WASM_CHUNK_PIXELS / plane)));
     const dxAt = wasm.alloc(dtype, most * plane), doutAt = wasm.alloc(dtype, most * outPlane);
     const argAt = wasm.alloc("float32", Math.ceil(most * outPlane / 2));
+    const reluAt = reluOut !== null ? wasm.alloc(dtype, most * outPlane) : 0;
+    const reluView = reluOut !== null ? wasm.view(dtype, reluAt, most * outPlane) : null;
     const dxView = wasm.view(dtype, dxAt, most * plane);
     const doutView = wasm.view(dtype, doutAt, most * outPlane);
     const argView = new Uint16Array(wasm.gemm.memory.buffer, argAt, most * outPlane);
     planeChunks(g, p0, p1, (c0, c1) => {
       const n = c1 - c0;
       doutView.set(dout.subarray(c0 * outPlane, c1 * outPlane));
+      if (reluView !== null) {
+        // The ReLU layer's backward kernel first: dout · (out > 0 ? 1 : 0).
+        reluView.set(reluOut!.subarray(c0 * outPlane, c1 * outPlane));
+        maskKernel(doutAt, reluAt, doutAt, n * outPlane);
+      }
       argView.set(argmax.subarray(c0 * outPlane, c1 * outPlane));
       kernel(doutAt, argAt, dxAt, n, g.outH, g.outW);
       dx.set(dxView.subarray(0, n * plane), c0 * plane);
@@ -345,8 +363,10 @@ export function maxPoolScatterRange(
   p0: number,
   p1: number,
   dx: FloatArray,
+  reluOut: FloatArray | null = null,
 ): void {
   checkPlanes("maxPoolScatterRange", ["dx", dx], ["dout", dout], argmax, geometry, p0, p1);
+  if (reluOut !== null) needLength("maxPoolScatterRange", "reluOut", reluOut, dout.length);
   const f32 = sameDType("maxPoolScatterRange", "dx", dx, "dout", dout);
   const { height: H, width: W, kernelH: PH, kernelW: PW, stride, outH, outW } = geometry;
   const taps = PH * PW;
@@ -357,8 +377,15 @@ export function maxPoolScatterRange(
   const tiles2x2 = PH === 2 && PW === 2 && stride === 2 && H === 2 * outH && W === 2 * outW;
   const wasm = tiles2x2 ? layerKernels() : null;
   if (wasm !== null) {
-    maxPool2x2BackWasm(wasm, dout, argmax, geometry, p0, p1, dx);
+    maxPool2x2BackWasm(wasm, dout, argmax, geometry, p0, p1, dx, reluOut);
     return;
+  }
+  if (reluOut !== null) {
+    // This range of dout masked as the ReLU layer's backward pass masks it, in a copy.
+    const from = p0 * outH * outW, to = p1 * outH * outW;
+    const masked = f32 ? new Float32Array(dout.length) : new Float64Array(dout.length);
+    reluMaskJs(dout.subarray(from, to), reluOut.subarray(from, to), masked.subarray(from, to));
+    dout = masked;
   }
   dx.fill(0, p0 * H * W, p1 * H * W);
   for (let p = p0; p < p1; p++) {
@@ -613,6 +640,8 @@ interface MaxPoolJob {
   argmax: Uint16Array;
   /** The windows tile the input (the "reshape" strategy), else im2col. */
   tiles: boolean;
+  /** Pass the maxima through a ReLU. */
+  relu: boolean;
 }
 
 interface MaxPoolBackJob {
@@ -620,11 +649,18 @@ interface MaxPoolBackJob {
   argmax: Uint16Array;
   g: WindowGeometry;
   dx: FloatArray;
+  /** The output of a ReLU after the pooling, or null: see {@link maxPoolBackwardBatch}. */
+  reluOut: FloatArray | null;
 }
 
 function maxPoolForwardPlanes(a: MaxPoolJob, p0: number, p1: number): void {
-  if (a.tiles) maxPoolTiledRange(a.x, a.g, p0, p1, a.out, a.argmax);
-  else maxPoolIm2colRange(a.x, a.g, p0, p1, a.out, a.argmax);
+  if (a.tiles) {
+    maxPoolTiledRange(a.x, a.g, p0, p1, a.out, a.argmax, a.relu);
+    return;
+  }
+  maxPoolIm2colRange(a.x, a.g, p0, p1, a.out, a.argmax);
+  const outPlane = a.g.outH * a.g.outW;
+  if (a.relu) reluRange(a.out, p0 * outPlane, p1 * outPlane);
 }
 
 // The pool's workers load this module, so they know the jobs registered below.
@@ -632,13 +668,20 @@ registerWorkerModule(import.meta.url);
 
 registerJob("pool.maxForward", maxPoolForwardPlanes);
 registerJob("pool.maxBackward", (a: MaxPoolBackJob, p0: number, p1: number) => {
-  maxPoolScatterRange(a.dout, a.argmax, a.g, p0, p1, a.dx);
+  maxPoolScatterRange(a.dout, a.argmax, a.g, p0, p1, a.dx, a.reluOut);
 });
+
+/** `out[i] = relu(out[i])` for i in `[from, to)`: the ReLU layer's arithmetic, in place. */
+function reluRange(out: FloatArray, from: number, to: number): void {
+  const range = out.subarray(from, to);
+  reluJs(range, range);
+}
 
 /**
  * Max pooling of `planes` planes (all of a batch's `N·C`), on the worker pool when it pays:
  * writes `out` and `argmax` as {@link maxPoolTiledRange} (`tiles`: the windows tile the
- * input) or {@link maxPoolIm2colRange} do.
+ * input) or {@link maxPoolIm2colRange} do, and with `relu` passes `out` through a ReLU (in
+ * WebAssembly memory, with the maxima, for 2×2 windows that tile the input).
  *
  * @example
  * ```ts
@@ -659,9 +702,10 @@ export function maxPoolForwardBatch(
   out: FloatArray,
   argmax: Uint16Array,
   tiles: boolean,
+  relu = false,
 ): void {
   if (!worthSplitting(g, planes, isShared(x) && isShared(out))) {
-    maxPoolForwardPlanes({ x, g, out, argmax, tiles }, 0, planes);
+    maxPoolForwardPlanes({ x, g, out, argmax, tiles, relu }, 0, planes);
     return;
   }
   const job: MaxPoolJob = {
@@ -670,6 +714,7 @@ export function maxPoolForwardBatch(
     out: sharedTarget(out, sharedScratch, "pool.out"),
     argmax: sharedUint16(sharedScratch, "pool.argmax", argmax.length),
     tiles,
+    relu,
   };
   getPool().run("pool.maxForward", job, planes);
   copyBack(out, job.out);
@@ -678,7 +723,10 @@ export function maxPoolForwardBatch(
 
 /**
  * The backward pass of {@link maxPoolForwardBatch}: overwrites `dx` with `dout` scattered
- * through `argmax`, on the worker pool when it pays (`tiles` as in the forward call).
+ * through `argmax`, on the worker pool when it pays (`tiles` as in the forward call). When
+ * the forward call had `relu`, `reluOut` is its `out` and `dout` the gradient of that
+ * output: it is first masked as the ReLU layer's backward pass masks it (`dout · (out > 0 ?
+ * 1 : 0)`).
  *
  * @example
  * ```ts
@@ -698,15 +746,16 @@ export function maxPoolBackwardBatch(
   planes: number,
   dx: FloatArray,
   tiles: boolean,
+  reluOut: FloatArray | null = null,
 ): void {
   // The 2×2 tiling case writes dx at memory speed on one thread (WebAssembly): sharing it
   // out pays only when dout and dx are shared memory already (recycled buffers are), as
   // copies through shared memory would cost more than it saves (measured on
   // x(128,32,28,28) with plain arrays: 1.3 ms on one thread, 2.5 ms on two).
-  const operandsShared = isShared(dout) && isShared(dx);
+  const operandsShared = isShared(dout) && isShared(dx) && (reluOut === null || isShared(reluOut));
   const memoryBound = tiles && g.kernelH === 2 && g.kernelW === 2 && !operandsShared;
   if (memoryBound || !worthSplitting(g, planes, operandsShared)) {
-    maxPoolScatterRange(dout, argmax, g, 0, planes, dx);
+    maxPoolScatterRange(dout, argmax, g, 0, planes, dx, reluOut);
     return;
   }
   const shared = sharedUint16(sharedScratch, "pool.argmax", argmax.length);
@@ -716,6 +765,7 @@ export function maxPoolBackwardBatch(
     argmax: shared,
     g,
     dx: sharedTarget(dx, sharedScratch, "pool.dx"),
+    reluOut: reluOut === null ? null : sharedView(reluOut, sharedScratch, "pool.reluOut"),
   };
   getPool().run("pool.maxBackward", job, planes);
   copyBack(dx, job.dx);

@@ -23,14 +23,10 @@ import type { Tensor } from "../tensor.ts";
 export type ConvReluCache = [convCache: ConvCache, reluCache: ReluCache];
 
 /**
- * What {@link convReluPoolForward} keeps: the convolution's, the pool's and the ReLU's
- * caches (the ReLU runs after the pool, see there).
+ * What {@link convReluPoolForward} keeps: the convolution's cache and the pool's, which
+ * holds the ReLU's output (the ReLU runs after the pool, in the same pass: see there).
  */
-export type ConvReluPoolCache = [
-  convCache: ConvCache,
-  poolCache: MaxPoolFastCache,
-  reluCache: ReluCache,
-];
+export type ConvReluPoolCache = [convCache: ConvCache, poolCache: MaxPoolFastCache];
 
 /** What {@link convBnReluForward} keeps: the convolution's, batchnorm's and ReLU's caches. */
 export type ConvBnReluCache = [
@@ -99,7 +95,8 @@ export function convReluBackward(dout: Tensor, cache: ConvReluCache): [Tensor, T
  * It computes `relu(maxPool(conv(x, w) + b))` instead: ReLU is monotonic, so the two agree
  * exactly, forward and backward (a window whose maximum is positive routes its gradient to
  * the same first maximum either way; one whose maximum is ≤ 0 passes no gradient either
- * way), and the ReLU then touches a quarter of the values of a 2×2 pool.
+ * way), and the ReLU then touches a quarter of the values of a 2×2 pool, inside the
+ * pooling's pass (`maxPoolForwardFast` with `relu`).
  *
  * @example
  * ```ts
@@ -125,9 +122,8 @@ export function convReluPoolForward(
   poolParam: PoolParam,
 ): [Tensor, ConvReluPoolCache] {
   const [a, convCache] = convForwardFast(x, w, b, convParam);
-  const [pooled, poolCache] = maxPoolForwardFast(a, poolParam);
-  const [out, reluCache] = reluForward(pooled);
-  return [out, [convCache, poolCache, reluCache]];
+  const [out, poolCache] = maxPoolForwardFast(a, poolParam, { relu: true });
+  return [out, [convCache, poolCache]];
 }
 
 /**
@@ -157,16 +153,9 @@ export function convReluPoolBackward(
   dout: Tensor,
   cache: ConvReluPoolCache,
 ): [Tensor, Tensor, Tensor] {
-  checkCache(
-    "convReluPoolBackward",
-    cache,
-    3,
-    "[convCache, poolCache, reluCache]",
-    "convReluPoolForward",
-  );
-  const [convCache, poolCache, reluCache] = cache;
-  const da = maxPoolBackwardFast(reluBackward(dout, reluCache), poolCache);
-  return convBackwardFast(da, convCache);
+  checkCache("convReluPoolBackward", cache, 2, "[convCache, poolCache]", "convReluPoolForward");
+  const [convCache, poolCache] = cache;
+  return convBackwardFast(maxPoolBackwardFast(dout, poolCache), convCache);
 }
 
 /**

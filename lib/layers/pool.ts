@@ -44,6 +44,21 @@ export interface MaxPoolFastCache {
   argmax: Uint16Array;
   /** Which forward strategy ran: `"reshape"` (windows tile the input) or `"im2col"`. */
   method: "reshape" | "im2col";
+  /**
+   * With `relu` (a ReLU after the pooling, in the same pass), the output: the backward pass
+   * masks the gradient where it is not positive. Absent or null without.
+   */
+  reluOut?: Tensor | null;
+}
+
+/** Options of {@link maxPoolForwardFast}. */
+export interface MaxPoolFastOptions {
+  /**
+   * Pass the pooled output through a ReLU as well (default false): bitwise `reluForward` of
+   * the pooled output, and its gradient bitwise `reluBackward`'s, without a separate pass
+   * (with the maxima in WebAssembly memory, for 2×2 windows that tile the input).
+   */
+  relu?: boolean;
 }
 
 /**
@@ -128,6 +143,7 @@ function naiveArgmax(x: Tensor, g: WindowGeometry, planes: number): Int32Array {
  * poolWidth = stride` and the sizes divide), one pass over the input (cs231n's "reshape"
  * method); otherwise im2col and a column-wise maximum. Returns `[out, cache]`; the cache
  * records which tap of each window was the maximum, so the backward pass is one scatter.
+ * With `{ relu: true }` the output also goes through a ReLU (see {@link MaxPoolFastOptions}).
  *
  * @example
  * ```ts
@@ -145,7 +161,12 @@ function naiveArgmax(x: Tensor, g: WindowGeometry, planes: number): Int32Array {
 export function maxPoolForwardFast(
   x: Tensor,
   poolParam: PoolParam,
+  options: MaxPoolFastOptions = {},
 ): [Tensor, MaxPoolFastCache] {
+  const relu = options.relu ?? false;
+  if (typeof relu !== "boolean") {
+    throw new Error(`maxPoolForwardFast: options.relu must be a boolean, got ${relu}`);
+  }
   const { N, C, g } = poolGeometry("maxPoolForwardFast", x, poolParam);
   const planes = N * C;
   const size = planes * g.outH * g.outW;
@@ -153,13 +174,15 @@ export function maxPoolForwardFast(
   const argmax = new Uint16Array(size);
   const tiles = g.kernelH === g.stride && g.kernelW === g.stride &&
     g.outH * g.stride === g.height && g.outW * g.stride === g.width;
-  maxPoolForwardBatch(x.data, g, planes, out.data, argmax, tiles);
-  return [out, { x, poolParam, argmax, method: tiles ? "reshape" : "im2col" }];
+  maxPoolForwardBatch(x.data, g, planes, out.data, argmax, tiles, relu);
+  const method = tiles ? "reshape" : "im2col";
+  return [out, { x, poolParam, argmax, method, reluOut: relu ? out : null }];
 }
 
 /**
- * Backward pass of {@link maxPoolForwardFast}: scatters `dout` to the recorded maxima.
- * Returns `dx`, shaped like `x`.
+ * Backward pass of {@link maxPoolForwardFast}: scatters `dout` to the recorded maxima
+ * (after the ReLU's mask when the forward pass had `relu`: `dout` is then the gradient of
+ * the ReLU's output). Returns `dx`, shaped like `x`.
  *
  * @example
  * ```ts
@@ -186,7 +209,8 @@ export function maxPoolBackwardFast(dout: Tensor, cache: MaxPoolFastCache): Tens
   const planes = N * C;
   // maxPoolBackwardBatch overwrites every element of dx.
   const dx = new Tensor(allocateOutput(x.dtype, x.size, false), x.shape);
-  maxPoolBackwardBatch(dout.data, cache.argmax, g, planes, dx.data, cache.method === "reshape");
+  const tiles = cache.method === "reshape";
+  maxPoolBackwardBatch(dout.data, cache.argmax, g, planes, dx.data, tiles, cache.reluOut?.data);
   return dx;
 }
 

@@ -178,7 +178,7 @@ export class ThreeLayerConvNet implements Model {
     const [hidden, cache2] = affineReluForward(pooled, W2, b2);
     const [scores, cache3] = affineForward(hidden, W3, b3);
     // The activations, read out of the caches: conv output, pooled, hidden pre-ReLU.
-    const activations = [cache1[1].x, cache1[2], pooled, cache2[1], hidden];
+    const activations = [cache1[1].x, pooled, cache2[1], hidden];
     const recycle = (dead: Tensor[], kept: Tensor[]) =>
       releaseStorage(dead, [X, input, W1, b1, W2, b2, W3, b3, ...kept], since);
     if (y == null) {
@@ -195,16 +195,15 @@ export class ThreeLayerConvNet implements Model {
     const [dpooled, dW2, db2] = affineBackward(dhiddenPre, cache2[0]);
     // convReluPoolBackward without the convolution's dx: nobody needs the gradient with
     // respect to the images, and it would cost a GEMM and a col2im pass.
-    const [convCache, poolCache, reluCache] = cache1;
-    const dpre = reluBackward(dpooled, reluCache);
-    const dconv = maxPoolBackwardFast(dpre, poolCache);
+    const [convCache, poolCache] = cache1;
+    const dconv = maxPoolBackwardFast(dpooled, poolCache);
     const [dW1, db1] = convParamGradsFast(dconv, convCache);
     addL2Gradient(dW1, W1, reg);
     addL2Gradient(dW2, W2, reg);
     addL2Gradient(dW3, W3, reg);
     const grads: Grads = { W1: dW1, b1: db1, W2: dW2, b2: db2, W3: dW3, b3: db3 };
     recycle(
-      [...activations, scores, dscores, dhidden, dhiddenPre, dpooled, dpre, dconv],
+      [...activations, scores, dscores, dhidden, dhiddenPre, dpooled, dconv],
       [dW1, db1, dW2, db2, dW3, db3],
     );
     return [loss, grads];

@@ -9,6 +9,9 @@ import {
   maxPoolForwardNaive,
   type PoolParam,
 } from "../../lib/layers/pool.ts";
+import { maxPoolBackwardBatch, maxPoolForwardBatch } from "../../lib/kernels/pooling.ts";
+import { reluBackward, reluForward } from "../../lib/layers/relu.ts";
+import { getPool, setNumThreads } from "../../lib/parallel/worker_pool.ts";
 import { Rng } from "../../lib/rng.ts";
 import { Tensor } from "../../lib/tensor.ts";
 
@@ -177,6 +180,112 @@ Deno.test("max pooling: the first maximum of a tie takes the gradient; NaN propa
     const [overlapping] = forward(withNaN, overlap);
     assert.ok(overlapping.data.every((v) => Number.isNaN(v)));
   }
+});
+
+/** The bits of `b`, NaN payloads aside. */
+function assertSameBits(a: ArrayLike<number>, b: ArrayLike<number>, what: string): void {
+  assert.equal(a.length, b.length, `${what}: length`);
+  for (let i = 0; i < a.length; i++) {
+    if (!Object.is(a[i], b[i]) && !(Number.isNaN(a[i]) && Number.isNaN(b[i]))) {
+      assert.fail(`${what}[${i}]: ${a[i]}, apart ${b[i]}`);
+    }
+  }
+}
+
+/**
+ * maxPoolForwardFast with `relu` against reluForward after it, and its backward against
+ * reluBackward then maxPoolBackwardFast: every path (2×2 in WebAssembly for both dtypes,
+ * the JavaScript tiled loops, im2col), with NaN in x and NaN and ∞ in dout.
+ */
+function checkPoolRelu(): void {
+  const cases: [number[], PoolParam, "float32" | "float64"][] = [
+    [[16, 8, 28, 28], P2, "float32"],
+    [[3, 4, 6, 10], P2, "float64"],
+    [[2, 3, 9, 9], { poolHeight: 3, poolWidth: 3, stride: 3 }, "float32"],
+    [[2, 3, 7, 8], { poolHeight: 3, poolWidth: 3, stride: 1 }, "float32"],
+  ];
+  for (const [shape, param, dtype] of cases) {
+    const rng = new Rng(shape[0] * 100 + shape[2]);
+    const x = Tensor.randn(shape, rng, dtype);
+    // The first plane negative (windows the ReLU zeroes), and a NaN in it.
+    for (let i = 0; i < shape[2] * shape[3]; i++) x.data[i] = -Math.abs(x.data[i]);
+    x.data[5] = NaN;
+    const [pre, preCache] = maxPoolForwardFast(x, param);
+    const [want, reluCache] = reluForward(pre);
+    const [got, cache] = maxPoolForwardFast(x, param, { relu: true });
+    const label = `[${shape}] ${dtype} ${JSON.stringify(param)}`;
+    assertSameBits(got.data, want.data, `${label} out`);
+    assert.ok(got.data.some((v) => Object.is(v, 0)) && got.data.some(Number.isNaN), label);
+    assert.deepEqual(cache.argmax, preCache.argmax);
+    const dout = Tensor.randn(got.shape, rng, dtype);
+    dout.data[1] = NaN;
+    dout.data[2] = Infinity;
+    const dxWant = maxPoolBackwardFast(reluBackward(dout, reluCache), preCache);
+    assertSameBits(maxPoolBackwardFast(dout, cache).data, dxWant.data, `${label} dx`);
+  }
+}
+
+Deno.test("maxPoolForwardFast with relu: the bits of reluForward after the pooling, both ways", () => {
+  checkPoolRelu();
+  assert.throws(
+    // @ts-expect-error: a number where a boolean belongs
+    () => maxPoolForwardFast(Tensor.zeros([1, 1, 2, 2]), P2, { relu: 1 }),
+    /maxPoolForwardFast: options\.relu must be a boolean, got 1/,
+  );
+});
+
+Deno.test({
+  name: "max pooling with relu: the same bits split across two threads",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  fn: async () => {
+    // The kernels on shared memory (as the layers' recycled buffers are), 2×2 windows:
+    // forward and backward both go to the pool.
+    const [planes, side] = [48 * 8, 28];
+    const g = {
+      channels: 1,
+      height: side,
+      width: side,
+      kernelH: 2,
+      kernelW: 2,
+      stride: 2,
+      pad: 0,
+      dilation: 1,
+      outH: side / 2,
+      outW: side / 2,
+    };
+    const rng = new Rng(12);
+    const shared = (n: number, fill: () => number) => {
+      const a = new Float32Array(new SharedArrayBuffer(4 * n));
+      for (let i = 0; i < n; i++) a[i] = fill();
+      return a;
+    };
+    const n = planes * side * side, m = n / 4;
+    const x = shared(n, () => rng.normal());
+    const dout = shared(m, () => rng.normal());
+    const run = () => {
+      const out = shared(m, () => NaN), argmax = new Uint16Array(m);
+      maxPoolForwardBatch(x, g, planes, out, argmax, true, true);
+      const dx = shared(n, () => NaN);
+      maxPoolBackwardBatch(dout, argmax, g, planes, dx, true, out);
+      return [out, dx];
+    };
+    await setNumThreads(1);
+    const one = run();
+    await setNumThreads(2);
+    try {
+      await getPool().ready();
+      const runs = () =>
+        getPool().sharedRuns("pool.maxForward") + getPool().sharedRuns("pool.maxBackward");
+      const before = runs();
+      const two = run();
+      assert.equal(runs(), before + 2, "forward and backward ran on the pool");
+      assertSameBits(two[0], one[0], "out");
+      assertSameBits(two[1], one[1], "dx");
+    } finally {
+      await setNumThreads(1);
+    }
+  },
 });
 
 Deno.test("avgPoolForward computes window means; float32 keeps its dtype", () => {
