@@ -302,48 +302,35 @@ Deno.test("normalizeMaxPool2x2 / normBackwardMaxPool2x2: clear errors for bad si
       new RegExp(`normalizeMaxPool2x2: ${message.source}`),
     );
   }
+  // The backward pass on a 2×3×4×4 input, with these taps and ReLU output.
+  const backward = (taps: Uint16Array, reluOut: Float32Array | null = null) => () =>
+    normBackwardMaxPool2x2(
+      new Float32Array(24),
+      taps,
+      x,
+      2,
+      3,
+      4,
+      4,
+      c(0),
+      g32,
+      c(1),
+      new Float32Array(x.length),
+      new Float32Array(3),
+      new Float32Array(3),
+      reluOut,
+    );
   // A bad tap anywhere, in either half of a 32-bit word, at the odd end, or unaligned.
   for (const [length, at, offset] of [[24, 17, 0], [24, 16, 0], [25, 24, 0], [24, 3, 1]]) {
     const taps = new Uint16Array(new ArrayBuffer(2 * (length + offset)), 2 * offset, length);
     taps[at] = 4;
     assert.throws(
-      () =>
-        normBackwardMaxPool2x2(
-          new Float32Array(24),
-          taps,
-          x,
-          2,
-          3,
-          4,
-          4,
-          c(0),
-          g32,
-          c(1),
-          new Float32Array(x.length),
-          new Float32Array(3),
-          new Float32Array(3),
-        ),
+      backward(taps),
       new RegExp(`normBackwardMaxPool2x2: argmax\\[${at}\\] = 4 is not a tap of a 2×2 window`),
     );
   }
   assert.throws(
-    () =>
-      normBackwardMaxPool2x2(
-        new Float32Array(24),
-        new Uint16Array(24),
-        x,
-        2,
-        3,
-        4,
-        4,
-        c(0),
-        g32,
-        c(1),
-        new Float32Array(x.length),
-        new Float32Array(3),
-        new Float32Array(3),
-        new Float32Array(20),
-      ),
+    backward(new Uint16Array(24), new Float32Array(20)),
     /normBackwardMaxPool2x2: reluOut needs at least 24 elements, got 20/,
   );
 });
