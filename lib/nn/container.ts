@@ -116,16 +116,20 @@ export class Sequential extends Module {
    * one afterwards throws. `x` and the result are never recycled.
    *
    * In such a container a `ReLU` followed by a `MaxPool2d` runs as the pooling followed by
-   * the ReLU: ReLU is monotonic, so `relu(max(window)) = max(relu(window))` and the output
-   * is bitwise the same, while the ReLU touches a quarter of the values (2×2 windows). The
+   * the ReLU, in one op (`MaxPool2d.forwardRelu`): ReLU is monotonic, so
+   * `relu(max(window)) = max(relu(window))` and the output is bitwise the same, while the
+   * ReLU touches a quarter of the values (2×2 windows), inside the pooling's pass. The
    * gradients are the same values too: a window whose maximum is positive sends its
    * gradient to the same first maximum either way, one whose maximum is ≤ 0 sends none
    * (only the sign of that zero, or where a NaN or infinite upstream gradient lands in
    * such a window, can differ).
    *
+   * A `MaxPool2d` followed by a `ReLU` runs as that same one op, and so bitwise as the
+   * two modules.
+   *
    * And in such a container a `BatchNorm2d` followed by a `MaxPool2d` of 2×2 windows with
-   * stride 2 and no padding (with or without a `ReLU` between them, which then runs after
-   * the pooling as above, inside the same op) runs as one op,
+   * stride 2 and no padding (and by a `ReLU` after them, or between them, which then runs
+   * after the pooling as above; either way inside the same op) runs as one op,
    * `BatchNorm2d.forwardMaxPool2x2`, where that fuses
    * (`BatchNorm2d.fusesMaxPool2x2`: training mode, float32, even height and width, the
    * WebAssembly kernels): bitwise the same output, running statistics and gradients, for
@@ -145,19 +149,22 @@ export class Sequential extends Module {
       const m = layers[i][1];
       if (x !== input) intermediates.push(x);
       const next = layers[i + 1]?.[1];
+      const after = layers[i + 2]?.[1];
       const fuses = isExactly(m, BatchNorm2d) && (m as BatchNorm2d).fusesMaxPool2x2(x);
       if (fuses && isPool2x2(next)) {
-        x = (m as BatchNorm2d).forwardMaxPool2x2(x);
-        i++;
-      } else if (
-        fuses && next !== undefined && isExactly(next, ReLU) && isPool2x2(layers[i + 2]?.[1])
-      ) {
+        // BatchNorm2d → MaxPool2d(2), and the ReLU after them if there is one.
+        const relu = after !== undefined && isExactly(after, ReLU);
+        x = (m as BatchNorm2d).forwardMaxPool2x2(x, relu);
+        i += relu ? 2 : 1;
+      } else if (fuses && next !== undefined && isExactly(next, ReLU) && isPool2x2(after)) {
+        // BatchNorm2d → ReLU → MaxPool2d(2): the ReLU after the pooling, as below.
         x = (m as BatchNorm2d).forwardMaxPool2x2(x, true);
         i += 2;
       } else if (isExactly(m, ReLU) && next !== undefined && isExactly(next, MaxPool2d)) {
-        const pooled = next.forward(x);
-        intermediates.push(pooled);
-        x = m.forward(pooled);
+        x = (next as MaxPool2d).forwardRelu(x);
+        i++;
+      } else if (isExactly(m, MaxPool2d) && next !== undefined && isExactly(next, ReLU)) {
+        x = (m as MaxPool2d).forwardRelu(x);
         i++;
       } else {
         x = m.forward(x);

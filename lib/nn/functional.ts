@@ -35,6 +35,7 @@ export {
   batchNorm,
   batchNormMaxPool2d,
   batchNormMaxPool2dFuses,
+  type BatchNormMaxPoolOptions,
   type BatchNormOptions,
   groupNorm,
   type GroupNormOptions,
@@ -42,5 +43,5 @@ export {
   type LayerNormOptions,
 } from "./functional/normalization.ts";
 export { pad, type PadMode } from "./functional/pad.ts";
-export { avgPool2d, maxPool2d, type Pool2dOptions } from "./functional/pool.ts";
+export { avgPool2d, maxPool2d, maxPool2dRelu, type Pool2dOptions } from "./functional/pool.ts";
 export { flatten } from "./functional/shape.ts";

@@ -5,7 +5,7 @@
  */
 
 import type { Tensor } from "../tensor.ts";
-import { avgPool2d, maxPool2d } from "./functional/pool.ts";
+import { avgPool2d, maxPool2d, maxPool2dRelu } from "./functional/pool.ts";
 import { Module, type ModuleOptions } from "./module.ts";
 
 /** Options of the pooling modules. */
@@ -60,6 +60,25 @@ abstract class Pool2d extends Module {
  */
 export class MaxPool2d extends Pool2d {
   protected pool = maxPool2d;
+
+  /**
+   * `relu(this.forward(x))` as one op, `F.maxPool2dRelu`: the ReLU runs inside the
+   * pooling's pass; bitwise the ReLU module after this one. `nn.Sequential` calls it for a
+   * `ReLU` followed by a `MaxPool2d` (same output bits: ReLU is monotonic).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Tensor } from "../tensor.ts";
+   * import { MaxPool2d } from "./pooling.ts";
+   * const x = Tensor.fromArray([-3, -1, -2, -5], [1, 1, 2, 2]);
+   * assert.deepEqual(new MaxPool2d(2).forwardRelu(x).toNested(), [[[[0]]]]);
+   * ```
+   */
+  forwardRelu(x: Tensor): Tensor {
+    if (x.ndim !== 4) throw this.shapeError(x, "(N, C, H, W)");
+    return maxPool2dRelu(x, this.kernelSize, { stride: this.stride, padding: this.padding });
+  }
 
   override extraRepr(): string {
     return `${super.extraRepr()}, dilation=1, ceil_mode=False`;

@@ -46,6 +46,39 @@ Deno.test("F.maxPool2d / F.avgPool2d: PyTorch output sizes, padding, numeric gra
   checkGradients(() => F.avgPool2d(x, 2, { padding: 1 }), [x]);
 });
 
+Deno.test("F.maxPool2dRelu: the bits of F.relu after F.maxPool2d, output and gradient", () => {
+  for (const dtype of ["float32", "float64"] as const) {
+    const rng = new Rng(13);
+    // Odd sides (cropped), and shifted down so that many windows hold no positive value.
+    const x0 = Tensor.randn([3, 4, 9, 8], rng, dtype).sub(0.7);
+    const cases: [number, F.Pool2dOptions][] = [[2, {}], [3, { stride: 2, padding: 1 }]];
+    for (const [k, options] of cases) {
+      const run = (fused: boolean) => {
+        const x = x0.detach();
+        x.requiresGrad = true;
+        const out = fused ? F.maxPool2dRelu(x, k, options) : F.relu(F.maxPool2d(x, k, options));
+        const dout = Tensor.randn(out.shape, new Rng(14), dtype);
+        dout.data[3] = NaN;
+        out.backward(dout);
+        return { name: out.gradFn!.name, out: out.data, dx: x.grad!.data };
+      };
+      const [a, b] = [run(true), run(false)];
+      const what = `${dtype} k=${k} ${JSON.stringify(options)}`;
+      assert.equal(a.name, "maxPool2dRelu", what);
+      assert.ok(a.out.some((v) => v === 0) && a.out.some((v) => v > 0), what);
+      for (const key of ["out", "dx"] as const) {
+        for (let i = 0; i < a[key].length; i++) {
+          const [p, q] = [a[key][i], b[key][i]];
+          if (!Object.is(p, q)) assert.fail(`${what} ${key}[${i}]: ${p}, apart ${q}`);
+        }
+      }
+    }
+  }
+  // Numeric gradients too (float64; no window ties at zero with random inputs).
+  const x = leaf([2, 2, 6, 6], new Rng(15));
+  checkGradients(() => F.maxPool2dRelu(x, 3, { stride: 2, padding: 1 }), [x]);
+});
+
 Deno.test("F.relu, F.leakyRelu, F.flatten: values and gradients", () => {
   const rng = new Rng(12);
   const x = leaf([3, 2, 2], rng);

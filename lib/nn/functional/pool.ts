@@ -52,6 +52,36 @@ export function maxPool2d(
 }
 
 /**
+ * `relu(maxPool2d(x, kernelSize, options))` as one op (graph node `maxPool2dRelu`): the
+ * ReLU runs inside the pooling's pass, on the maxima (`maxPoolForwardFast` with `relu`),
+ * and its backward pass masks the gradient there too. Bitwise `F.relu` after `F.maxPool2d`,
+ * output and gradient. As ReLU is monotonic it equals the pooling of `relu(x)` too, up to
+ * the sign of a zero gradient and where a NaN or infinite gradient lands in a window with
+ * no positive value; `nn.Sequential` runs a `ReLU` followed by a `MaxPool2d` through it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Tensor } from "../../tensor.ts";
+ * import { maxPool2dRelu } from "./pool.ts";
+ * const x = Tensor.fromArray([-3, -1, -2, -5, 4, 0, 1, 2], [1, 2, 2, 2]);
+ * assert.deepEqual(maxPool2dRelu(x, 2).toNested(), [[[[0]], [[4]]]]);
+ * ```
+ */
+export function maxPool2dRelu(
+  x: Tensor,
+  kernelSize: number | readonly number[],
+  options: Pool2dOptions = {},
+): Tensor {
+  const { input, param } = prepare("F.maxPool2dRelu", x, kernelSize, options, -Infinity);
+  const [out, cache] = maxPoolForwardFast(input.detach(), param, { relu: true });
+  if (needsGrad(input)) {
+    recordOp(out, "maxPool2dRelu", [input], (g) => [maxPoolBackwardFast(g, cache)]);
+  }
+  return out;
+}
+
+/**
  * Average pooling of `x (N, C, H, W)` (PyTorch's `F.avg_pool2d` with
  * `count_include_pad=True`). Runs on `avgPoolForward` / `avgPoolBackward`.
  *
