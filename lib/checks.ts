@@ -60,6 +60,31 @@ export function checkInt(fn: string, name: string, value: unknown, min: number):
   return value as number;
 }
 
+/**
+ * Throws unless `value` is `true` or `false`, naming the function and the argument (a
+ * string is quoted, so `"false"` is not mistaken for false).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkBoolean } from "./checks.ts";
+ * assert.equal(checkBoolean("pool", "options.relu", true), true);
+ * assert.throws(
+ *   () => checkBoolean("pool", "options.relu", "false"),
+ *   /pool: options.relu must be true or false, got "false"/,
+ * );
+ * ```
+ */
+export function checkBoolean(fn: string, name: string, value: unknown): boolean {
+  if (typeof value !== "boolean") {
+    const got = typeof value === "string" || (typeof value === "object" && value !== null)
+      ? JSON.stringify(value)
+      : String(value);
+    throw new Error(`${fn}: ${name} must be true or false, got ${got}`);
+  }
+  return value;
+}
+
 /** The valid name `key` most likely stands for, or null. */
 function suggestion(key: string, valid: readonly string[]): string | null {
   const camel = key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());

@@ -183,7 +183,9 @@ export function rmsprop(w: Tensor, dw: Tensor, config: OptimConfig = {}): [Tenso
  *
  * config: `learningRate` (1e-3), `beta1` (0.9), `beta2` (0.999), `epsilon` (1e-8),
  * `m`, `v` (zeros), `t` (0; incremented before the bias correction). Float32 tensors are
- * updated in float32 arithmetic, as numpy computes float32 arrays; float64 in float64.
+ * updated in float32 arithmetic, each operation rounded (the precision numpy uses for
+ * float32 arrays, not its bits: the bias corrections are applied as reciprocals); float64
+ * in float64.
  *
  * @example
  * ```ts

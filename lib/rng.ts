@@ -211,6 +211,33 @@ export class Rng {
   }
 }
 
+/**
+ * Fills `out` with successive `rng.random()` draws: through {@link Rng.fillRandom} when
+ * `rng` is an `Rng` whose `random` and `fillRandom` are the class's own (the same values,
+ * faster), else one `random()` call at a time, so that a subclass overriding `random` or
+ * any object with a `random()` method is honoured.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { fillUniform, Rng } from "./rng.ts";
+ * const halves = fillUniform({ random: () => 0.5 }, new Float64Array(2));
+ * assert.deepEqual([...halves], [0.5, 0.5]);
+ * const [a, b] = [new Rng(1), new Rng(1)];
+ * assert.deepEqual([...fillUniform(a, new Float64Array(2))], [b.random(), b.random()]);
+ * ```
+ */
+export function fillUniform(rng: { random(): number }, out: Float64Array): Float64Array {
+  if (
+    rng instanceof Rng && rng.random === Rng.prototype.random &&
+    rng.fillRandom === Rng.prototype.fillRandom
+  ) {
+    return rng.fillRandom(out);
+  }
+  for (let i = 0; i < out.length; i++) out[i] = rng.random();
+  return out;
+}
+
 function rotl(x: number, k: number): number {
   return (x << k) | (x >>> (32 - k));
 }

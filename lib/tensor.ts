@@ -16,7 +16,7 @@ import {
 } from "./autograd/engine.ts";
 import { columnSums } from "./kernels/elementwise.ts";
 import { gemm } from "./kernels/gemm.ts";
-import type { Rng } from "./rng.ts";
+import { fillUniform, type Rng } from "./rng.ts";
 import { bufferStamp, giveBack, issuedSince } from "./buffer_pool.ts";
 import { allocateOutput } from "./scratch.ts";
 import { allocate, checkDType, type DType, dtypeOf, type FloatArray } from "./storage.ts";
@@ -430,7 +430,7 @@ export class Tensor {
     options: DType | TensorOptions = "float64",
   ): Tensor {
     const t = Tensor.zeros(shape, options);
-    if (t.data instanceof Float64Array) rng.fillRandom(t.data);
+    if (t.data instanceof Float64Array) fillUniform(rng, t.data);
     else for (let i = 0; i < t.size; i++) t.data[i] = rng.random();
     return t;
   }

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { getGlobalRng, Rng, setSeed } from "../lib/rng.ts";
+import { dropoutMask } from "../lib/kernels/dropout.ts";
+import { fillUniform, getGlobalRng, Rng, setSeed } from "../lib/rng.ts";
+import { Tensor } from "../lib/tensor.ts";
 
 /**
  * An independent BigInt transcription of xoshiro128** (from the published algorithm),
@@ -57,6 +59,34 @@ Deno.test("Rng", async (t) => {
       assert.equal(a.nextUint32(), b.nextUint32(), `n=${n}: state after the fill`);
       assert.equal(a.normal(), b.normal(), `n=${n}: the spare normal`);
     }
+  });
+  await t.step("fillUniform honours an overridden random() and any object with one", () => {
+    class Half extends Rng {
+      override random(): number {
+        return 0.5;
+      }
+    }
+    assert.deepEqual([...fillUniform(new Half(1), new Float64Array(3))], [0.5, 0.5, 0.5]);
+    assert.deepEqual([...Tensor.rand([2], new Half(1)).data], [0.5, 0.5]);
+    const source = new Rng(9), copy = new Rng(9);
+    const duck = { random: () => source.random() };
+    assert.deepEqual(
+      [...fillUniform(duck, new Float64Array(4))],
+      [0, 1, 2, 3].map(() => copy.random()),
+    );
+    // @ts-expect-error: an object with random() only, as dropout accepts
+    assert.equal(Tensor.rand([3], duck).size, 3);
+    const mask = new Float32Array(5);
+    dropoutMask(
+      new (class extends Rng {
+        override random(): number {
+          return 0;
+        }
+      })(2),
+      0.5,
+      mask,
+    );
+    assert.deepEqual([...mask], [2, 2, 2, 2, 2]);
   });
   await t.step("same seed gives the same stream, different seeds differ", () => {
     const a = new Rng(7), b = new Rng(7), c = new Rng(8);

@@ -5,14 +5,15 @@
  * @module
  */
 
+import { fillUniform } from "../rng.ts";
 import type { FloatArray } from "../storage.ts";
 import { needLength } from "./_checks.ts";
 
 /**
  * Draws an inverted-dropout mask: `mask[i] = (u < p) / p` with `u = rng.random()`, one
  * uniform draw per element in order (cs231n's `(np.random.rand(*x.shape) < p) / p`), so
- * kept units are scaled by `1 / p` and the expected activation is unchanged. When `rng`
- * has `fillRandom` (the library's `Rng`), the same draws come from it a block at a time.
+ * kept units are scaled by `1 / p` and the expected activation is unchanged. The draws
+ * come a block at a time through `fillUniform` (the same values).
  *
  * @example
  * ```ts
@@ -24,27 +25,18 @@ import { needLength } from "./_checks.ts";
  * assert.ok(mask.every((m) => m === 0 || m === 2));
  * ```
  */
-export function dropoutMask(
-  rng: { random(): number; fillRandom?(out: Float64Array): unknown },
-  p: number,
-  mask: FloatArray,
-): void {
+export function dropoutMask(rng: { random(): number }, p: number, mask: FloatArray): void {
   const keep = 1 / p;
   const n = mask.length;
-  if (typeof rng.fillRandom !== "function") {
-    for (let i = 0; i < n; i++) mask[i] = rng.random() < p ? keep : 0;
-    return;
-  }
-  // The library's Rng draws a block at a time, the same values in the same order.
+  // A block of draws at a time: the library's Rng fills it without a call per draw.
   for (let start = 0; start < n; start += DRAW_BLOCK) {
     const count = Math.min(DRAW_BLOCK, n - start);
-    const u = drawn.subarray(0, count);
-    rng.fillRandom(u);
+    const u = fillUniform(rng, drawn.subarray(0, count));
     for (let k = 0; k < count; k++) mask[start + k] = u[k] < p ? keep : 0;
   }
 }
 
-/** Uniform draws per `fillRandom` call of `dropoutMask` (32 KiB of doubles). */
+/** Uniform draws per block of `dropoutMask` (32 KiB of doubles). */
 const DRAW_BLOCK = 4096;
 const drawn = new Float64Array(DRAW_BLOCK);
 

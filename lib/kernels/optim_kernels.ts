@@ -6,10 +6,13 @@
  * update in place (pass the same array twice) or keep the inputs intact. One fused pass
  * replaces the chain of temporaries the numpy formulas would create. SGD, momentum and
  * RMSProp compute in double precision whatever the storage type and round float32 outputs
- * once on store. Adam computes float32 arrays in float32, each operation rounded as numpy
- * and PyTorch round it: the square root and the division set its speed, and float32 SIMD
- * does them four at a time where float64 does two (ThreeLayerConvNet's update of its
- * 637,000 weights on one thread, alternating runs: 2.6–2.8 → 1.7–1.9 ms per step).
+ * once on store. Adam computes float32 arrays in float32, each operation rounded to float32:
+ * the precision in which numpy computes the course's float32 arrays and PyTorch float32
+ * parameters (not their bits: the formula multiplies by the reciprocals of the bias
+ * corrections, where numpy divides and PyTorch orders the terms otherwise). The square
+ * root and the division set Adam's speed, and float32 SIMD does them four at a time where
+ * float64 does two (ThreeLayerConvNet's update of its 637,000 weights on one thread,
+ * alternating runs: 2.6–2.8 → 1.7–1.9 ms per step). Mixed storage types compute in float64.
  *
  * @module
  */
@@ -88,10 +91,11 @@ export function rmspropKernel(
  * `outW = w − lr·m̂ / (√v̂ + ε)` with `m̂ = m / (1 − β1^t)`, `v̂ = v / (1 − β2^t)`.
  *
  * Float32 arrays are computed in float32 (the hyper-parameters rounded to float32 first),
- * float64 ones in float64. Large arrays run in WebAssembly (`wasm/optim_module.ts`), split
- * across the worker pool when there is more than one thread; every path computes each
- * element with the same operations in the same order, so the result is bitwise the same on
- * any path.
+ * float64 ones, and mixed ones, in float64. Large arrays run in WebAssembly
+ * (`wasm/optim_module.ts`), split across the worker pool when there is more than one
+ * thread; every path computes each element with the same operations in the same order, so
+ * the result is bitwise the same on any path (up to the sign and payload of a NaN, which
+ * engines do not keep alike when two NaNs meet).
  */
 export function adamKernel(
   w: FloatArray,
@@ -214,7 +218,8 @@ function adamRange(a: AdamJob, i0: number, i1: number): void {
     });
     return;
   }
-  if (dtype === "float32") {
+  // Float32 arithmetic only when every array is float32; mixed storage computes in float64.
+  if (dtype === "float32" && arrays.every((x) => dtypeOf(x) === "float32")) {
     adamRangeFloat32(a, i0, i1);
     return;
   }

@@ -343,7 +343,10 @@ function maxTapF64(
 /**
  * Max pooling backward for planes `[p0, p1)`: overwrites those planes of `dx` with zeros
  * and adds each `dout` element to the pixel of its window that `argmax` names. Works for
- * both forward strategies, overlapping windows included.
+ * both forward strategies, overlapping windows included. With `reluOut` (the output of a
+ * pooling run with `relu`), `dout` is first masked as the ReLU layer's backward pass masks
+ * it, `dout · (reluOut > 0 ? 1 : 0)`: in WebAssembly memory on the 2×2 path, else in a
+ * copy of `dout`.
  *
  * @example
  * ```ts

@@ -17,7 +17,7 @@ import {
 } from "./pool.ts";
 import { reluBackward, type ReluCache, reluForward } from "./relu.ts";
 import { spatialBatchnormBackward, spatialBatchnormForward } from "./spatial_batchnorm.ts";
-import type { Tensor } from "../tensor.ts";
+import { Tensor } from "../tensor.ts";
 
 /** What {@link convReluForward} keeps: the convolution's and the ReLU's caches. */
 export type ConvReluCache = [convCache: ConvCache, reluCache: ReluCache];
@@ -155,6 +155,13 @@ export function convReluPoolBackward(
 ): [Tensor, Tensor, Tensor] {
   checkCache("convReluPoolBackward", cache, 2, "[convCache, poolCache]", "convReluPoolForward");
   const [convCache, poolCache] = cache;
+  if (!(poolCache?.reluOut instanceof Tensor)) {
+    // A pool cache made without `relu` would skip the ReLU's mask without a word.
+    throw new Error(
+      "convReluPoolBackward: cache[1] must be the pool cache of convReluPoolForward, which " +
+        "holds the ReLU's output (reluOut); got a cache without it",
+    );
+  }
   return convBackwardFast(maxPoolBackwardFast(dout, poolCache), convCache);
 }
 

@@ -10,6 +10,7 @@
  * @module
  */
 
+import { checkBoolean, checkOptionKeys } from "../checks.ts";
 import { checkTensor } from "../tensor_checks.ts";
 import type { WindowGeometry } from "../kernels/im2col.ts";
 import {
@@ -19,7 +20,7 @@ import {
   maxPoolForwardBatch,
 } from "../kernels/pooling.ts";
 import { allocateOutput } from "../scratch.ts";
-import { Tensor } from "../tensor.ts";
+import { sameShape, Tensor } from "../tensor.ts";
 
 /** Hyper-parameters of a pooling layer (cs231n's `pool_param`). */
 export interface PoolParam {
@@ -163,10 +164,8 @@ export function maxPoolForwardFast(
   poolParam: PoolParam,
   options: MaxPoolFastOptions = {},
 ): [Tensor, MaxPoolFastCache] {
-  const relu = options.relu ?? false;
-  if (typeof relu !== "boolean") {
-    throw new Error(`maxPoolForwardFast: options.relu must be a boolean, got ${relu}`);
-  }
+  checkOptionKeys("maxPoolForwardFast", options, ["relu"]);
+  const relu = checkBoolean("maxPoolForwardFast", "options.relu", options.relu ?? false);
   const { N, C, g } = poolGeometry("maxPoolForwardFast", x, poolParam);
   const planes = N * C;
   const size = planes * g.outH * g.outW;
@@ -206,11 +205,23 @@ export function maxPoolBackwardFast(dout: Tensor, cache: MaxPoolFastCache): Tens
       `${fn}: cache.argmax has ${cache.argmax.length} entries but dout has ${dout.size}`,
     );
   }
+  const reluOut = cache.reluOut ?? null;
+  if (
+    reluOut !== null &&
+    (!(reluOut instanceof Tensor) || !sameShape(reluOut.shape, dout.shape) ||
+      reluOut.dtype !== dout.dtype)
+  ) {
+    const got = reluOut instanceof Tensor ? `${reluOut.dtype} [${reluOut.shape}]` : reluOut;
+    throw new Error(
+      `${fn}: cache.reluOut must be the pooled output, ${dout.dtype} [${dout.shape}] like ` +
+        `dout, got ${got}`,
+    );
+  }
   const planes = N * C;
   // maxPoolBackwardBatch overwrites every element of dx.
   const dx = new Tensor(allocateOutput(x.dtype, x.size, false), x.shape);
   const tiles = cache.method === "reshape";
-  maxPoolBackwardBatch(dout.data, cache.argmax, g, planes, dx.data, tiles, cache.reluOut?.data);
+  maxPoolBackwardBatch(dout.data, cache.argmax, g, planes, dx.data, tiles, reluOut?.data);
   return dx;
 }
 

@@ -132,8 +132,11 @@ export class Sequential extends Module {
    * after the pooling as above; either way inside the same op) runs as one op,
    * `BatchNorm2d.forwardMaxPool2x2`, where that fuses
    * (`BatchNorm2d.fusesMaxPool2x2`: training mode, float32, even height and width, the
-   * WebAssembly kernels): bitwise the same output, running statistics and gradients, for
-   * any number of threads, without storing the normalized activation in either pass.
+   * WebAssembly kernels): bitwise the same output, running statistics and gradients as the
+   * modules with the ReLU after the pooling, for any number of threads, without storing the
+   * normalized activation in either pass. With the `ReLU` written between them, the
+   * gradients equal those of the written order up to the caveat above: the sign of a zero,
+   * and where a NaN or infinite gradient lands in a window with no positive value.
    * Elsewhere the modules run one by one.
    */
   override forward(x: Tensor): Tensor {

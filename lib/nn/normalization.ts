@@ -4,6 +4,7 @@
  * @module
  */
 
+import { checkBoolean } from "../checks.ts";
 import { Tensor } from "../tensor.ts";
 import {
   batchNorm,
@@ -204,9 +205,7 @@ export class BatchNorm2d extends BatchNormBase {
       // Before forward() would update the running statistics.
       throw this.shapeError(x, `(N, ${this.numFeatures}, H, W) with H and W at least 2`);
     }
-    if (typeof relu !== "boolean") {
-      throw new Error(`BatchNorm2d.forwardMaxPool2x2: relu must be a boolean, got ${relu}`);
-    }
+    checkBoolean("BatchNorm2d.forwardMaxPool2x2", "relu", relu);
     if (!this.fusesMaxPool2x2(x)) {
       const pooled = maxPool2d(this.forward(x), 2);
       return relu ? reluOp(pooled) : pooled;

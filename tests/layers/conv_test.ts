@@ -25,7 +25,11 @@ import {
   convReluPoolBackward,
   convReluPoolForward,
 } from "../../lib/layers/conv_sandwich.ts";
-import { maxPoolBackwardNaive, maxPoolForwardNaive } from "../../lib/layers/pool.ts";
+import {
+  maxPoolBackwardNaive,
+  maxPoolForwardFast,
+  maxPoolForwardNaive,
+} from "../../lib/layers/pool.ts";
 import { reluBackward, reluForward } from "../../lib/layers/relu.ts";
 import { Rng } from "../../lib/rng.ts";
 import { type DType, Tensor } from "../../lib/tensor.ts";
@@ -488,6 +492,14 @@ Deno.test("conv sandwiches match their layers and centered differences", async (
       dout,
       grads,
       SANDWICH_TOL,
+    );
+  });
+  await t.step("convReluPoolBackward rejects a pool cache made without the ReLU", () => {
+    const [a, convCache] = convForwardFast(x, w, b, convParam);
+    const [pooled, plainPool] = maxPoolForwardFast(a, poolParam);
+    assert.throws(
+      () => convReluPoolBackward(pooled, [convCache, plainPool]),
+      /convReluPoolBackward: cache\[1\] must be the pool cache of convReluPoolForward/,
     );
   });
   await t.step("convReluPool equals relu-then-pool exactly (it pools first)", () => {

@@ -230,7 +230,30 @@ Deno.test("maxPoolForwardFast with relu: the bits of reluForward after the pooli
   assert.throws(
     // @ts-expect-error: a number where a boolean belongs
     () => maxPoolForwardFast(Tensor.zeros([1, 1, 2, 2]), P2, { relu: 1 }),
-    /maxPoolForwardFast: options\.relu must be a boolean, got 1/,
+    /maxPoolForwardFast: options\.relu must be true or false, got 1/,
+  );
+  const x = Tensor.zeros([1, 1, 2, 2]);
+  assert.throws(
+    // @ts-expect-error: a string where a boolean belongs
+    () => maxPoolForwardFast(x, P2, { relu: "false" }),
+    /maxPoolForwardFast: options\.relu must be true or false, got "false"/,
+  );
+  assert.throws(
+    // @ts-expect-error: null where an options object belongs
+    () => maxPoolForwardFast(x, P2, null),
+    /maxPoolForwardFast: options must be an object, got null/,
+  );
+  assert.throws(
+    // @ts-expect-error: an unknown option
+    () => maxPoolForwardFast(x, P2, { reLU: true }),
+    /maxPoolForwardFast: unknown option "reLU" \(did you mean "relu"\?\)/,
+  );
+  // A cache whose ReLU output does not fit dout.
+  const x4 = Tensor.randn([1, 2, 4, 4], new Rng(3));
+  const [out, cache] = maxPoolForwardFast(x4, P2, { relu: true });
+  assert.throws(
+    () => maxPoolBackwardFast(out, { ...cache, reluOut: Tensor.zeros([3]) }),
+    /maxPoolBackwardFast: cache\.reluOut must be the pooled output, float64 \[1,2,2,2\] like dout, got float64 \[3\]/,
   );
 });
 

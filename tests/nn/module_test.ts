@@ -492,7 +492,12 @@ Deno.test("F.batchNormMaxPool2d with relu: the bits of relu(maxPool2d(batchNorm(
   assert.throws(
     // @ts-expect-error: a string where a boolean belongs
     () => F.batchNormMaxPool2d(x, rm, rv, { relu: "yes" }),
-    /F\.batchNormMaxPool2d: relu must be a boolean, got yes/,
+    /F\.batchNormMaxPool2d: options\.relu must be true or false, got "yes"/,
+  );
+  assert.throws(
+    // @ts-expect-error: a number where a boolean belongs
+    () => new nn.BatchNorm2d(3).forwardMaxPool2x2(x, 1),
+    /BatchNorm2d\.forwardMaxPool2x2: relu must be true or false, got 1/,
   );
   assert.deepEqual([...rm.data, ...rv.data], [0, 0, 0, 1, 1, 1]);
   // The module's method in evaluation mode: the composition, ReLU included.

@@ -45,15 +45,20 @@ function emitRelu(mod: ModuleBuilder, t: Lanes): void {
   const f = mod.func(`${t.prefix}relu`, { src: "i32", dst: "i32", n: "i32" }, [], true);
   const { src, dst, n } = f.params;
   const i = f.local("i32");
+  const v = f.local(t.scalarType);
   f.emit(
     elementLoop(i, n, t, (vector) => [
       [local.get(dst), local.get(i), i32.add],
-      // pmax(x, 0) = (x < 0 ? 0 : x) keeps NaN, and adding +0 turns −0 into +0: two
-      // instructions, where the IEEE max's NaN and signed-zero rules cost several.
-      vector
-        ? [local.get(src), local.get(i), i32.add, v128.load(), v128.zero(), t.vector.pmax]
-        : [local.get(src), local.get(i), i32.add, t.scalar.load(), t.scalar.const(0)],
-      vector ? [v128.zero(), t.vector.add, v128.store()] : [t.scalar.max, t.scalar.store()],
+      // pmax(x, 0) = (x < 0 ? 0 : x) keeps NaN (its sign and payload too, as the JavaScript
+      // loop does), and adding +0 turns −0 into +0: two instructions, where the IEEE max's
+      // NaN and signed-zero rules cost several. The scalar tail does the same with a select.
+      vector ? [local.get(src), local.get(i), i32.add, v128.load(), v128.zero(), t.vector.pmax] : [
+        [local.get(src), local.get(i), i32.add, t.scalar.load(), local.set(v)],
+        [t.scalar.const(0), local.get(v), local.get(v), t.scalar.const(0), t.scalar.lt],
+        control.select,
+      ],
+      vector ? [v128.zero(), t.vector.add] : [t.scalar.const(0), t.scalar.add],
+      vector ? v128.store() : t.scalar.store(),
     ]),
   );
 }

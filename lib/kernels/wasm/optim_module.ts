@@ -5,8 +5,8 @@
  * The JavaScript kernel (`../optim_kernels.ts`) spends most of its time in the division
  * and the square root of each element, one element at a time; SIMD does several at once.
  * Each kernel does the JavaScript kernel's arithmetic operation for operation, in the
- * storage precision (float32 values in float32 arithmetic, as numpy and PyTorch compute
- * them, float64 in float64) and with no fused multiply-add, so both give bitwise the same
+ * storage precision (float32 values in float32 arithmetic, the precision numpy and
+ * PyTorch use for them, float64 in float64) and with no fused multiply-add, so both give bitwise the same
  * result.
  *
  * @module

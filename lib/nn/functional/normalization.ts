@@ -6,6 +6,7 @@
  */
 
 import { needsGrad, recordOp } from "../../autograd/engine.ts";
+import { checkBoolean } from "../../checks.ts";
 import { giveBack } from "../../buffer_pool.ts";
 import { momentumAverage } from "../../kernels/normalization.ts";
 import { layernormBackward, layernormForward } from "../../layers/layernorm.ts";
@@ -267,10 +268,8 @@ export function batchNormMaxPool2d(
   checkBatchNormArgs(fn, x, runningMean, runningVar, options);
   // Every check before any running statistic changes, whichever way it runs.
   const eps = checkEps(fn, "eps", options.eps ?? 1e-5);
-  const { weight = null, bias = null, momentum = 0.1, relu = false } = options;
-  if (typeof relu !== "boolean") {
-    throw new Error(`${fn}: relu must be a boolean, got ${relu}`);
-  }
+  const { weight = null, bias = null, momentum = 0.1 } = options;
+  const relu = checkBoolean(fn, "options.relu", options.relu ?? false);
   if (x.ndim !== 4 || x.shape[0] < 1 || x.shape[2] < 2 || x.shape[3] < 2) {
     throw new Error(
       `${fn}: x must be (N, C, H, W) with N ≥ 1 and H and W at least 2 (the window), got ` +

@@ -24,8 +24,9 @@ export interface AdamOptions {
  * Adam (Kingma & Ba) with PyTorch's formula: `m = β1·m + (1 − β1)·g`,
  * `v = β2·v + (1 − β2)·g²`, `p −= lr·m̂ / (√v̂ + eps)` with the bias-corrected moments;
  * `weightDecay` adds `weightDecay·p` to `g` first. Runs on the existing WebAssembly
- * `adamKernel`, in place; float32 parameters are updated in float32 arithmetic, as PyTorch
- * does (float64 ones in float64).
+ * `adamKernel`, in place; float32 parameters are updated in float32 arithmetic, the
+ * precision PyTorch uses (not its bits: its formula orders the terms otherwise), float64
+ * ones in float64.
  *
  * @example
  * ```ts

@@ -260,6 +260,59 @@ Deno.test("relu and reluMask (WebAssembly for long arrays) equal the JavaScript 
   }
 });
 
+Deno.test("adamKernel computes mixed storage (float32 weights, float64 gradient) in float64", () => {
+  const rng = new Rng(10);
+  const n = 600;
+  const w = randomArray("float32", n, rng), dw = randomArray("float64", n, rng);
+  const m = randomArray("float32", n, rng), v = randomArray("float32", n, rng).map(Math.abs);
+  const outs = [w, m, v].map((a) => a.slice().fill(NaN));
+  adamKernel(w, dw, m, v, 1e-3, 0.9, 0.999, 1e-8, 3, outs[0], outs[1], outs[2]);
+  const [inv1, inv2] = [1 / (1 - 0.9 ** 3), 1 / (1 - 0.999 ** 3)];
+  for (let i = 0; i < n; i++) {
+    const g = dw[i];
+    const mi = 0.9 * m[i] + (1 - 0.9) * g, vi = 0.999 * v[i] + (1 - 0.999) * (g * g);
+    const wi = w[i] - (1e-3 * (mi * inv1)) / (Math.sqrt(vi * inv2) + 1e-8);
+    const want = [wi, mi, vi].map(Math.fround);
+    assert.deepEqual([outs[0][i], outs[1][i], outs[2][i]], want, `element ${i}`);
+  }
+});
+
+Deno.test("relu keeps a NaN's sign and payload in WebAssembly as in JavaScript, vectors and tail", () => {
+  for (const dtype of DTYPES) {
+    // Whole vectors and a scalar tail of 3 (float32) or 1 (float64) elements.
+    const n = 263;
+    const x = dtype === "float32" ? new Float32Array(n) : new Float64Array(n);
+    for (let i = 0; i < n; i++) x[i] = (i % 5) - 2;
+    // NaNs of both signs with payloads, in the vector body and in the tail, and a −0.
+    const nan = (negative: boolean, payload: number) => {
+      if (dtype === "float32") {
+        return new Float32Array(
+          new Uint32Array([(negative ? 0xffc00000 : 0x7fc00000) | payload]).buffer,
+        )[0];
+      }
+      const bits = new BigUint64Array([
+        (negative ? 0xfff8000000000000n : 0x7ff8000000000000n) | BigInt(payload),
+      ]);
+      return new Float64Array(bits.buffer)[0];
+    };
+    for (
+      const [at, value] of [[3, nan(true, 5)], [n - 1, nan(false, 1)], [n - 2, nan(true, 2)], [
+        n - 3,
+        -0,
+      ]] as const
+    ) {
+      x[at] = value;
+    }
+    const wasm = x.slice().fill(7), js = x.slice().fill(7);
+    relu(x, wasm);
+    reluJs(x, js);
+    const bits = (a: Float32Array | Float64Array) =>
+      a instanceof Float32Array ? new Uint32Array(a.buffer) : new BigUint64Array(a.buffer);
+    assert.deepEqual(bits(wasm), bits(js), dtype);
+    assert.ok(Number.isNaN(wasm[n - 2]) && Object.is(wasm[n - 3], 0), dtype);
+  }
+});
+
 Deno.test("adamKernel gives bitwise the same update in WebAssembly and JavaScript", () => {
   const rng = new Rng(4);
   for (const dtype of DTYPES) {
