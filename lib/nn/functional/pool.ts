@@ -43,12 +43,7 @@ export function maxPool2d(
   kernelSize: number | readonly number[],
   options: Pool2dOptions = {},
 ): Tensor {
-  const { input, param } = prepare("F.maxPool2d", x, kernelSize, options, -Infinity);
-  const [out, cache] = maxPoolForwardFast(input.detach(), param);
-  if (needsGrad(input)) {
-    recordOp(out, "maxPool2d", [input], (g) => [maxPoolBackwardFast(g, cache)]);
-  }
-  return out;
+  return maxPoolOp("maxPool2d", x, kernelSize, options, false);
 }
 
 /**
@@ -73,11 +68,20 @@ export function maxPool2dRelu(
   kernelSize: number | readonly number[],
   options: Pool2dOptions = {},
 ): Tensor {
-  const { input, param } = prepare("F.maxPool2dRelu", x, kernelSize, options, -Infinity);
-  const [out, cache] = maxPoolForwardFast(input.detach(), param, { relu: true });
-  if (needsGrad(input)) {
-    recordOp(out, "maxPool2dRelu", [input], (g) => [maxPoolBackwardFast(g, cache)]);
-  }
+  return maxPoolOp("maxPool2dRelu", x, kernelSize, options, true);
+}
+
+/** {@link maxPool2d} (and the ReLU after it with `relu`) as the graph node `name`. */
+function maxPoolOp(
+  name: string,
+  x: Tensor,
+  kernelSize: number | readonly number[],
+  options: Pool2dOptions,
+  relu: boolean,
+): Tensor {
+  const { input, param } = prepare(`F.${name}`, x, kernelSize, options, -Infinity);
+  const [out, cache] = maxPoolForwardFast(input.detach(), param, { relu });
+  if (needsGrad(input)) recordOp(out, name, [input], (g) => [maxPoolBackwardFast(g, cache)]);
   return out;
 }
 
