@@ -383,16 +383,19 @@ export function maxPoolScatterRange(
     maxPool2x2BackWasm(wasm, dout, argmax, geometry, p0, p1, dx, reluOut);
     return;
   }
+  // With a ReLU, this range of dout masked as the ReLU layer's backward pass masks it, in a
+  // copy of the range (its taps are read from the same offset).
+  const first = reluOut === null ? 0 : p0 * outH * outW;
   if (reluOut !== null) {
-    // This range of dout masked as the ReLU layer's backward pass masks it, in a copy.
-    const from = p0 * outH * outW, to = p1 * outH * outW;
-    const masked = f32 ? new Float32Array(dout.length) : new Float64Array(dout.length);
-    reluMaskJs(dout.subarray(from, to), reluOut.subarray(from, to), masked.subarray(from, to));
+    const to = p1 * outH * outW;
+    const masked = f32 ? new Float32Array(to - first) : new Float64Array(to - first);
+    reluMaskJs(dout.subarray(first, to), reluOut.subarray(first, to), masked);
     dout = masked;
+    argmax = argmax.subarray(first);
   }
   dx.fill(0, p0 * H * W, p1 * H * W);
   for (let p = p0; p < p1; p++) {
-    const s = p * H * W, o = p * outH * outW;
+    const s = p * H * W, o = p * outH * outW - first;
     if (f32) {
       scatterTapsF32(
         dout as Float32Array,

@@ -9,7 +9,11 @@ import {
   maxPoolForwardNaive,
   type PoolParam,
 } from "../../lib/layers/pool.ts";
-import { maxPoolBackwardBatch, maxPoolForwardBatch } from "../../lib/kernels/pooling.ts";
+import {
+  maxPoolBackwardBatch,
+  maxPoolForwardBatch,
+  maxPoolScatterRange,
+} from "../../lib/kernels/pooling.ts";
 import { reluBackward, reluForward } from "../../lib/layers/relu.ts";
 import { getPool, setNumThreads } from "../../lib/parallel/worker_pool.ts";
 import { Rng } from "../../lib/rng.ts";
@@ -255,6 +259,34 @@ Deno.test("maxPoolForwardFast with relu: the bits of reluForward after the pooli
     () => maxPoolBackwardFast(out, { ...cache, reluOut: Tensor.zeros([3]) }),
     /maxPoolBackwardFast: cache\.reluOut must be the pooled output, float64 \[1,2,2,2\] like dout, got float64 \[3\]/,
   );
+});
+
+Deno.test("maxPoolScatterRange with reluOut: a range of planes, on the JavaScript path", () => {
+  // 3×3 windows, stride 2: overlapping, so the JavaScript scatter runs.
+  const g = {
+    channels: 1,
+    height: 7,
+    width: 7,
+    kernelH: 3,
+    kernelW: 3,
+    stride: 2,
+    pad: 0,
+    dilation: 1,
+    outH: 3,
+    outW: 3,
+  };
+  const planes = 5, outPlane = 9, rng = new Rng(16);
+  const x = Float64Array.from({ length: planes * 49 }, () => rng.normal() - 1.2);
+  const out = new Float64Array(planes * outPlane), argmax = new Uint16Array(out.length);
+  maxPoolForwardBatch(x, g, planes, out, argmax, false, true);
+  const dout = Float64Array.from(out, () => rng.normal());
+  // The reference: dout masked as the ReLU layer masks it, then scattered without a ReLU.
+  const masked = dout.map((d, i) => d * (out[i] > 0 ? 1 : 0));
+  const want = new Float64Array(x.length).fill(NaN), got = want.slice();
+  maxPoolScatterRange(masked, argmax, g, 0, planes, want);
+  for (const [p0, p1] of [[0, 2], [2, 5]]) maxPoolScatterRange(dout, argmax, g, p0, p1, got, out);
+  assertSameBits(got, want, "dx");
+  assert.ok(out.some((v) => v === 0) && masked.some((v, i) => v === 0 && dout[i] !== 0));
 });
 
 Deno.test({

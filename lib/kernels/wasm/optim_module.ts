@@ -6,8 +6,8 @@
  * and the square root of each element, one element at a time; SIMD does several at once.
  * Each kernel does the JavaScript kernel's arithmetic operation for operation, in the
  * storage precision (float32 values in float32 arithmetic, the precision numpy and
- * PyTorch use for them, float64 in float64) and with no fused multiply-add, so both give bitwise the same
- * result.
+ * PyTorch use for them, float64 in float64) and with no fused multiply-add, so both give
+ * bitwise the same result (up to the sign and payload of a NaN).
  *
  * @module
  */
@@ -96,7 +96,6 @@ function emitAdam(mod: ModuleBuilder, single: boolean): void {
       [c("learningRate"), local.get(mi), c("inverse1"), lanes.mul, lanes.mul],
       [local.get(vi), c("inverse2"), lanes.mul, lanes.sqrt, c("epsilon"), lanes.add],
       [lanes.div, lanes.sub, v128.store()],
-      // m and v are stored after w's update has read them.
       [at(p.m), local.get(mi), v128.store()],
       [at(p.v), local.get(vi), v128.store()],
     ]),
